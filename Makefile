@@ -1,0 +1,30 @@
+# Each target makes its own virtual environment first, so a fresh clone needs only python3 and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test test-sqlite bench migrate clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+## Start the FHIR server on the embedded SQLite database with profiles/ loaded (http://127.0.0.1:8080/fhir).
+serve: $(BIN)/.installed
+	$(BIN)/dyad serve
+
+## Run the whole test suite, on SQLite and on PostgreSQL.
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+migrate: $(BIN)/.installed
+	$(BIN)/dyad migrate
+
+## Benchmarks (see README); not part of the test suite.
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.server_bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

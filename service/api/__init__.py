@@ -1,0 +1,1 @@
+"""The FHIR REST layer: routers, Bundle processing, operations, OperationOutcome. Knows HTTP, not SQL."""

@@ -1,0 +1,212 @@
+"""The FHIR interactions, free of HTTP: the routes and the Bundle processor both call these.
+
+Each function works inside a transaction its caller opened, so a Bundle can run many of them
+and roll all of them back together.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import jsonpatch
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.api.context import FhirContext
+from service.api.outcome import FhirError
+from service.conformance.parse import check_resource
+from service.search.query import SearchQuery, parse_search
+from service.store.errors import VersionConflict
+from service.store.records import StoredResource
+from service.store.search import SearchPage, run_search
+
+QueryItems = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    stored: StoredResource | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+
+def conditional_key(res_type: str, items: QueryItems) -> str:
+    """One hash per distinct search, whatever order its parameters came in."""
+    canonical = res_type + "?" + urlencode(sorted(items))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def search(
+    ctx: FhirContext, conn: AsyncConnection, res_type: str, items: QueryItems, *, strict: bool
+) -> tuple[SearchQuery, SearchPage]:
+    query = parse_search(ctx.registry, res_type, items, strict=strict)
+    query.count = min(
+        ctx.settings.default_page_size if query.count is None else query.count,
+        ctx.settings.max_page_size,
+    )
+    return query, await run_search(conn, ctx.registry, query)
+
+
+async def find_matches(
+    ctx: FhirContext, conn: AsyncConnection, res_type: str, items: QueryItems
+) -> list[StoredResource]:
+    """At most two matches: enough to tell none, one and too many apart."""
+    if not items:
+        raise FhirError(412, f"A conditional {res_type} request needs search criteria", code="invalid")
+    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset")] + [("_count", "2")]
+    _, page = await search(ctx, conn, res_type, criteria, strict=True)
+    return page.matches
+
+
+def one_or_none(res_type: str, matches: list[StoredResource]) -> StoredResource | None:
+    if len(matches) > 1:
+        raise FhirError(
+            412, f"The criteria matched more than one {res_type}", code="multiple-matches"
+        )
+    return matches[0] if matches else None
+
+
+async def create(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    resource: dict[str, Any],
+    *,
+    if_none_exist: QueryItems | None = None,
+    res_id: str | None = None,
+) -> Outcome:
+    """Create with a server id (or the one a transaction assigned); If-None-Exist makes it idempotent."""
+    if not if_none_exist:
+        return Outcome(201, await ctx.repository.create(conn, resource, res_id=res_id))
+    res_type = resource["resourceType"]
+    existing = one_or_none(res_type, await find_matches(ctx, conn, res_type, if_none_exist))
+    if existing is not None:
+        return Outcome(200, existing)
+    return await _create_once(ctx, conn, resource, if_none_exist, res_id)
+
+
+async def _create_once(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    resource: dict[str, Any],
+    criteria: QueryItems,
+    res_id: str | None,
+) -> Outcome:
+    """Create under a unique conditional key: of racing identical creates, one wins."""
+    res_type = resource["resourceType"]
+    key = conditional_key(res_type, criteria)
+    try:
+        async with conn.begin_nested():
+            stored = await ctx.repository.create(conn, resource, res_id=res_id, conditional_key=key)
+    except IntegrityError:
+        winner = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+        if winner is None:
+            raise FhirError(
+                409, f"A concurrent conditional create of {res_type} did not finish; retry",
+                code="conflict",
+            ) from None
+        return Outcome(200, winner)
+    return Outcome(201, stored)
+
+
+async def update(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    resource: dict[str, Any],
+    res_id: str,
+    *,
+    if_match: int | None = None,
+) -> Outcome:
+    """Update, or create with the client's id when the resource does not exist yet."""
+    if resource.get("id") != res_id:
+        raise FhirError(
+            400, f"Resource id '{resource.get('id')}' does not match the URL's id '{res_id}'",
+            code="invalid", expression="id",
+        )
+    try:
+        async with conn.begin_nested():
+            stored, created = await ctx.repository.update(
+                conn, resource, res_id, expected_version=if_match
+            )
+    except IntegrityError:
+        # Another request created this id between our look and our insert: now it exists.
+        stored, created = await ctx.repository.update(conn, resource, res_id, expected_version=if_match)
+    return Outcome(201 if created else 200, stored)
+
+
+async def conditional_update(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    resource: dict[str, Any],
+    criteria: QueryItems,
+    *,
+    if_match: int | None = None,
+) -> Outcome:
+    res_type = resource["resourceType"]
+    target = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+    if target is not None:
+        if resource.get("id") not in (None, target.res_id):
+            raise FhirError(
+                409, "The resource id does not match the resource the criteria found",
+                code="conflict", expression="id",
+            )
+        return await update(ctx, conn, {**resource, "id": target.res_id}, target.res_id, if_match=if_match)
+    if resource.get("id"):
+        return await update(ctx, conn, resource, resource["id"], if_match=if_match)
+    return await _create_once(ctx, conn, resource, criteria, None)
+
+
+async def delete(
+    ctx: FhirContext, conn: AsyncConnection, res_type: str, res_id: str, *, if_match: int | None = None
+) -> Outcome:
+    stored = await ctx.repository.delete(conn, res_type, res_id, expected_version=if_match)
+    return Outcome(204, stored)
+
+
+async def conditional_delete(
+    ctx: FhirContext, conn: AsyncConnection, res_type: str, criteria: QueryItems
+) -> Outcome:
+    target = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+    if target is None:
+        return Outcome(204)
+    return await delete(ctx, conn, res_type, target.res_id)
+
+
+async def patch(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    res_type: str,
+    res_id: str,
+    operations: Any,
+    *,
+    if_match: int | None = None,
+) -> Outcome:
+    """JSON Patch (RFC 6902) applied to the current version, then checked like any update."""
+    current = await ctx.repository.read(conn, res_type, res_id)
+    if if_match is not None and if_match != current.version:
+        raise VersionConflict(res_type, res_id, if_match, current.version)
+    patched = apply_json_patch(current.content or {}, operations)
+    if patched.get("resourceType") != res_type or patched.get("id") != res_id:
+        raise FhirError(422, "A patch may not change resourceType or id", code="business-rule")
+    check_resource(patched, res_type)
+    stored, _ = await ctx.repository.update(
+        conn, patched, res_id, expected_version=current.version, method="PATCH"
+    )
+    return Outcome(200, stored)
+
+
+def apply_json_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
+    if not isinstance(operations, list):
+        raise FhirError(400, "A JSON Patch body must be an array of operations", code="structure")
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(document)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise FhirError(422, f"JSON Patch test failed: {exc}", code="business-rule") from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+        raise FhirError(400, f"JSON Patch could not be applied: {exc}", code="structure") from None
+    if not isinstance(patched, dict):
+        raise FhirError(422, "JSON Patch did not leave a resource", code="business-rule")
+    return patched

@@ -1,0 +1,208 @@
+"""Type- and instance-level FHIR interactions over HTTP: a thin layer over `interactions`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+
+from service.api import bundles, interactions
+from service.api.context import FhirContext, fhir_base, get_context
+from service.api.history_params import history_params
+from service.api.outcome import FhirError
+from service.api.paths import ResourceId, ResourceType, VersionId
+from service.api.requests import (
+    JSON_PATCH_TYPE,
+    parse_criteria,
+    parse_if_match,
+    parse_prefer,
+    read_body,
+    search_items,
+)
+from service.api.responses import check_format, fhir_json, resource_response
+from service.conformance.parse import check_resource
+from service.store.errors import ResourceNotFound
+
+router = APIRouter(prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(check_format)])
+
+Context = Annotated[FhirContext, Depends(get_context)]
+Base = Annotated[str, Depends(fhir_base)]
+
+
+def _mark(request: Request, interaction: str) -> None:
+    request.state.interaction = interaction
+
+
+@router.get("/{res_type}/_history", summary="Type history")
+async def type_history(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
+    _mark(request, "history-type")
+    return await _history(request, ctx, base, f"{base}/{res_type}/_history", res_type=res_type)
+
+
+@router.get("/{res_type}/{res_id}/_history", summary="Instance history")
+async def instance_history(
+    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base
+) -> Response:
+    _mark(request, "history-instance")
+    url = f"{base}/{res_type}/{res_id}/_history"
+    return await _history(request, ctx, base, url, res_type=res_type, res_id=res_id)
+
+
+async def _history(
+    request: Request, ctx: FhirContext, base: str, url: str, *, res_type: str | None = None, res_id: str | None = None
+) -> Response:
+    count, offset, since = history_params(request, ctx.settings)
+    async with ctx.db.read() as conn:
+        total, versions = await ctx.repository.history(
+            conn, res_type=res_type, res_id=res_id, since=since, count=count, offset=offset
+        )
+    if res_id is not None and total == 0 and since is None:
+        raise ResourceNotFound(res_type or "", res_id)
+    return fhir_json(bundles.history(total, versions, url, base, count, offset), request)
+
+
+@router.get("/{res_type}/{res_id}/_history/{vid}", summary="Read a version (vread)")
+async def vread(
+    request: Request, res_type: ResourceType, res_id: ResourceId, vid: VersionId, ctx: Context, base: Base
+) -> Response:
+    _mark(request, "vread")
+    async with ctx.db.read() as conn:
+        stored = await ctx.repository.vread(conn, res_type, res_id, vid)
+    return resource_response(stored, request, base)
+
+
+@router.get("/{res_type}/{res_id}", summary="Read")
+async def read(request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base) -> Response:
+    _mark(request, "read")
+    async with ctx.db.read() as conn:
+        stored = await ctx.repository.read(conn, res_type, res_id)
+    return resource_response(stored, request, base)
+
+
+@router.get("/{res_type}", summary="Search")
+async def search_get(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
+    return await _search(request, res_type, ctx, base, search_items(request))
+
+
+@router.post("/{res_type}/_search", summary="Search by POST (form-encoded parameters)")
+async def search_post(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
+    form_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if form_type not in ("application/x-www-form-urlencoded", ""):
+        raise FhirError(415, "POST _search takes application/x-www-form-urlencoded", code="not-supported")
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return await _search(request, res_type, ctx, base, search_items(request) + parse_criteria(body))
+
+
+async def _search(
+    request: Request, res_type: str, ctx: FhirContext, base: str, items: list[tuple[str, str]]
+) -> Response:
+    _mark(request, "search-type")
+    prefer = parse_prefer(request.headers.get("prefer"))
+    async with ctx.db.read() as conn:
+        query, page = await interactions.search(ctx, conn, res_type, items, strict=prefer.strict)
+    return fhir_json(bundles.searchset(query, page, request.query_params, base, res_type), request)
+
+
+@router.post("/{res_type}", summary="Create (If-None-Exist for conditional create)", status_code=201)
+async def create(
+    request: Request,
+    res_type: ResourceType,
+    ctx: Context,
+    base: Base,
+    if_none_exist: Annotated[str | None, Header()] = None,
+) -> Response:
+    _mark(request, "create")
+    resource = check_resource(await read_body(request), res_type)
+    criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
+    async with ctx.db.write() as conn:
+        outcome = await interactions.create(ctx, conn, resource, if_none_exist=criteria)
+    assert outcome.stored is not None
+    prefer = parse_prefer(request.headers.get("prefer"))
+    return resource_response(outcome.stored, request, base, status=outcome.status, prefer=prefer, location=True)
+
+
+@router.put("/{res_type}/{res_id}", summary="Update, or create with this id")
+async def update(
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    ctx: Context,
+    base: Base,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _mark(request, "update")
+    resource = check_resource(await read_body(request), res_type)
+    version = parse_if_match(if_match)
+    async with ctx.db.write() as conn:
+        outcome = await interactions.update(ctx, conn, resource, res_id, if_match=version)
+    return _written(request, outcome, base)
+
+
+@router.put("/{res_type}", summary="Conditional update")
+async def conditional_update(
+    request: Request,
+    res_type: ResourceType,
+    ctx: Context,
+    base: Base,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _mark(request, "update-conditional")
+    resource = check_resource(await read_body(request), res_type)
+    version = parse_if_match(if_match)
+    async with ctx.db.write() as conn:
+        outcome = await interactions.conditional_update(
+            ctx, conn, resource, search_items(request), if_match=version
+        )
+    return _written(request, outcome, base)
+
+
+@router.patch("/{res_type}/{res_id}", summary="JSON Patch")
+async def patch(
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    ctx: Context,
+    base: Base,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _mark(request, "patch")
+    operations = await read_body(request, accept=(JSON_PATCH_TYPE,))
+    version = parse_if_match(if_match)
+    async with ctx.db.write() as conn:
+        outcome = await interactions.patch(ctx, conn, res_type, res_id, operations, if_match=version)
+    return _written(request, outcome, base)
+
+
+@router.delete("/{res_type}/{res_id}", summary="Delete", status_code=204)
+async def delete(
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    ctx: Context,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _mark(request, "delete")
+    version = parse_if_match(if_match)
+    async with ctx.db.write() as conn:
+        outcome = await interactions.delete(ctx, conn, res_type, res_id, if_match=version)
+    return _deleted(outcome)
+
+
+@router.delete("/{res_type}", summary="Conditional delete", status_code=204)
+async def conditional_delete(request: Request, res_type: ResourceType, ctx: Context) -> Response:
+    _mark(request, "delete-conditional")
+    async with ctx.db.write() as conn:
+        outcome = await interactions.conditional_delete(ctx, conn, res_type, search_items(request))
+    return _deleted(outcome)
+
+
+def _written(request: Request, outcome: interactions.Outcome, base: str) -> Response:
+    assert outcome.stored is not None
+    prefer = parse_prefer(request.headers.get("prefer"))
+    return resource_response(
+        outcome.stored, request, base, status=outcome.status, prefer=prefer, location=outcome.created
+    )
+
+
+def _deleted(outcome: interactions.Outcome) -> Response:
+    headers = {"ETag": f'W/"{outcome.stored.version}"'} if outcome.stored else {}
+    return Response(status_code=204, headers=headers)

@@ -1,0 +1,91 @@
+"""Writing a FHIR response: JSON with the headers clients rely on, in the format asked for."""
+
+from datetime import datetime
+from email.utils import format_datetime
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from service.api.outcome import FhirError, information
+from service.api.requests import Prefer
+from service.api.shaping import apply_elements, apply_summary
+from service.store.records import StoredResource
+
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+_JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir", "text/json"}
+_XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
+
+
+def check_format(request: Request) -> None:
+    """Dyad speaks JSON only; a request that insists on anything else gets 406."""
+    wanted = request.query_params.get("_format")
+    if wanted is not None and wanted.split(";")[0].strip() not in _JSON_FORMATS:
+        raise FhirError(406, f"_format={wanted} is not supported; use json", code="not-supported")
+    accept = request.headers.get("accept", "")
+    if accept and all(_accept_is_xml(part) for part in accept.split(",")):
+        raise FhirError(406, "Only JSON is supported; send Accept: application/fhir+json", code="not-supported")
+
+
+def _accept_is_xml(part: str) -> bool:
+    return part.split(";")[0].strip() in _XML_FORMATS
+
+
+def dump(body: Any, request: Request) -> bytes:
+    pretty = request.query_params.get("_pretty") == "true"
+    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+
+
+def fhir_json(
+    body: Any, request: Request, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(dump(body, request), status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def http_date(when: datetime) -> str:
+    return format_datetime(when, usegmt=True)
+
+
+def version_headers(stored: StoredResource, base: str, *, location: bool) -> dict[str, str]:
+    headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
+    if location:
+        headers["Location"] = f"{base}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+        headers["Content-Location"] = headers["Location"]
+    return headers
+
+
+def shaped(resource: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+    """The resource as _summary and _elements ask for it."""
+    summary = params.get("_summary")
+    if summary:
+        resource = apply_summary(resource, summary)
+    elements = params.get("_elements")
+    if elements:
+        resource = apply_elements(resource, [e.strip() for e in elements.split(",") if e.strip()])
+    return resource
+
+
+def resource_response(
+    stored: StoredResource,
+    request: Request,
+    base: str,
+    *,
+    status: int = 200,
+    prefer: Prefer | None = None,
+    location: bool = False,
+) -> Response:
+    headers = version_headers(stored, base, location=location)
+    mode = prefer.return_mode if prefer else "representation"
+    if mode == "minimal":
+        return Response(status_code=status, headers=headers)
+    if mode == "OperationOutcome":
+        message = f"{stored.res_type}/{stored.res_id} version {stored.version} stored"
+        return fhir_json(information(message), request, status=status, headers=headers)
+    assert stored.content is not None
+    return fhir_json(shaped(stored.content, request.query_params), request, status=status, headers=headers)

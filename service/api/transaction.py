@@ -1,0 +1,325 @@
+"""Bundle transaction (all or nothing) and batch (each entry on its own) at POST [base]."""
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from service.api import bundles, interactions
+from service.api.context import FhirContext
+from service.api.errors import status_and_issues
+from service.api.outcome import FhirError, operation_outcome
+from service.api.paths import check_id
+from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
+from service.api.responses import etag, shaped
+from service.conformance.issues import InvalidResource, Issue
+from service.conformance.parse import UnsupportedType, check_resource
+from service.conformance.supported import SUPPORTED_TYPES
+from service.search.query import SearchError
+from service.store.errors import ResourceNotFound, StoreError
+from service.store.records import StoredResource, format_instant
+
+# FHIR's processing order for a transaction: deletes, creates, updates, then reads.
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_CONDITIONAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)\?(.*)$")
+_STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    res_type: str
+    res_id: str | None = None
+    version: int | None = None
+    criteria: list[tuple[str, str]] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    resource: dict[str, Any] | None = None
+    patch: Any = None
+    full_url: str | None = None
+    if_match: int | None = None
+    if_none_exist: list[tuple[str, str]] | None = None
+    existing: StoredResource | None = None  # a conditional create that matched
+
+
+@dataclass
+class EntryResult:
+    status: int
+    stored: StoredResource | None = None
+    body: dict[str, Any] | None = None
+
+
+async def process_bundle(ctx: FhirContext, bundle: Any, base: str, prefer: Prefer) -> dict[str, Any]:
+    kind = _bundle_kind(bundle, ctx.settings.max_bundle_entries)
+    if kind == "transaction":
+        return await _transaction(ctx, bundle.get("entry") or [], base, prefer)
+    return await _batch(ctx, bundle.get("entry") or [], base, prefer)
+
+
+def _bundle_kind(bundle: Any, max_entries: int) -> str:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FhirError(400, "POST to the base takes a Bundle", code="invalid", expression="resourceType")
+    kind = bundle.get("type")
+    if kind not in ("transaction", "batch"):
+        raise FhirError(400, f"Bundle.type must be transaction or batch, not {kind!r}", code="invalid", expression="Bundle.type")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise FhirError(400, "Bundle.entry must be an array", code="structure", expression="Bundle.entry")
+    if len(entries) > max_entries:
+        raise FhirError(413, f"The Bundle has {len(entries)} entries; the limit is {max_entries}", code="too-costly")
+    return str(kind)
+
+
+async def _transaction(ctx: FhirContext, raw_entries: list[Any], base: str, prefer: Prefer) -> dict[str, Any]:
+    entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+    results: dict[int, EntryResult] = {}
+    async with ctx.db.write() as conn:
+        current = None
+        try:
+            targets = {}
+            for current in entries:
+                targets.update(await _assign_identity(ctx, conn, current))
+            for current in entries:
+                if current.resource is not None:
+                    current.resource = await _resolve_references(ctx, conn, current.resource, targets)
+            for current in sorted(entries, key=lambda e: _ORDER[e.method]):
+                results[current.index] = await _run(ctx, conn, current, base)
+        except _ENTRY_ERRORS as exc:
+            raise _entry_error(current.index if current else 0, exc) from None
+    return _response_bundle("transaction-response", entries, results, base, prefer)
+
+
+async def _batch(ctx: FhirContext, raw_entries: list[Any], base: str, prefer: Prefer) -> dict[str, Any]:
+    entries: list[Entry | None] = []
+    results: dict[int, EntryResult] = {}
+    for index, raw in enumerate(raw_entries):
+        try:
+            entry = _parse_entry(index, raw, base)
+            async with ctx.db.write() as conn:
+                await _assign_identity(ctx, conn, entry)
+                results[index] = await _run(ctx, conn, entry, base)
+            entries.append(entry)
+        except _ENTRY_ERRORS as exc:
+            error = _entry_error(index, exc)
+            entries.append(None)
+            results[index] = EntryResult(error.status, body=operation_outcome(error.issues))
+    return _response_bundle("batch-response", entries, results, base, prefer)
+
+
+def _parse_entry(index: int, raw: Any, base: str) -> Entry:
+    try:
+        return _entry_from(index, raw, base)
+    except _ENTRY_ERRORS as exc:
+        raise _entry_error(index, exc) from None
+
+
+def _entry_from(index: int, raw: Any, base: str) -> Entry:
+    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
+        raise FhirError(400, "request.method and request.url are required", code="required")
+    method = str(request["method"]).upper()
+    if method not in _ORDER:
+        raise FhirError(400, f"request.method {method!r} is not supported", code="not-supported")
+    path, _, query = str(request["url"]).removeprefix(base).lstrip("/").partition("?")
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] not in SUPPORTED_TYPES:
+        raise FhirError(404, f"request.url {request['url']!r} names no supported resource type", code="not-supported")
+    entry = Entry(index=index, method=method, res_type=parts[0], full_url=raw.get("fullUrl"))
+    entry.params = dict(parse_qsl(query, keep_blank_values=True))
+    _read_target(entry, parts, query)
+    entry.if_match = parse_if_match(request.get("ifMatch"))
+    if request.get("ifNoneExist"):
+        entry.if_none_exist = _criteria(str(request["ifNoneExist"]))
+    _read_body(entry, raw.get("resource"))
+    return entry
+
+
+def _read_target(entry: Entry, parts: list[str], query: str) -> None:
+    if len(parts) >= 2 and parts[1] != "_search":
+        check_id(parts[1])
+        entry.res_id = parts[1]
+    if len(parts) == 4 and parts[2] == "_history" and parts[3].isdigit():
+        entry.version = int(parts[3])
+    elif len(parts) > 2 or (len(parts) == 2 and parts[1] == "_search"):
+        raise FhirError(400, f"request.url path {'/'.join(parts)!r} is not an interaction Dyad runs in a Bundle", code="not-supported")
+    if query or (entry.method in ("PUT", "DELETE", "PATCH") and entry.res_id is None):
+        entry.criteria = _criteria(query)
+    if entry.method == "POST" and entry.res_id is not None:
+        raise FhirError(400, "POST in a Bundle goes to the type, not an instance", code="invalid")
+
+
+def _read_body(entry: Entry, resource: Any) -> None:
+    if entry.method in ("POST", "PUT"):
+        if resource is None:
+            raise FhirError(400, f"A {entry.method} entry needs a resource", code="required")
+        entry.resource = check_resource(resource, entry.res_type)
+    elif entry.method == "PATCH":
+        entry.patch = _patch_operations(resource)
+
+
+def _patch_operations(resource: Any) -> Any:
+    """A PATCH entry carries its JSON Patch as a Binary, as FHIR R4 transactions do."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
+        raise FhirError(400, "A PATCH entry needs a Binary resource holding a JSON Patch", code="required")
+    if resource.get("contentType") != "application/json-patch+json":
+        raise FhirError(415, "The Binary's contentType must be application/json-patch+json", code="not-supported")
+    try:
+        return orjson.loads(base64.b64decode(resource.get("data", ""), validate=True))
+    except (ValueError, orjson.JSONDecodeError):
+        raise FhirError(400, "The Binary's data is not base64-encoded JSON", code="structure") from None
+
+
+def _criteria(query: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in RENDER_PARAMS]
+
+
+async def _assign_identity(ctx: FhirContext, conn: Any, entry: Entry) -> dict[str, str]:
+    """Decide which resource each write entry will be, so references to it can be rewritten."""
+    if entry.method == "POST":
+        if entry.if_none_exist:
+            matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.if_none_exist)
+            entry.existing = interactions.one_or_none(entry.res_type, matches)
+        entry.res_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
+    elif entry.method == "PUT" and entry.criteria is not None and entry.res_id is None:
+        matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.criteria)
+        found = interactions.one_or_none(entry.res_type, matches)
+        assert entry.resource is not None
+        entry.res_id = found.res_id if found else entry.resource.get("id") or str(uuid.uuid4())
+    if entry.method in ("POST", "PUT") and entry.full_url and entry.res_id:
+        return {entry.full_url: f"{entry.res_type}/{entry.res_id}"}
+    return {}
+
+
+async def _resolve_references(
+    ctx: FhirContext, conn: Any, node: Any, targets: dict[str, str]
+) -> Any:
+    """Rewrite urn:uuid and fullUrl references to the ids assigned, and resolve `Type?query` ones."""
+    if isinstance(node, dict):
+        resolved = {}
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                resolved[key] = await _resolve_reference(ctx, conn, value, targets)
+            else:
+                resolved[key] = await _resolve_references(ctx, conn, value, targets)
+        return resolved
+    if isinstance(node, list):
+        return [await _resolve_references(ctx, conn, item, targets) for item in node]
+    if isinstance(node, str) and node in targets:
+        return targets[node]
+    return node
+
+
+async def _resolve_reference(ctx: FhirContext, conn: Any, value: str, targets: dict[str, str]) -> str:
+    if value in targets:
+        return targets[value]
+    conditional = _CONDITIONAL_REFERENCE.match(value)
+    if not conditional or conditional.group(1) not in SUPPORTED_TYPES:
+        return value
+    res_type, query = conditional.groups()
+    matches = await interactions.find_matches(ctx, conn, res_type, _criteria(query))
+    if len(matches) != 1:
+        raise FhirError(
+            412, f"Conditional reference {value!r} matched {len(matches)} resources; it must match exactly one",
+            code="not-found" if not matches else "multiple-matches",
+        )
+    return f"{res_type}/{matches[0].res_id}"
+
+
+async def _run(ctx: FhirContext, conn: Any, entry: Entry, base: str) -> EntryResult:
+    if entry.method == "GET" or entry.method == "HEAD":
+        return await _read(ctx, conn, entry, base)
+    if entry.method == "DELETE":
+        if entry.res_id is None:
+            outcome = await interactions.conditional_delete(ctx, conn, entry.res_type, entry.criteria or [])
+        else:
+            outcome = await interactions.delete(ctx, conn, entry.res_type, entry.res_id, if_match=entry.if_match)
+        return EntryResult(204, outcome.stored)
+    if entry.method == "PATCH":
+        if entry.res_id is None:
+            matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.criteria or [])
+            found = interactions.one_or_none(entry.res_type, matches)
+            if found is None:
+                raise ResourceNotFound(entry.res_type, "?" + "&".join(f"{k}={v}" for k, v in entry.criteria or []))
+            entry.res_id = found.res_id
+        outcome = await interactions.patch(ctx, conn, entry.res_type, entry.res_id, entry.patch, if_match=entry.if_match)
+        return EntryResult(outcome.status, outcome.stored)
+    assert entry.resource is not None and entry.res_id is not None
+    if entry.method == "POST":
+        if entry.existing is not None:
+            return EntryResult(200, entry.existing)
+        outcome = await interactions.create(
+            ctx, conn, entry.resource, if_none_exist=entry.if_none_exist, res_id=entry.res_id
+        )
+        return EntryResult(outcome.status, outcome.stored)
+    resource = {**entry.resource, "id": entry.res_id}
+    outcome = await interactions.update(ctx, conn, resource, entry.res_id, if_match=entry.if_match)
+    return EntryResult(outcome.status, outcome.stored)
+
+
+async def _read(ctx: FhirContext, conn: Any, entry: Entry, base: str) -> EntryResult:
+    if entry.res_id is None:
+        query, page = await interactions.search(ctx, conn, entry.res_type, entry.criteria or [], strict=False)
+        return EntryResult(200, body=bundles.searchset(query, page, entry.params, base, entry.res_type))
+    if entry.version is not None:
+        return EntryResult(200, await ctx.repository.vread(conn, entry.res_type, entry.res_id, entry.version))
+    return EntryResult(200, await ctx.repository.read(conn, entry.res_type, entry.res_id))
+
+
+def _response_bundle(
+    kind: str, entries: list[Entry | None], results: dict[int, EntryResult], base: str, prefer: Prefer
+) -> dict[str, Any]:
+    out = []
+    for index in range(len(entries)):
+        entry, result = entries[index], results[index]
+        out.append(_response_entry(entry, result, base, prefer))
+    return {"resourceType": "Bundle", "type": kind, "entry": out}
+
+
+def _response_entry(entry: Entry | None, result: EntryResult, base: str, prefer: Prefer) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": _STATUS_TEXT.get(result.status, str(result.status))}
+    item: dict[str, Any] = {}
+    stored = result.stored
+    if stored is not None:
+        item["fullUrl"] = f"{base}/{stored.res_type}/{stored.res_id}"
+        response["etag"] = etag(stored.version)
+        response["lastModified"] = format_instant(stored.last_updated)
+        if entry is not None and entry.method in ("POST", "PUT", "PATCH"):
+            response["location"] = f"{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+        wants_body = entry is None or entry.method in ("GET", "HEAD") or prefer.return_mode == "representation"
+        if stored.content is not None and wants_body:
+            item["resource"] = shaped(stored.content, entry.params) if entry else stored.content
+    elif result.body is not None:
+        if result.status >= 400:
+            response["outcome"] = result.body
+        else:
+            item["resource"] = result.body
+    item["response"] = response
+    return item
+
+
+_ENTRY_ERRORS = (FhirError, InvalidResource, UnsupportedType, SearchError, StoreError)
+
+
+def _entry_error(index: int, exc: Exception) -> FhirError:
+    """The entry's failure, named by its place in the Bundle."""
+    status, issues = status_and_issues(exc)
+    prefix = f"Bundle.entry[{index}]"
+    named = [
+        Issue(issue.severity, issue.code, f"{prefix}: {issue.message}", _within_entry(prefix, issue.expression))
+        for issue in issues
+    ]
+    return FhirError(status, named[0].message, issues=named)
+
+
+def _within_entry(prefix: str, expression: str | None) -> str:
+    """Observation.code.text inside entry 2 is Bundle.entry[2].resource.code.text."""
+    if not expression:
+        return prefix
+    head, _, rest = expression.partition(".")
+    return f"{prefix}.resource.{rest}" if head[:1].isupper() and rest else f"{prefix}.resource.{expression}"
+
+

@@ -1,0 +1,73 @@
+"""The application factory: it only wires the rooms together."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service import __version__
+from service.api import health, resource_routes, system_routes
+from service.api.context import FhirContext
+from service.api.errors import install_error_handlers
+from service.config import Settings, get_settings
+from service.conformance.install import install_package
+from service.conformance.package import load_package
+from service.search.registry import SearchRegistry
+from service.store.database import Database
+from service.store.migrate import migrate
+from service.store.repository import IndexWriter, ResourceRepository
+from service.store.search import write_index
+from service.telemetry.metrics import Metrics
+from service.telemetry.middleware import request_telemetry
+
+log = logging.getLogger("dyad.app")
+
+
+async def build_context(settings: Settings) -> FhirContext:
+    package = load_package(settings.profiles_dir)
+    registry = SearchRegistry.from_definitions(package.search_parameters())
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo)
+    repository = ResourceRepository(_index_writer(registry))
+    if settings.migrate_on_start:
+        await migrate(db)
+    written = await install_package(db, repository, package)
+    log.info("started", extra={"database": db.dialect, "written": written})
+    return FhirContext(settings, db, repository, registry, package)
+
+
+def _index_writer(registry: SearchRegistry) -> IndexWriter:
+    async def write(
+        conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
+    ) -> None:
+        await write_index(conn, registry, pk, res_type, content, fresh=fresh)
+
+    return write
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.fhir = await build_context(settings)
+        try:
+            yield
+        finally:
+            await app.state.fhir.db.dispose()
+
+    app = FastAPI(
+        title="Dyad",
+        version=__version__,
+        description="FHIR R4 service for the perinatal parent-infant relationship care pathway",
+        lifespan=lifespan,
+    )
+    app.state.metrics = Metrics()
+    app.middleware("http")(request_telemetry(app.state.metrics))
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(system_routes.router)
+    app.include_router(resource_routes.router)
+    return app

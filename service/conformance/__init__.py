@@ -1,0 +1,1 @@
+"""Conformance: the profile package, parsing and validation of resources, terminology."""

@@ -1,0 +1,58 @@
+"""The implementation guide in `profiles/`, read once from disk."""
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from service.conformance.supported import DEFINITION_TYPES
+
+# examples/ holds instances, not definitions; package/ is `dyad package` output.
+_NOT_DEFINITIONS = {"examples", "package"}
+
+
+@dataclass(frozen=True)
+class ProfilePackage:
+    resources: tuple[dict[str, Any], ...]
+    digest: str
+
+    def of_type(self, res_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["resourceType"] == res_type]
+
+    def search_parameters(self) -> list[dict[str, Any]]:
+        return self.of_type("SearchParameter")
+
+
+def load_package(profiles_dir: Path) -> ProfilePackage:
+    """Every conformance resource under profiles_dir; Bundles are opened into their entries."""
+    files = sorted(_definition_files(profiles_dir))
+    digest = hashlib.sha256()
+    resources: list[dict[str, Any]] = []
+    for path in files:
+        raw = path.read_bytes()
+        digest.update(path.relative_to(profiles_dir).as_posix().encode())
+        digest.update(raw)
+        resources.extend(_conformance_resources(orjson.loads(raw)))
+    return ProfilePackage(tuple(resources), digest.hexdigest())
+
+
+def _definition_files(profiles_dir: Path) -> Iterator[Path]:
+    if not profiles_dir.is_dir():
+        return
+    for path in profiles_dir.rglob("*.json"):
+        relative = path.relative_to(profiles_dir)
+        if not _NOT_DEFINITIONS.intersection(relative.parts[:-1]):
+            yield path
+
+
+def _conformance_resources(document: Any) -> Iterator[dict[str, Any]]:
+    if not isinstance(document, dict):
+        return
+    if document.get("resourceType") == "Bundle":
+        for entry in document.get("entry") or []:
+            yield from _conformance_resources(entry.get("resource"))
+    elif document.get("resourceType") in DEFINITION_TYPES and document.get("id"):
+        yield document

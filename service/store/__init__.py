@@ -1,0 +1,1 @@
+"""Storage: tables, the resource repository, search-to-SQL and migrations. Knows SQL, not HTTP."""

@@ -1,0 +1,251 @@
+"""Versioned resource storage: every write is a new version, indexed in the same transaction."""
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
+from service.store.records import (
+    StoredResource,
+    format_instant,
+    select_current,
+    select_versions,
+    to_stored,
+)
+from service.store.tables import ConditionalKeyRow, ResourceRow, ResourceVersionRow
+
+class IndexWriter(Protocol):
+    """Writes a resource's search-index rows; `fresh` says it has none yet."""
+
+    async def __call__(
+        self, conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
+    ) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(content: dict[str, Any], res_id: str, version: int, when: datetime) -> dict[str, Any]:
+    """The resource as stored: id and meta.versionId / meta.lastUpdated are the server's."""
+    meta = dict(content.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = format_instant(when)
+    stamped = {"resourceType": content["resourceType"], "id": res_id, "meta": meta}
+    stamped.update((k, v) for k, v in content.items() if k not in stamped)
+    return stamped
+
+
+class ResourceRepository:
+    """Create, read, update, delete and history over one connection the caller owns.
+
+    The caller opens the transaction (one HTTP request, or one whole Bundle), so that a
+    failure anywhere rolls back every row the request wrote.
+    """
+
+    def __init__(self, write_index: IndexWriter) -> None:
+        self._write_index = write_index
+
+    async def create(
+        self,
+        conn: AsyncConnection,
+        content: dict[str, Any],
+        *,
+        res_id: str | None = None,
+        conditional_key: str | None = None,
+    ) -> StoredResource:
+        res_type = content["resourceType"]
+        res_id = res_id or str(uuid.uuid4())
+        now = utc_now()
+        stored = stamp(content, res_id, 1, now)
+        pk = await conn.scalar(
+            insert(ResourceRow)
+            .values(res_type=res_type, res_id=res_id, version=1, last_updated=now, deleted=False)
+            .returning(ResourceRow.pk)
+        )
+        assert pk is not None
+        await self._insert_version(conn, pk, res_type, 1, now, "POST", stored)
+        if conditional_key:
+            await conn.execute(
+                insert(ConditionalKeyRow).values(
+                    res_type=res_type, key_hash=conditional_key, resource_pk=pk
+                )
+            )
+        await self._write_index(conn, pk, res_type, stored, fresh=True)
+        return StoredResource(res_type, res_id, 1, now, stored, "POST", pk)
+
+    async def update(
+        self,
+        conn: AsyncConnection,
+        content: dict[str, Any],
+        res_id: str,
+        *,
+        expected_version: int | None = None,
+        method: str = "PUT",
+    ) -> tuple[StoredResource, bool]:
+        """Write a new version; returns it and whether the resource was created by this write."""
+        res_type = content["resourceType"]
+        row = await self._lock_row(conn, res_type, res_id)
+        if row is None:
+            if expected_version is not None:
+                raise VersionConflict(res_type, res_id, expected_version, None)
+            return await self.create(conn, content, res_id=res_id), True
+        if expected_version is not None and expected_version != row.version:
+            raise VersionConflict(res_type, res_id, expected_version, row.version)
+        version = row.version + 1
+        now = utc_now()
+        stored = stamp(content, res_id, version, now)
+        await self._advance(conn, row.pk, version, now, deleted=False)
+        await self._insert_version(conn, row.pk, res_type, version, now, method, stored)
+        await self._write_index(conn, row.pk, res_type, stored)
+        return StoredResource(res_type, res_id, version, now, stored, method, row.pk), False
+
+    async def delete(
+        self,
+        conn: AsyncConnection,
+        res_type: str,
+        res_id: str,
+        *,
+        expected_version: int | None = None,
+    ) -> StoredResource | None:
+        """Mark deleted with a content-less version; None when there was nothing to delete."""
+        row = await self._lock_row(conn, res_type, res_id)
+        if row is None or row.deleted:
+            return None
+        if expected_version is not None and expected_version != row.version:
+            raise VersionConflict(res_type, res_id, expected_version, row.version)
+        version = row.version + 1
+        now = utc_now()
+        await self._advance(conn, row.pk, version, now, deleted=True)
+        await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None)
+        await conn.execute(delete(ConditionalKeyRow).where(ConditionalKeyRow.resource_pk == row.pk))
+        await self._write_index(conn, row.pk, res_type, None)
+        return StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk)
+
+    async def read(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource:
+        result = await conn.execute(
+            select_current().where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
+        )
+        row = result.first()
+        if row is None:
+            raise ResourceNotFound(res_type, res_id)
+        if row.content is None:
+            raise ResourceGone(res_type, res_id, row.version)
+        return to_stored(row)
+
+    async def read_many(
+        self, conn: AsyncConnection, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredResource]:
+        """Current, non-deleted versions of the given (type, id) pairs; missing ones are absent."""
+        found: dict[tuple[str, str], StoredResource] = {}
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in keys:
+            by_type.setdefault(res_type, []).append(res_id)
+        for res_type, ids in by_type.items():
+            result = await conn.execute(
+                select_current().where(
+                    ResourceRow.res_type == res_type,
+                    ResourceRow.res_id.in_(ids),
+                    ResourceRow.deleted.is_(False),
+                )
+            )
+            for row in result:
+                found[(res_type, row.res_id)] = to_stored(row)
+        return found
+
+    async def vread(
+        self, conn: AsyncConnection, res_type: str, res_id: str, version: int
+    ) -> StoredResource:
+        result = await conn.execute(
+            select_versions().where(
+                ResourceRow.res_type == res_type,
+                ResourceRow.res_id == res_id,
+                ResourceVersionRow.version == version,
+            )
+        )
+        row = result.first()
+        if row is None:
+            raise ResourceNotFound(res_type, res_id, version)
+        if row.content is None:
+            raise ResourceGone(res_type, res_id, version)
+        return to_stored(row)
+
+    async def history(
+        self,
+        conn: AsyncConnection,
+        *,
+        res_type: str | None = None,
+        res_id: str | None = None,
+        since: datetime | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[StoredResource]]:
+        """Versions newest first, for instance, type or whole-system history."""
+        conditions = []
+        if res_type is not None:
+            conditions.append(ResourceVersionRow.res_type == res_type)
+        if res_id is not None:
+            conditions.append(ResourceRow.res_id == res_id)
+        if since is not None:
+            conditions.append(ResourceVersionRow.last_updated >= since)
+        total = await conn.scalar(
+            select(func.count())
+            .select_from(ResourceVersionRow)
+            .join(ResourceRow, ResourceRow.pk == ResourceVersionRow.resource_pk)
+            .where(*conditions)
+        )
+        result = await conn.execute(
+            select_versions()
+            .where(*conditions)
+            .order_by(
+                ResourceVersionRow.last_updated.desc(),
+                ResourceVersionRow.resource_pk.desc(),
+                ResourceVersionRow.version.desc(),
+            )
+            .limit(count)
+            .offset(offset)
+        )
+        return int(total or 0), [to_stored(row) for row in result]
+
+    async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str) -> Any:
+        # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are
+        # already serialised by BEGIN IMMEDIATE and the clause is left out there.
+        result = await conn.execute(
+            select(ResourceRow.pk, ResourceRow.version, ResourceRow.deleted)
+            .where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
+            .with_for_update()
+        )
+        return result.first()
+
+    async def _advance(
+        self, conn: AsyncConnection, pk: int, version: int, now: datetime, *, deleted: bool
+    ) -> None:
+        await conn.execute(
+            update(ResourceRow)
+            .where(ResourceRow.pk == pk)
+            .values(version=version, last_updated=now, deleted=deleted)
+        )
+
+    async def _insert_version(
+        self,
+        conn: AsyncConnection,
+        pk: int,
+        res_type: str,
+        version: int,
+        now: datetime,
+        method: str,
+        content: dict[str, Any] | None,
+    ) -> None:
+        await conn.execute(
+            insert(ResourceVersionRow).values(
+                resource_pk=pk,
+                version=version,
+                res_type=res_type,
+                last_updated=now,
+                method=method,
+                content=content,
+            )
+        )

@@ -1,0 +1,50 @@
+"""JSON logs, one object a line, each carrying the request id.
+
+Only fields named here are written: no message argument is interpolated from request data, so
+neither identifiers nor clinical content can reach the log through a formatted string.
+"""
+
+import contextvars
+import logging
+import sys
+from datetime import datetime, timezone
+
+import orjson
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# Extra fields a log call may attach; anything else passed in `extra` is dropped.
+ALLOWED_FIELDS = (
+    "method", "route", "status", "duration_ms", "interaction", "resource_type", "error_type",
+    "written", "database", "host", "port", "auth",
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+        }
+        current = request_id.get()
+        if current:
+            entry["request_id"] = current
+        for name in ALLOWED_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # uvicorn's access log prints full URLs, and search URLs can carry NHS numbers.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

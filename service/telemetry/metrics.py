@@ -1,0 +1,30 @@
+"""Prometheus metrics: requests and latency by interaction and resource type."""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    """One registry per app, so that several apps in one process (tests) do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "dyad_requests_total",
+            "FHIR requests by interaction, resource type and status class",
+            ("interaction", "resource_type", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dyad_request_duration_seconds",
+            "Time to answer a FHIR request",
+            ("interaction", "resource_type"),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    def observe(self, interaction: str, resource_type: str, status: int, seconds: float) -> None:
+        self.requests.labels(interaction, resource_type, f"{status // 100}xx").inc()
+        self.latency.labels(interaction, resource_type).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
