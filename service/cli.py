@@ -42,6 +42,24 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from service.conformance.npm_package import build_package, package_name_and_version, tarball, write_folder
+
+    profiles_dir = get_settings().profiles_dir
+    files = build_package(profiles_dir)
+    out = Path(args.out)
+    write_folder(files, out)
+    print(f"wrote {len(files)} files under {out / 'package'}")
+    if args.tgz:
+        name, version = package_name_and_version(profiles_dir)
+        archive = out / f"{name}-{version}.tgz"
+        archive.write_bytes(tarball(files))
+        print(f"wrote {archive}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dyad", description="Dyad FHIR service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
+    package = commands.add_parser("package", help="write profiles/ as a FHIR NPM package")
+    package.add_argument("--out", default=".", help="folder to write package/ into (default: .)")
+    package.add_argument("--tgz", action="store_true", help="also write NAME-VERSION.tgz")
+    package.set_defaults(handler=_package)
     return parser
 
 

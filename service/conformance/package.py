@@ -28,7 +28,7 @@ class ProfilePackage:
 
 def load_package(profiles_dir: Path) -> ProfilePackage:
     """Every conformance resource under profiles_dir; Bundles are opened into their entries."""
-    files = sorted(_definition_files(profiles_dir))
+    files = sorted(_definition_files(profiles_dir), key=lambda p: _load_order(profiles_dir, p))
     digest = hashlib.sha256()
     resources: list[dict[str, Any]] = []
     for path in files:
@@ -37,6 +37,12 @@ def load_package(profiles_dir: Path) -> ProfilePackage:
         digest.update(raw)
         resources.extend(_conformance_resources(orjson.loads(raw)))
     return ProfilePackage(tuple(resources), digest.hexdigest())
+
+
+def _load_order(profiles_dir: Path, path: Path) -> tuple[bool, str]:
+    """The base spec's definitions (base/) first, so Dyad's own win where both define a thing."""
+    relative = path.relative_to(profiles_dir)
+    return relative.parts[0] != "base", relative.as_posix()
 
 
 def _definition_files(profiles_dir: Path) -> Iterator[Path]:

@@ -39,6 +39,12 @@ def stamp(content: dict[str, Any], res_id: str, version: int, when: datetime) ->
     return stamped
 
 
+class ChangeListener(Protocol):
+    """Told of every version written, inside the transaction that wrote it (e.g. the outbox)."""
+
+    async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None: ...
+
+
 class ResourceRepository:
     """Create, read, update, delete and history over one connection the caller owns.
 
@@ -46,8 +52,14 @@ class ResourceRepository:
     failure anywhere rolls back every row the request wrote.
     """
 
-    def __init__(self, write_index: IndexWriter) -> None:
+    def __init__(self, write_index: IndexWriter, listeners: tuple[ChangeListener, ...] = ()) -> None:
         self._write_index = write_index
+        self._listeners = listeners
+
+    async def _announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
+        for listener in self._listeners:
+            await listener(conn, change)
+        return change
 
     async def create(
         self,
@@ -75,7 +87,7 @@ class ResourceRepository:
                 )
             )
         await self._write_index(conn, pk, res_type, stored, fresh=True)
-        return StoredResource(res_type, res_id, 1, now, stored, "POST", pk)
+        return await self._announce(conn, StoredResource(res_type, res_id, 1, now, stored, "POST", pk))
 
     async def update(
         self,
@@ -100,8 +112,12 @@ class ResourceRepository:
         stored = stamp(content, res_id, version, now)
         await self._advance(conn, row.pk, version, now, deleted=False)
         await self._insert_version(conn, row.pk, res_type, version, now, method, stored)
+        # A conditional-create key only guards the creation race; once the resource changes it
+        # may no longer match its criteria, and a stale key would block a later legitimate create.
+        await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, stored)
-        return StoredResource(res_type, res_id, version, now, stored, method, row.pk), False
+        change = StoredResource(res_type, res_id, version, now, stored, method, row.pk)
+        return await self._announce(conn, change), False
 
     async def delete(
         self,
@@ -121,9 +137,9 @@ class ResourceRepository:
         now = utc_now()
         await self._advance(conn, row.pk, version, now, deleted=True)
         await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None)
-        await conn.execute(delete(ConditionalKeyRow).where(ConditionalKeyRow.resource_pk == row.pk))
+        await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, None)
-        return StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk)
+        return await self._announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
 
     async def read(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource:
         result = await conn.execute(
@@ -209,6 +225,9 @@ class ResourceRepository:
             .offset(offset)
         )
         return int(total or 0), [to_stored(row) for row in result]
+
+    async def _drop_conditional_keys(self, conn: AsyncConnection, pk: int) -> None:
+        await conn.execute(delete(ConditionalKeyRow).where(ConditionalKeyRow.resource_pk == pk))
 
     async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str) -> Any:
         # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are

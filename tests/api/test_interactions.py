@@ -197,3 +197,13 @@ async def test_observation_round_trip_keeps_every_element(client: httpx.AsyncCli
     created = (await create(client, sent)).json()
     for key, value in sent.items():
         assert created[key] == value
+
+
+async def test_conditional_create_after_the_match_changed_creates_a_new_resource(client: httpx.AsyncClient) -> None:
+    criteria = "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"
+    first = (await create(client, infant(), **{"If-None-Exist": criteria})).json()
+    moved = {**first, "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000017"}]}
+    assert (await client.put(f"/fhir/Patient/{first['id']}", json=moved, headers=FHIR_JSON)).status_code == 200
+    again = await create(client, infant(), **{"If-None-Exist": criteria})
+    assert again.status_code == 201
+    assert again.json()["id"] != first["id"]

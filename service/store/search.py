@@ -1,0 +1,515 @@
+"""The search index in SQL: writing a resource's index rows, and running a SearchQuery.
+
+Every filter becomes `resource.pk IN (SELECT resource_pk FROM <index table> WHERE ...)` so
+that each database can pick its own join strategy; filters AND, the values of one filter OR.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from service.search.extract import STRING_INDEX_LENGTH, index_rows
+from service.search.query import (
+    ChainFilter,
+    DateValue,
+    ExactValue,
+    Filter,
+    FilterValue,
+    HasFilter,
+    IdValue,
+    Include,
+    MissingFilter,
+    NumberValue,
+    ParamFilter,
+    ReferenceValue,
+    SearchQuery,
+    SortKey,
+    TextValue,
+    TokenValue,
+    UriValue,
+)
+from service.search.registry import SearchRegistry
+from service.search.values import MAX_INSTANT, MIN_INSTANT
+from service.store.records import StoredResource, select_current, to_stored
+from service.store.tables import (
+    DateIndexRow,
+    NumberIndexRow,
+    QuantityIndexRow,
+    ReferenceIndexRow,
+    ResourceRow,
+    StringIndexRow,
+    TokenIndexRow,
+    UriIndexRow,
+)
+
+_TABLES: dict[str, Any] = {
+    "token": TokenIndexRow,
+    "string": StringIndexRow,
+    "date": DateIndexRow,
+    "reference": ReferenceIndexRow,
+    "number": NumberIndexRow,
+    "quantity": QuantityIndexRow,
+    "uri": UriIndexRow,
+}
+# Bounds on _include:iterate so a cyclic graph or a huge fan-out cannot run away.
+MAX_INCLUDE_ROUNDS = 4
+MAX_INCLUDED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    total: int | None
+    matches: list[StoredResource]
+    included: list[StoredResource]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+async def write_index(
+    conn: AsyncConnection,
+    registry: SearchRegistry,
+    resource_pk: int,
+    res_type: str,
+    resource: dict[str, Any] | None,
+    *,
+    fresh: bool = False,
+) -> None:
+    """Replace a resource's index rows; None (a delete) only removes them.
+
+    `fresh=True` (a create: no rows can exist yet) skips the seven DELETEs.
+    """
+    if not fresh:
+        for table in _TABLES.values():
+            await conn.execute(delete(table).where(table.resource_pk == resource_pk))
+    if resource is None:
+        return
+    rows = index_rows(registry, res_type, resource)
+    for kind, table in _TABLES.items():
+        entries = getattr(rows, kind)
+        if entries:
+            await conn.execute(insert(table), _row_dicts(resource_pk, res_type, entries))
+
+
+def _row_dicts(resource_pk: int, res_type: str, entries: Iterable[Any]) -> list[dict[str, Any]]:
+    return [{"resource_pk": resource_pk, "res_type": res_type, **e._asdict()} for e in entries]
+
+
+# --- searching ---------------------------------------------------------------------------------
+
+
+async def run_search(conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery) -> SearchPage:
+    where = _where(query)
+    total = None
+    if query.total != "none" or query.summary == "count":
+        count = select(func.count()).select_from(ResourceRow).where(*where)
+        total = int((await conn.execute(count)).scalar_one())
+    if query.summary == "count":
+        return SearchPage(total, [], [])
+    statement = select_current().where(*where).order_by(*_order_by(query.sort), ResourceRow.pk)
+    if query.count is not None:
+        statement = statement.limit(query.count)
+    if query.offset:
+        statement = statement.offset(query.offset)
+    matches = [to_stored(row) for row in (await conn.execute(statement)).all()]
+    included = await _included(conn, registry, query, matches) if matches else []
+    return SearchPage(total, matches, included)
+
+
+async def find_pks(conn: AsyncConnection, query: SearchQuery, *, limit: int | None = None) -> list[int]:
+    """Primary keys of the current resources matching query; for conditional interactions."""
+    statement = select(ResourceRow.pk).where(*_where(query)).order_by(ResourceRow.pk)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [int(pk) for pk in (await conn.execute(statement)).scalars()]
+
+
+def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
+    return [
+        ResourceRow.res_type == query.res_type,
+        ResourceRow.deleted == false(),
+        *_filter_clauses(query.filters, query.res_type, ResourceRow),
+    ]
+
+
+def _filter_clauses(filters: Sequence[Filter], res_type: str, res: Any) -> list[ColumnElement[bool]]:
+    """The most selective filter becomes `pk IN (...)` and drives; the rest are EXISTS probes.
+
+    PostgreSQL plans IN and EXISTS alike (as semi-joins), but SQLite materialises every
+    `IN (subquery)`: a broad date filter would copy most of its index for each search. Probing
+    by (resource_pk, param) from the few rows the driver yields is what keeps SQLite fast.
+    """
+    driver = min(range(len(filters)), key=lambda i: _selectivity_rank(filters[i]), default=None)
+    if driver is not None and _selectivity_rank(filters[driver]) >= _NEVER_DRIVES:
+        driver = None
+    return [_filter_clause(f, res_type, res, drives=i == driver) for i, f in enumerate(filters)]
+
+
+_NEVER_DRIVES = 9
+
+
+def _selectivity_rank(search_filter: Filter) -> int:
+    """A guess at how few resources a filter keeps; lower drives the search."""
+    if isinstance(search_filter, MissingFilter):
+        return _NEVER_DRIVES
+    if isinstance(search_filter, ChainFilter):
+        return 3
+    if isinstance(search_filter, HasFilter):
+        return 4
+    if search_filter.modifier in ("not", "text", "contains"):
+        return _NEVER_DRIVES
+    return {"reference": 1, "token": 2, "uri": 2, "string": 3}.get(search_filter.param.type, 5)
+
+
+def _filter_clause(search_filter: Filter, res_type: str, res: Any, *, drives: bool = True) -> ColumnElement[bool]:
+    """A condition on `res` (ResourceRow or an alias of it) for one AND-ed filter."""
+    if isinstance(search_filter, ParamFilter):
+        return _param_clause(search_filter, res_type, res, drives)
+    if isinstance(search_filter, MissingFilter):
+        return _missing_clause(search_filter, res_type, res)
+    if isinstance(search_filter, ChainFilter):
+        return _chain_clause(search_filter, res_type, res, drives)
+    return _has_clause(search_filter, res_type, res)
+
+
+def _rows_of(table: Any, res_type: str, code: str, res: Any, drives: bool, *conditions: Any) -> ColumnElement[bool]:
+    """`res` has index rows of `code` meeting conditions, as IN (driving) or EXISTS (probing)."""
+    if drives:
+        return res.pk.in_(
+            select(table.resource_pk).where(table.res_type == res_type, table.param == code, *conditions)
+        )
+    return exists().where(
+        table.resource_pk == res.pk, table.param == code, table.res_type == res_type, *conditions
+    )
+
+
+def _param_clause(search_filter: ParamFilter, res_type: str, res: Any, drives: bool) -> ColumnElement[bool]:
+    param = search_filter.param
+    if param.code == "_id":
+        return res.res_id.in_([v.res_id for v in search_filter.values if isinstance(v, IdValue)])
+    if param.code == "_lastUpdated":
+        return or_(
+            *(
+                _date_condition(v, res.last_updated, res.last_updated)
+                for v in search_filter.values
+                if isinstance(v, DateValue)
+            )
+        )
+    table = _TABLES[param.type]
+    matching = or_(*(_value_condition(table, v, search_filter.modifier) for v in search_filter.values))
+    if search_filter.modifier == "not":
+        return not_(_rows_of(table, res_type, param.code, res, False, matching))
+    return _rows_of(table, res_type, param.code, res, drives, matching)
+
+
+def _missing_clause(search_filter: MissingFilter, res_type: str, res: Any) -> ColumnElement[bool]:
+    param = search_filter.param
+    if param.code in ("_id", "_lastUpdated"):  # every resource has both
+        return false() if search_filter.missing else true()
+    table = _TABLES.get(param.type)
+    if table is None:
+        return false() if search_filter.missing else true()
+    present = _rows_of(table, res_type, param.code, res, False)
+    return not_(present) if search_filter.missing else present
+
+
+def _chain_clause(search_filter: ChainFilter, res_type: str, res: Any, drives: bool) -> ColumnElement[bool]:
+    ref = ReferenceIndexRow
+    per_type = []
+    for target_type, inner in search_filter.targets:
+        target = aliased(ResourceRow)
+        target_ids = select(target.res_id).where(
+            target.res_type == target_type,
+            target.deleted == false(),
+            *_filter_clauses([inner], target_type, target),
+        )
+        per_type.append(and_(ref.target_type == target_type, ref.target_id.in_(target_ids)))
+    return _rows_of(ref, res_type, search_filter.param.code, res, drives, or_(*per_type))
+
+
+def _has_clause(search_filter: HasFilter, res_type: str, res: Any) -> ColumnElement[bool]:
+    ref = ReferenceIndexRow
+    source = aliased(ResourceRow)
+    referenced_ids = (
+        select(ref.target_id)
+        .join(source, source.pk == ref.resource_pk)
+        .where(
+            ref.res_type == search_filter.source_type,
+            ref.param == search_filter.reference_param.code,
+            ref.target_type == res_type,
+            source.deleted == false(),
+            *_filter_clauses([search_filter.inner], search_filter.source_type, source),
+        )
+    )
+    return res.res_id.in_(referenced_ids)
+
+
+# --- one OR-alternative against one index table ------------------------------------------------
+
+
+def _value_condition(table: Any, value: FilterValue, modifier: str | None) -> ColumnElement[bool]:
+    if isinstance(value, TokenValue):
+        return _token_condition(table, value)
+    if isinstance(value, TextValue):
+        if table is TokenIndexRow:  # :text matches the start of any word of the display text
+            return or_(
+                table.text.startswith(value.text, autoescape=True),
+                table.text.contains(" " + value.text, autoescape=True),
+            )
+        if modifier == "contains":
+            return table.value.contains(value.text, autoescape=True)
+        return table.value.startswith(value.text[:STRING_INDEX_LENGTH], autoescape=True)
+    if isinstance(value, ExactValue):
+        return table.exact == value.text
+    if isinstance(value, DateValue):
+        return _date_condition(value, table.low, table.high)
+    if isinstance(value, NumberValue):
+        return _number_condition(table, value)
+    if isinstance(value, ReferenceValue):
+        return _reference_condition(table, value)
+    if isinstance(value, UriValue):
+        return _uri_condition(table, value, modifier)
+    raise AssertionError(f"no SQL for {value!r}")
+
+
+def _token_condition(table: Any, value: TokenValue) -> ColumnElement[bool]:
+    conditions = []
+    if value.code is not None:
+        conditions.append(table.code == value.code)
+    if value.system_given:
+        conditions.append(table.system.is_(None) if value.system is None else table.system == value.system)
+    return and_(*conditions) if conditions else true()
+
+
+def _date_condition(value: DateValue, low: Any, high: Any) -> ColumnElement[bool]:
+    """FHIR's prefixes compare the search range [sl, sh] with the indexed range [low, high]."""
+    sl, sh = value.low, value.high
+    within = and_(low >= sl, high <= sh)
+    match value.prefix:
+        case "eq":
+            return within
+        case "ne":
+            return not_(within)
+        case "gt":
+            return high > sh
+        case "lt":
+            return low < sl
+        case "ge":
+            return or_(high > sh, within)
+        case "le":
+            return or_(low < sl, within)
+        case "sa":
+            return low > sh
+        case "eb":
+            return high < sl
+        case "ap":
+            margin = _approximate_margin(sl)
+            return and_(low <= _clamp(sh + margin), high >= _clamp(sl - margin))
+    raise AssertionError(value.prefix)
+
+
+def _approximate_margin(value: datetime) -> timedelta:
+    """The spec suggests 10% of the distance between now and the value searched for."""
+    gap = abs(datetime.now(timezone.utc) - value)
+    return max(gap / 10, timedelta(days=1))
+
+
+def _clamp(value: datetime) -> datetime:
+    return max(MIN_INSTANT, min(MAX_INSTANT, value))
+
+
+def _number_condition(table: Any, value: NumberValue) -> ColumnElement[bool]:
+    column = table.value
+    within = and_(column >= value.low, column < value.high)
+    match value.prefix:
+        case "eq":
+            condition = within
+        case "ne":
+            condition = not_(within)
+        case "gt" | "sa":
+            condition = column > value.value
+        case "lt" | "eb":
+            condition = column < value.value
+        case "ge":
+            condition = column >= value.value
+        case "le":
+            condition = column <= value.value
+        case "ap":
+            margin = abs(value.value) / Decimal(10)
+            condition = and_(column >= value.value - margin, column <= value.value + margin)
+    if table is not QuantityIndexRow:
+        return condition
+    units = []
+    if value.code is not None:
+        units.append(table.code == value.code)
+    if value.system_given:
+        units.append(table.system == value.system)
+    return and_(condition, *units)
+
+
+def _reference_condition(table: Any, value: ReferenceValue) -> ColumnElement[bool]:
+    if value.url is not None:
+        return table.url == value.url
+    condition = table.target_id == value.target_id
+    if value.target_types:
+        condition = and_(condition, table.target_type.in_(value.target_types))
+    return condition
+
+
+def _uri_condition(table: Any, value: UriValue, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "below":
+        return table.value.startswith(value.value, autoescape=True)
+    if modifier == "above":  # the stored uri is a prefix of the one searched for
+        return func.substr(literal(value.value), 1, func.length(table.value)) == table.value
+    return table.value == value.value
+
+
+# --- sorting -----------------------------------------------------------------------------------
+
+
+def _order_by(keys: Sequence[SortKey]) -> list[Any]:
+    """Each key sorts by the resource's smallest value (largest when descending), nulls last."""
+    order: list[Any] = []
+    for key in keys:
+        expression = _sort_value(key)
+        order.append(expression.is_(None))
+        order.append(expression.desc() if key.descending else expression.asc())
+    return order
+
+
+# Which indexed column orders a resource: a date sorts by its start ascending, its end descending.
+_SORT_COLUMNS: dict[str, Any] = {
+    "token": lambda t, _desc: t.code,
+    "string": lambda t, _desc: t.value,
+    "date": lambda t, desc: t.high if desc else t.low,
+    "reference": lambda t, _desc: t.target_id,
+    "number": lambda t, _desc: t.value,
+    "quantity": lambda t, _desc: t.value,
+    "uri": lambda t, _desc: t.value,
+}
+
+
+def _sort_value(key: SortKey) -> Any:
+    param = key.param
+    if param.code == "_id":
+        return ResourceRow.res_id
+    if param.code == "_lastUpdated":
+        return ResourceRow.last_updated
+    table = _TABLES[param.type]
+    column = _SORT_COLUMNS[param.type](table, key.descending)
+    aggregate = func.max(column) if key.descending else func.min(column)
+    return (
+        select(aggregate)
+        .where(
+            table.resource_pk == ResourceRow.pk,
+            table.res_type == ResourceRow.res_type,
+            table.param == param.code,
+        )
+        .scalar_subquery()
+    )
+
+
+# --- _include and _revinclude ------------------------------------------------------------------
+
+
+async def _included(
+    conn: AsyncConnection,
+    registry: SearchRegistry,
+    query: SearchQuery,
+    matches: list[StoredResource],
+) -> list[StoredResource]:
+    seen = {m.pk for m in matches}
+    included: list[StoredResource] = []
+    sources = matches
+    for round_number in range(MAX_INCLUDE_ROUNDS):
+        includes = [i for i in query.includes if round_number == 0 or i.iterate]
+        revincludes = [i for i in query.revincludes if round_number == 0 or i.iterate]
+        if not includes and not revincludes:
+            break
+        found: list[StoredResource] = []
+        for include in includes:
+            found.extend(await _follow_include(conn, include, sources))
+        for include in revincludes:
+            found.extend(await _follow_revinclude(conn, include, sources))
+        fresh = []
+        for resource in found:
+            if resource.pk not in seen and len(seen) < MAX_INCLUDED + len(matches):
+                seen.add(resource.pk)
+                fresh.append(resource)
+        if not fresh:
+            break
+        included.extend(fresh)
+        sources = fresh
+    return included
+
+
+async def _follow_include(
+    conn: AsyncConnection, include: Include, sources: list[StoredResource]
+) -> list[StoredResource]:
+    source_pks = [s.pk for s in sources if s.res_type == include.source_type]
+    if not source_pks:
+        return []
+    ref = ReferenceIndexRow
+    statement = select(ref.target_type, ref.target_id).distinct().where(
+        ref.resource_pk.in_(source_pks),
+        ref.res_type == include.source_type,
+        ref.target_type.is_not(None),
+    )
+    if include.param is not None:
+        statement = statement.where(ref.param == include.param.code)
+    if include.target_type is not None:
+        statement = statement.where(ref.target_type == include.target_type)
+    targets: dict[str, list[str]] = {}
+    for target_type, target_id in (await conn.execute(statement)).all():
+        targets.setdefault(target_type, []).append(target_id)
+    found: list[StoredResource] = []
+    for target_type, ids in targets.items():
+        fetch = select_current().where(
+            ResourceRow.res_type == target_type,
+            ResourceRow.res_id.in_(ids),
+            ResourceRow.deleted == false(),
+        )
+        found.extend(to_stored(row) for row in (await conn.execute(fetch)).all())
+    return found
+
+
+async def _follow_revinclude(
+    conn: AsyncConnection, include: Include, targets: list[StoredResource]
+) -> list[StoredResource]:
+    by_type: dict[str, list[str]] = {}
+    for target in targets:
+        if include.target_type is None or include.target_type == target.res_type:
+            by_type.setdefault(target.res_type, []).append(target.res_id)
+    if not by_type:
+        return []
+    ref = ReferenceIndexRow
+    referring = select(ref.resource_pk).where(
+        ref.res_type == include.source_type,
+        or_(*(and_(ref.target_type == t, ref.target_id.in_(ids)) for t, ids in by_type.items())),
+    )
+    if include.param is not None:
+        referring = referring.where(ref.param == include.param.code)
+    fetch: Select[Any] = select_current().where(
+        ResourceRow.pk.in_(referring), ResourceRow.deleted == false()
+    ).order_by(ResourceRow.pk)
+    return [to_stored(row) for row in (await conn.execute(fetch)).all()]
