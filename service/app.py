@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import __version__
-from service.api import health, package_routes, resource_routes, system_routes
+from service.api import health, operations, package_routes, resource_routes, system_routes
 from service.api.context import FhirContext
 from service.api.errors import install_error_handlers
 from service.config import Settings, get_settings
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(package_routes.router)
+    app.include_router(operations.router)
     app.include_router(system_routes.router)
     app.include_router(resource_routes.router)
     return app

@@ -5,6 +5,7 @@ from typing import Any
 
 from service import __version__
 from service.api.context import FhirContext
+from service.api.operations import Operation, registered
 from service.conformance.supported import SUPPORTED_TYPES
 
 TYPE_INTERACTIONS = (
@@ -31,6 +32,7 @@ def capability_statement(ctx: FhirContext, base: str) -> dict[str, Any]:
                 "mode": "server",
                 "resource": [_resource(ctx, res_type) for res_type in sorted(SUPPORTED_TYPES)],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "operation": [_operation(op) for op in registered() if "system" in op.levels],
             }
         ],
     }
@@ -52,10 +54,22 @@ def _resource(ctx: FhirContext, res_type: str) -> dict[str, Any]:
         "searchRevInclude": sorted(_revincludes(ctx, res_type)),
         "searchParam": [_search_param(p) for _, p in sorted(params.items())],
     }
+    operations = [
+        _operation(op) for op in registered()
+        if op.levels & {"type", "instance"} and (op.types is None or res_type in op.types)
+    ]
+    if operations:
+        entry["operation"] = operations
     profiles = _supported_profiles(ctx, res_type)
     if profiles:
         entry["supportedProfile"] = profiles
     return entry
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    described: dict[str, Any] = {"name": op.name}
+    described["definition"] = op.definition or f"https://w3id.org/dyad/fhir/OperationDefinition/{op.name}"
+    return described
 
 
 def _search_param(param: Any) -> dict[str, Any]:

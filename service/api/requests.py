@@ -2,10 +2,10 @@
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Depends, Header, Request
 
 from service.api.outcome import FhirError
 from service.conformance.parse import parse_json
@@ -79,3 +79,15 @@ def search_items(request: Request) -> list[tuple[str, str]]:
 
 def parse_criteria(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in RENDER_PARAMS]
+
+
+def _if_match_header(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    return parse_if_match(if_match)
+
+
+def _prefer_header(prefer: Annotated[str | None, Header()] = None) -> Prefer:
+    return parse_prefer(prefer)
+
+
+IfMatch = Annotated[int | None, Depends(_if_match_header)]
+PreferHeader = Annotated[Prefer, Depends(_prefer_header)]

@@ -8,18 +8,19 @@ from fastapi.responses import Response
 from service.api import bundles, interactions
 from service.api.context import FhirContext, fhir_base, get_context
 from service.api.history_params import history_params
+from service.api.incoming import IncomingResource
 from service.api.outcome import FhirError
 from service.api.paths import ResourceId, ResourceType, VersionId
 from service.api.requests import (
     JSON_PATCH_TYPE,
+    IfMatch,
+    Prefer,
+    PreferHeader,
     parse_criteria,
-    parse_if_match,
-    parse_prefer,
     read_body,
     search_items,
 )
 from service.api.responses import check_format, fhir_json, resource_response
-from service.conformance.parse import check_resource
 from service.store.errors import ResourceNotFound
 
 router = APIRouter(prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(check_format)])
@@ -79,24 +80,25 @@ async def read(request: Request, res_type: ResourceType, res_id: ResourceId, ctx
 
 
 @router.get("/{res_type}", summary="Search")
-async def search_get(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
-    return await _search(request, res_type, ctx, base, search_items(request))
+async def search_get(request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader) -> Response:
+    return await _search(request, res_type, ctx, base, prefer, search_items(request))
 
 
 @router.post("/{res_type}/_search", summary="Search by POST (form-encoded parameters)")
-async def search_post(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
+async def search_post(
+    request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader
+) -> Response:
     form_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if form_type not in ("application/x-www-form-urlencoded", ""):
         raise FhirError(415, "POST _search takes application/x-www-form-urlencoded", code="not-supported")
     body = (await request.body()).decode("utf-8", errors="replace")
-    return await _search(request, res_type, ctx, base, search_items(request) + parse_criteria(body))
+    return await _search(request, res_type, ctx, base, prefer, search_items(request) + parse_criteria(body))
 
 
 async def _search(
-    request: Request, res_type: str, ctx: FhirContext, base: str, items: list[tuple[str, str]]
+    request: Request, res_type: str, ctx: FhirContext, base: str, prefer: Prefer, items: list[tuple[str, str]]
 ) -> Response:
     _mark(request, "search-type")
-    prefer = parse_prefer(request.headers.get("prefer"))
     async with ctx.db.read() as conn:
         query, page = await interactions.search(ctx, conn, res_type, items, strict=prefer.strict)
     return fhir_json(bundles.searchset(query, page, request.query_params, base, res_type), request)
@@ -105,85 +107,57 @@ async def _search(
 @router.post("/{res_type}", summary="Create (If-None-Exist for conditional create)", status_code=201)
 async def create(
     request: Request,
-    res_type: ResourceType,
+    resource: IncomingResource,
     ctx: Context,
     base: Base,
+    prefer: PreferHeader,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
     _mark(request, "create")
-    resource = check_resource(await read_body(request), res_type)
     criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
     async with ctx.db.write() as conn:
         outcome = await interactions.create(ctx, conn, resource, if_none_exist=criteria)
-    assert outcome.stored is not None
-    prefer = parse_prefer(request.headers.get("prefer"))
-    return resource_response(outcome.stored, request, base, status=outcome.status, prefer=prefer, location=True)
+    return _written(request, outcome, base, prefer)
 
 
 @router.put("/{res_type}/{res_id}", summary="Update, or create with this id")
 async def update(
-    request: Request,
-    res_type: ResourceType,
-    res_id: ResourceId,
-    ctx: Context,
-    base: Base,
-    if_match: Annotated[str | None, Header()] = None,
+    request: Request, resource: IncomingResource, res_id: ResourceId, ctx: Context, base: Base,
+    if_match: IfMatch, prefer: PreferHeader,
 ) -> Response:
     _mark(request, "update")
-    resource = check_resource(await read_body(request), res_type)
-    version = parse_if_match(if_match)
     async with ctx.db.write() as conn:
-        outcome = await interactions.update(ctx, conn, resource, res_id, if_match=version)
-    return _written(request, outcome, base)
+        outcome = await interactions.update(ctx, conn, resource, res_id, if_match=if_match)
+    return _written(request, outcome, base, prefer)
 
 
 @router.put("/{res_type}", summary="Conditional update")
 async def conditional_update(
-    request: Request,
-    res_type: ResourceType,
-    ctx: Context,
-    base: Base,
-    if_match: Annotated[str | None, Header()] = None,
+    request: Request, resource: IncomingResource, ctx: Context, base: Base, if_match: IfMatch, prefer: PreferHeader
 ) -> Response:
     _mark(request, "update-conditional")
-    resource = check_resource(await read_body(request), res_type)
-    version = parse_if_match(if_match)
     async with ctx.db.write() as conn:
-        outcome = await interactions.conditional_update(
-            ctx, conn, resource, search_items(request), if_match=version
-        )
-    return _written(request, outcome, base)
+        outcome = await interactions.conditional_update(ctx, conn, resource, search_items(request), if_match=if_match)
+    return _written(request, outcome, base, prefer)
 
 
 @router.patch("/{res_type}/{res_id}", summary="JSON Patch")
 async def patch(
-    request: Request,
-    res_type: ResourceType,
-    res_id: ResourceId,
-    ctx: Context,
-    base: Base,
-    if_match: Annotated[str | None, Header()] = None,
+    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base,
+    if_match: IfMatch, prefer: PreferHeader,
 ) -> Response:
     _mark(request, "patch")
     operations = await read_body(request, accept=(JSON_PATCH_TYPE,))
-    version = parse_if_match(if_match)
     async with ctx.db.write() as conn:
-        outcome = await interactions.patch(ctx, conn, res_type, res_id, operations, if_match=version)
-    return _written(request, outcome, base)
+        outcome = await interactions.patch(ctx, conn, res_type, res_id, operations, if_match=if_match)
+    return _written(request, outcome, base, prefer)
 
 
 @router.delete("/{res_type}/{res_id}", summary="Delete", status_code=204)
-async def delete(
-    request: Request,
-    res_type: ResourceType,
-    res_id: ResourceId,
-    ctx: Context,
-    if_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def delete(request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, if_match: IfMatch) -> Response:
     _mark(request, "delete")
-    version = parse_if_match(if_match)
     async with ctx.db.write() as conn:
-        outcome = await interactions.delete(ctx, conn, res_type, res_id, if_match=version)
+        outcome = await interactions.delete(ctx, conn, res_type, res_id, if_match=if_match)
     return _deleted(outcome)
 
 
@@ -195,9 +169,8 @@ async def conditional_delete(request: Request, res_type: ResourceType, ctx: Cont
     return _deleted(outcome)
 
 
-def _written(request: Request, outcome: interactions.Outcome, base: str) -> Response:
+def _written(request: Request, outcome: interactions.Outcome, base: str, prefer: Prefer) -> Response:
     assert outcome.stored is not None
-    prefer = parse_prefer(request.headers.get("prefer"))
     return resource_response(
         outcome.stored, request, base, status=outcome.status, prefer=prefer, location=outcome.created
     )

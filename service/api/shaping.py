@@ -1,5 +1,6 @@
 """_summary and _elements: the subsets of a resource a client may ask for."""
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -12,28 +13,27 @@ SUBSETTED = {
 _ALWAYS = ("resourceType", "id", "meta")
 
 
-@lru_cache(maxsize=None)
-def summary_elements(res_type: str) -> frozenset[str]:
-    """The JSON names the R4B model marks as summary elements, plus their `_name` twins."""
-    model = get_fhir_model_class(res_type)
+def _element_names(res_type: str, wanted: Callable[[Any, dict[str, Any]], bool]) -> frozenset[str]:
+    """JSON names of the R4B model's elements that `wanted` picks, with their `_name` twins."""
     names: set[str] = set()
-    for name, field in model.model_fields.items():
+    for name, field in get_fhir_model_class(res_type).model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if extra.get("summary_element_property"):
+        if wanted(field, extra):
             alias = field.alias or name
             names.update((alias, f"_{alias}"))
     return frozenset(names)
 
 
 @lru_cache(maxsize=None)
+def summary_elements(res_type: str) -> frozenset[str]:
+    return _element_names(res_type, lambda _field, extra: bool(extra.get("summary_element_property")))
+
+
+@lru_cache(maxsize=None)
 def mandatory_elements(res_type: str) -> frozenset[str]:
-    model = get_fhir_model_class(res_type)
-    names: set[str] = set()
-    for name, field in model.model_fields.items():
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if extra.get("element_required") or field.is_required():
-            names.add(field.alias or name)
-    return frozenset(names)
+    return _element_names(
+        res_type, lambda field, extra: bool(extra.get("element_required")) or field.is_required()
+    )
 
 
 def apply_summary(resource: dict[str, Any], mode: str) -> dict[str, Any]:
