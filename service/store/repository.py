@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.store.access import Viewer, is_restricted, visible
 from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
 from service.store.records import (
     StoredResource,
@@ -68,6 +69,7 @@ class ResourceRepository:
         *,
         res_id: str | None = None,
         conditional_key: str | None = None,
+        owner_org: str | None = None,
     ) -> StoredResource:
         res_type = content["resourceType"]
         res_id = res_id or str(uuid.uuid4())
@@ -75,7 +77,10 @@ class ResourceRepository:
         stored = stamp(content, res_id, 1, now)
         pk = await conn.scalar(
             insert(ResourceRow)
-            .values(res_type=res_type, res_id=res_id, version=1, last_updated=now, deleted=False)
+            .values(
+                res_type=res_type, res_id=res_id, version=1, last_updated=now, deleted=False,
+                owner_org=owner_org, restricted=is_restricted(stored),
+            )
             .returning(ResourceRow.pk)
         )
         assert pk is not None
@@ -97,20 +102,28 @@ class ResourceRepository:
         *,
         expected_version: int | None = None,
         method: str = "PUT",
+        owner_org: str | None = None,
+        viewer: Viewer | None = None,
     ) -> tuple[StoredResource, bool]:
-        """Write a new version; returns it and whether the resource was created by this write."""
+        """Write a new version; returns it and whether the resource was created by this write.
+
+        owner_org only applies when the write creates the resource; a viewer that may not see
+        an existing resource is told it does not exist, rather than allowed to overwrite it.
+        """
         res_type = content["resourceType"]
-        row = await self._lock_row(conn, res_type, res_id)
+        row = await self._lock_row(conn, res_type, res_id, viewer)
         if row is None:
             if expected_version is not None:
                 raise VersionConflict(res_type, res_id, expected_version, None)
-            return await self.create(conn, content, res_id=res_id), True
+            return await self.create(conn, content, res_id=res_id, owner_org=owner_org), True
+        if not row.visible:
+            raise ResourceNotFound(res_type, res_id)
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(res_type, res_id, expected_version, row.version)
         version = row.version + 1
         now = utc_now()
         stored = stamp(content, res_id, version, now)
-        await self._advance(conn, row.pk, version, now, deleted=False)
+        await self._advance(conn, row.pk, version, now, deleted=False, restricted=is_restricted(stored))
         await self._insert_version(conn, row.pk, res_type, version, now, method, stored)
         # A conditional-create key only guards the creation race; once the resource changes it
         # may no longer match its criteria, and a stale key would block a later legitimate create.
@@ -126,24 +139,29 @@ class ResourceRepository:
         res_id: str,
         *,
         expected_version: int | None = None,
+        viewer: Viewer | None = None,
     ) -> StoredResource | None:
         """Mark deleted with a content-less version; None when there was nothing to delete."""
-        row = await self._lock_row(conn, res_type, res_id)
-        if row is None or row.deleted:
+        row = await self._lock_row(conn, res_type, res_id, viewer)
+        if row is None or row.deleted or not row.visible:
             return None
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(res_type, res_id, expected_version, row.version)
         version = row.version + 1
         now = utc_now()
-        await self._advance(conn, row.pk, version, now, deleted=True)
+        await self._advance(conn, row.pk, version, now, deleted=True, restricted=row.restricted)
         await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None)
         await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, None)
         return await self._announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
 
-    async def read(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource:
+    async def read(
+        self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer | None = None
+    ) -> StoredResource:
         result = await conn.execute(
-            select_current().where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
+            select_current().where(
+                ResourceRow.res_type == res_type, ResourceRow.res_id == res_id, visible(viewer)
+            )
         )
         row = result.first()
         if row is None:
@@ -153,7 +171,7 @@ class ResourceRepository:
         return to_stored(row)
 
     async def read_many(
-        self, conn: AsyncConnection, keys: list[tuple[str, str]]
+        self, conn: AsyncConnection, keys: list[tuple[str, str]], *, viewer: Viewer | None = None
     ) -> dict[tuple[str, str], StoredResource]:
         """Current, non-deleted versions of the given (type, id) pairs; missing ones are absent."""
         found: dict[tuple[str, str], StoredResource] = {}
@@ -166,6 +184,7 @@ class ResourceRepository:
                     ResourceRow.res_type == res_type,
                     ResourceRow.res_id.in_(ids),
                     ResourceRow.deleted.is_(False),
+                    visible(viewer),
                 )
             )
             for row in result:
@@ -173,13 +192,14 @@ class ResourceRepository:
         return found
 
     async def vread(
-        self, conn: AsyncConnection, res_type: str, res_id: str, version: int
+        self, conn: AsyncConnection, res_type: str, res_id: str, version: int, *, viewer: Viewer | None = None
     ) -> StoredResource:
         result = await conn.execute(
             select_versions().where(
                 ResourceRow.res_type == res_type,
                 ResourceRow.res_id == res_id,
                 ResourceVersionRow.version == version,
+                visible(viewer),
             )
         )
         row = result.first()
@@ -198,9 +218,10 @@ class ResourceRepository:
         since: datetime | None = None,
         count: int = 50,
         offset: int = 0,
+        viewer: Viewer | None = None,
     ) -> tuple[int, list[StoredResource]]:
         """Versions newest first, for instance, type or whole-system history."""
-        conditions = []
+        conditions = [visible(viewer)]
         if res_type is not None:
             conditions.append(ResourceVersionRow.res_type == res_type)
         if res_id is not None:
@@ -229,23 +250,28 @@ class ResourceRepository:
     async def _drop_conditional_keys(self, conn: AsyncConnection, pk: int) -> None:
         await conn.execute(delete(ConditionalKeyRow).where(ConditionalKeyRow.resource_pk == pk))
 
-    async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str) -> Any:
+    async def _lock_row(
+        self, conn: AsyncConnection, res_type: str, res_id: str, viewer: Viewer | None = None
+    ) -> Any:
         # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are
         # already serialised by BEGIN IMMEDIATE and the clause is left out there.
         result = await conn.execute(
-            select(ResourceRow.pk, ResourceRow.version, ResourceRow.deleted)
+            select(
+                ResourceRow.pk, ResourceRow.version, ResourceRow.deleted, ResourceRow.restricted,
+                visible(viewer).label("visible"),
+            )
             .where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
-            .with_for_update()
+            .with_for_update(of=ResourceRow)
         )
         return result.first()
 
     async def _advance(
-        self, conn: AsyncConnection, pk: int, version: int, now: datetime, *, deleted: bool
+        self, conn: AsyncConnection, pk: int, version: int, now: datetime, *, deleted: bool, restricted: bool
     ) -> None:
         await conn.execute(
             update(ResourceRow)
             .where(ResourceRow.pk == pk)
-            .values(version=version, last_updated=now, deleted=deleted)
+            .values(version=version, last_updated=now, deleted=deleted, restricted=restricted)
         )
 
     async def _insert_version(

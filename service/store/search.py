@@ -50,6 +50,7 @@ from service.search.query import (
 )
 from service.search.registry import SearchRegistry
 from service.search.values import MAX_INSTANT, MIN_INSTANT
+from service.store.access import Viewer, visible
 from service.store.records import StoredResource, select_current, to_stored
 from service.store.tables import (
     DateIndexRow,
@@ -118,8 +119,11 @@ def _row_dicts(resource_pk: int, res_type: str, entries: Iterable[Any]) -> list[
 # --- searching ---------------------------------------------------------------------------------
 
 
-async def run_search(conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery) -> SearchPage:
-    where = _where(query)
+async def run_search(
+    conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery, *, viewer: Viewer | None = None
+) -> SearchPage:
+    """Matches and includes the viewer may see; the total counts only those."""
+    where = _where(query, viewer)
     total = None
     if query.total != "none" or query.summary == "count":
         count = select(func.count()).select_from(ResourceRow).where(*where)
@@ -132,27 +136,32 @@ async def run_search(conn: AsyncConnection, registry: SearchRegistry, query: Sea
     if query.offset:
         statement = statement.offset(query.offset)
     matches = [to_stored(row) for row in (await conn.execute(statement)).all()]
-    included = await _included(conn, registry, query, matches) if matches else []
+    included = await _included(conn, registry, query, matches, viewer) if matches else []
     return SearchPage(total, matches, included)
 
 
-async def find_pks(conn: AsyncConnection, query: SearchQuery, *, limit: int | None = None) -> list[int]:
+async def find_pks(
+    conn: AsyncConnection, query: SearchQuery, *, limit: int | None = None, viewer: Viewer | None = None
+) -> list[int]:
     """Primary keys of the current resources matching query; for conditional interactions."""
-    statement = select(ResourceRow.pk).where(*_where(query)).order_by(ResourceRow.pk)
+    statement = select(ResourceRow.pk).where(*_where(query, viewer)).order_by(ResourceRow.pk)
     if limit is not None:
         statement = statement.limit(limit)
     return [int(pk) for pk in (await conn.execute(statement)).scalars()]
 
 
-def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
+def _where(query: SearchQuery, viewer: Viewer | None) -> list[ColumnElement[bool]]:
     return [
         ResourceRow.res_type == query.res_type,
         ResourceRow.deleted == false(),
-        *_filter_clauses(query.filters, query.res_type, ResourceRow),
+        visible(viewer),
+        *_filter_clauses(query.filters, query.res_type, ResourceRow, viewer),
     ]
 
 
-def _filter_clauses(filters: Sequence[Filter], res_type: str, res: Any) -> list[ColumnElement[bool]]:
+def _filter_clauses(
+    filters: Sequence[Filter], res_type: str, res: Any, viewer: Viewer | None
+) -> list[ColumnElement[bool]]:
     """The most selective filter becomes `pk IN (...)` and drives; the rest are EXISTS probes.
 
     PostgreSQL plans IN and EXISTS alike (as semi-joins), but SQLite materialises every
@@ -162,7 +171,7 @@ def _filter_clauses(filters: Sequence[Filter], res_type: str, res: Any) -> list[
     driver = min(range(len(filters)), key=lambda i: _selectivity_rank(filters[i]), default=None)
     if driver is not None and _selectivity_rank(filters[driver]) >= _NEVER_DRIVES:
         driver = None
-    return [_filter_clause(f, res_type, res, drives=i == driver) for i, f in enumerate(filters)]
+    return [_filter_clause(f, res_type, res, viewer, drives=i == driver) for i, f in enumerate(filters)]
 
 
 _NEVER_DRIVES = 9
@@ -181,15 +190,21 @@ def _selectivity_rank(search_filter: Filter) -> int:
     return {"reference": 1, "token": 2, "uri": 2, "string": 3}.get(search_filter.param.type, 5)
 
 
-def _filter_clause(search_filter: Filter, res_type: str, res: Any, *, drives: bool = True) -> ColumnElement[bool]:
-    """A condition on `res` (ResourceRow or an alias of it) for one AND-ed filter."""
+def _filter_clause(
+    search_filter: Filter, res_type: str, res: Any, viewer: Viewer | None, *, drives: bool = True
+) -> ColumnElement[bool]:
+    """A condition on `res` (ResourceRow or an alias of it) for one AND-ed filter.
+
+    Chains and _has look through other resources; those must be visible to the viewer too,
+    or a search could reveal what a read would deny.
+    """
     if isinstance(search_filter, ParamFilter):
         return _param_clause(search_filter, res_type, res, drives)
     if isinstance(search_filter, MissingFilter):
         return _missing_clause(search_filter, res_type, res)
     if isinstance(search_filter, ChainFilter):
-        return _chain_clause(search_filter, res_type, res, drives)
-    return _has_clause(search_filter, res_type, res)
+        return _chain_clause(search_filter, res_type, res, viewer, drives)
+    return _has_clause(search_filter, res_type, res, viewer)
 
 
 def _rows_of(table: Any, res_type: str, code: str, res: Any, drives: bool, *conditions: Any) -> ColumnElement[bool]:
@@ -233,7 +248,9 @@ def _missing_clause(search_filter: MissingFilter, res_type: str, res: Any) -> Co
     return not_(present) if search_filter.missing else present
 
 
-def _chain_clause(search_filter: ChainFilter, res_type: str, res: Any, drives: bool) -> ColumnElement[bool]:
+def _chain_clause(
+    search_filter: ChainFilter, res_type: str, res: Any, viewer: Viewer | None, drives: bool
+) -> ColumnElement[bool]:
     ref = ReferenceIndexRow
     per_type = []
     for target_type, inner in search_filter.targets:
@@ -241,13 +258,14 @@ def _chain_clause(search_filter: ChainFilter, res_type: str, res: Any, drives: b
         target_ids = select(target.res_id).where(
             target.res_type == target_type,
             target.deleted == false(),
-            *_filter_clauses([inner], target_type, target),
+            visible(viewer, target),
+            *_filter_clauses([inner], target_type, target, viewer),
         )
         per_type.append(and_(ref.target_type == target_type, ref.target_id.in_(target_ids)))
     return _rows_of(ref, res_type, search_filter.param.code, res, drives, or_(*per_type))
 
 
-def _has_clause(search_filter: HasFilter, res_type: str, res: Any) -> ColumnElement[bool]:
+def _has_clause(search_filter: HasFilter, res_type: str, res: Any, viewer: Viewer | None) -> ColumnElement[bool]:
     ref = ReferenceIndexRow
     source = aliased(ResourceRow)
     referenced_ids = (
@@ -258,7 +276,8 @@ def _has_clause(search_filter: HasFilter, res_type: str, res: Any) -> ColumnElem
             ref.param == search_filter.reference_param.code,
             ref.target_type == res_type,
             source.deleted == false(),
-            *_filter_clauses([search_filter.inner], search_filter.source_type, source),
+            visible(viewer, source),
+            *_filter_clauses([search_filter.inner], search_filter.source_type, source, viewer),
         )
     )
     return res.res_id.in_(referenced_ids)
@@ -437,6 +456,7 @@ async def _included(
     registry: SearchRegistry,
     query: SearchQuery,
     matches: list[StoredResource],
+    viewer: Viewer | None,
 ) -> list[StoredResource]:
     seen = {m.pk for m in matches}
     included: list[StoredResource] = []
@@ -448,9 +468,9 @@ async def _included(
             break
         found: list[StoredResource] = []
         for include in includes:
-            found.extend(await _follow_include(conn, include, sources))
+            found.extend(await _follow_include(conn, include, sources, viewer))
         for include in revincludes:
-            found.extend(await _follow_revinclude(conn, include, sources))
+            found.extend(await _follow_revinclude(conn, include, sources, viewer))
         fresh = []
         for resource in found:
             if resource.pk not in seen and len(seen) < MAX_INCLUDED + len(matches):
@@ -464,7 +484,7 @@ async def _included(
 
 
 async def _follow_include(
-    conn: AsyncConnection, include: Include, sources: list[StoredResource]
+    conn: AsyncConnection, include: Include, sources: list[StoredResource], viewer: Viewer | None
 ) -> list[StoredResource]:
     source_pks = [s.pk for s in sources if s.res_type == include.source_type]
     if not source_pks:
@@ -488,13 +508,14 @@ async def _follow_include(
             ResourceRow.res_type == target_type,
             ResourceRow.res_id.in_(ids),
             ResourceRow.deleted == false(),
+            visible(viewer),
         )
         found.extend(to_stored(row) for row in (await conn.execute(fetch)).all())
     return found
 
 
 async def _follow_revinclude(
-    conn: AsyncConnection, include: Include, targets: list[StoredResource]
+    conn: AsyncConnection, include: Include, targets: list[StoredResource], viewer: Viewer | None
 ) -> list[StoredResource]:
     by_type: dict[str, list[str]] = {}
     for target in targets:
@@ -510,6 +531,6 @@ async def _follow_revinclude(
     if include.param is not None:
         referring = referring.where(ref.param == include.param.code)
     fetch: Select[Any] = select_current().where(
-        ResourceRow.pk.in_(referring), ResourceRow.deleted == false()
+        ResourceRow.pk.in_(referring), ResourceRow.deleted == false(), visible(viewer)
     ).order_by(ResourceRow.pk)
     return [to_stored(row) for row in (await conn.execute(fetch)).all()]

@@ -29,6 +29,27 @@ class ResourceRow(Base):
     version: Mapped[int]
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who may see it: the organisation that first wrote it, and whether a confidentiality
+    # label restricts it to that organisation and those a Consent grants.
+    owner_org: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AccessGrantRow(Base):
+    """One organisation's access to a patient's restricted resources, from an active Consent."""
+
+    __tablename__ = "access_grant"
+    __table_args__ = (Index("ix_access_grant_lookup", "organization", "patient_id"),)
+
+    pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    consent_pk: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[str] = mapped_column(String(64))
+    organization: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ResourceVersionRow(Base):

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import service.notify.tables  # noqa: F401  (the outbox tables share Base)
 from service.store.tables import Base
 
 connection = context.config.attributes["connection"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 23:58:34.806504
+Create Date: 2026-11-22 00:13:48.933294
 """
 
 from alembic import op
@@ -29,11 +29,28 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('last_updated', service.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('owner_org', sa.String(length=128), nullable=True),
+    sa.Column('restricted', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('pk'),
     sa.UniqueConstraint('res_type', 'res_id', name='uq_resource_type_id')
     )
     with op.batch_alter_table('resource', schema=None) as batch_op:
         batch_op.create_index('ix_resource_type_updated', ['res_type', 'last_updated'], unique=False)
+
+    op.create_table('access_grant',
+    sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('consent_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('patient_id', sa.String(length=64), nullable=False),
+    sa.Column('organization', sa.String(length=128), nullable=False),
+    sa.Column('purpose', sa.String(length=64), nullable=True),
+    sa.Column('period_start', service.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('period_end', service.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['consent_pk'], ['resource.pk'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk')
+    )
+    with op.batch_alter_table('access_grant', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_access_grant_consent_pk'), ['consent_pk'], unique=False)
+        batch_op.create_index('ix_access_grant_lookup', ['organization', 'patient_id'], unique=False)
 
     op.create_table('conditional_key',
     sa.Column('pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -215,6 +232,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conditional_key_resource_pk'))
 
     op.drop_table('conditional_key')
+    with op.batch_alter_table('access_grant', schema=None) as batch_op:
+        batch_op.drop_index('ix_access_grant_lookup')
+        batch_op.drop_index(batch_op.f('ix_access_grant_consent_pk'))
+
+    op.drop_table('access_grant')
     with op.batch_alter_table('resource', schema=None) as batch_op:
         batch_op.drop_index('ix_resource_type_updated')
 

@@ -1,0 +1,128 @@
+"""The Validator: every profile in the package compiled once, then applied per resource."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.conformance.issues import Issue
+from service.conformance.package import ProfilePackage
+from service.conformance.terminology import Terminology
+from service.conformance.validation.base_rules import base_rule, load_base_invariants
+from service.conformance.validation.compile import Compiler
+from service.conformance.validation.definitions import build_tree
+from service.conformance.validation.elements import Context, ElementRule, apply_to_items
+from service.conformance.validation.extensions import ExtensionDefinition, InstanceWalk
+from service.conformance.validation.structure import structure_issues
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProfile:
+    url: str
+    type: str
+    rule: ElementRule
+
+
+def _canonical(url: str) -> str:
+    return url.split("|", 1)[0]
+
+
+class Validator:
+    def __init__(
+        self,
+        package: ProfilePackage,
+        *,
+        profiles_dir: Path = Path("profiles"),
+        terminology: Terminology | None = None,
+        best_practice: bool = False,
+    ) -> None:
+        self.terminology = terminology or Terminology(package)
+        definitions = {
+            sd["url"]: sd for sd in package.of_type("StructureDefinition") if sd.get("url")
+        }
+        compiler = Compiler(self.terminology, {url: sd.get("type", "") for url, sd in definitions.items()})
+        self.profiles: dict[str, CompiledProfile] = {}
+        extensions: dict[str, ExtensionDefinition] = {}
+        for url, sd in definitions.items():
+            if sd.get("derivation") != "constraint" or sd.get("kind") == "logical":
+                continue
+            tree = build_tree(_differential_chain(sd, definitions), sd["type"])
+            rule = compiler.root_rule(tree, sd["type"])
+            if sd["type"] == "Extension":
+                contexts = frozenset(c.get("expression", "") for c in sd.get("context") or [])
+                extensions[url] = ExtensionDefinition(url, rule, contexts)
+            else:
+                self.profiles[url] = CompiledProfile(url, sd["type"], rule)
+        self.problems: tuple[str, ...] = tuple(compiler.problems)
+        self._base_invariants = load_base_invariants(profiles_dir)
+        self._best_practice = best_practice
+        self._base_rules: dict[str, ElementRule] = {}
+        self._walk = InstanceWalk(extensions)
+
+    def validate(
+        self,
+        resource: dict[str, Any],
+        profiles: Sequence[str] | None = None,
+        *,
+        structure: bool = True,
+    ) -> list[Issue]:
+        """Every issue found. structure=False skips the fhir.resources model pass, for callers
+        that have just run parse.check_resource on the same dict."""
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            return [Issue("error", "structure", "Not a FHIR resource: resourceType is missing", None)]
+        res_type = resource["resourceType"]
+        ctx = Context(resource)
+        if structure:
+            ctx.issues.extend(structure_issues(resource))
+        apply_to_items(self._base_rule(res_type), [(resource, res_type)], ctx)
+        for url in self._profiles_to_check(resource, profiles, ctx):
+            compiled = self.profiles[url]
+            if compiled.type != res_type:
+                ctx.report("error", "invalid",
+                           f"profile {url} is for {compiled.type}, not {res_type}", res_type)
+                continue
+            apply_to_items(compiled.rule, [(resource, res_type)], ctx)
+        self._walk.run(resource, ctx)
+        return ctx.issues
+
+    def _profiles_to_check(
+        self, resource: dict[str, Any], requested: Sequence[str] | None, ctx: Context
+    ) -> list[str]:
+        if requested is None:
+            meta = resource.get("meta")
+            requested = meta.get("profile") or [] if isinstance(meta, dict) else []
+        known = []
+        for url in requested:
+            if not isinstance(url, str):
+                continue
+            canonical = _canonical(url)
+            if canonical in self.profiles:
+                if canonical not in known:
+                    known.append(canonical)
+            else:
+                ctx.report("warning", "not-supported",
+                           f"profile {url} is not known to Dyad, so the resource was not checked against it",
+                           f"{resource['resourceType']}.meta.profile")
+        return known
+
+    def _base_rule(self, res_type: str) -> ElementRule:
+        rule = self._base_rules.get(res_type)
+        if rule is None:
+            rule = base_rule(res_type, self._base_invariants, self._best_practice)
+            self._base_rules[res_type] = rule
+        return rule
+
+
+def _differential_chain(sd: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Differentials from the package's most basic ancestor down to this profile."""
+    chain: list[list[dict[str, Any]]] = []
+    seen: set[str] = set()
+    current: dict[str, Any] | None = sd
+    while current is not None and current.get("url") not in seen:
+        seen.add(current["url"])
+        chain.append((current.get("differential") or {}).get("element") or [])
+        current = definitions.get(_canonical(current.get("baseDefinition", "")))
+    return list(reversed(chain))
+
+
+__all__ = ["CompiledProfile", "Validator"]
