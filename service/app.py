@@ -9,13 +9,27 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import __version__
-from service.api import health, operations, package_routes, resource_routes, system_routes
+from service.api import (
+    health,
+    operations,
+    package_routes,
+    resource_routes,
+    security_routes,
+    system_routes,
+    terminology_operations,  # noqa: F401 - registers its operations
+    validate_operation,  # noqa: F401 - registers its operations
+)
 from service.api.context import FhirContext
 from service.api.errors import install_error_handlers
 from service.config import Settings, get_settings
+from service.conformance.admission import Admission
 from service.conformance.install import install_package
-from service.conformance.package import load_package
+from service.conformance.guide import compiled_guide
+from service.notify.runtime import Notifications
 from service.search.registry import SearchRegistry
+from service.security.audit import AuditTrail
+from service.security.consent import consent_listener
+from service.security.gate import Gate, audit_unrecorded
 from service.store.database import Database
 from service.store.migrate import migrate
 from service.store.repository import IndexWriter, ResourceRepository
@@ -26,16 +40,20 @@ from service.telemetry.middleware import request_telemetry
 log = logging.getLogger("dyad.app")
 
 
-async def build_context(settings: Settings) -> FhirContext:
-    package = load_package(settings.profiles_dir)
-    registry = SearchRegistry.from_definitions(package.search_parameters())
+async def build_context(settings: Settings, notifications: Notifications | None = None) -> FhirContext:
+    guide = compiled_guide(settings.profiles_dir)
+    package, registry, terminology = guide.package, guide.registry, guide.terminology
+    admission = Admission(guide.validator, settings.required_profiles)
     db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo)
-    repository = ResourceRepository(_index_writer(registry))
+    notifications = notifications or Notifications(settings)
+    listeners = (consent_listener, notifications.listener(registry, db))
+    repository = ResourceRepository(_index_writer(registry), listeners=listeners)
+    notifications.bind(repository)
     if settings.migrate_on_start:
         await migrate(db)
     written = await install_package(db, repository, package)
     log.info("started", extra={"database": db.dialect, "written": written})
-    return FhirContext(settings, db, repository, registry, package)
+    return FhirContext(settings, db, repository, registry, package, terminology, admission)
 
 
 def _index_writer(registry: SearchRegistry) -> IndexWriter:
@@ -52,11 +70,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.fhir = await build_context(settings)
+        app.state.notifications = notifications = Notifications(settings)
+        app.state.fhir = context = await build_context(settings, notifications)
+        trail = AuditTrail(context.db, context.repository, settings.audit_flush_seconds)
+        app.state.gate = Gate.from_settings(settings, trail)
+        trail.start()
+        notifications.start()
         try:
             yield
         finally:
-            await app.state.fhir.db.dispose()
+            await notifications.stop()
+            await trail.stop()
+            await context.db.dispose()
 
     app = FastAPI(
         title="Dyad",
@@ -65,11 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
+    app.middleware("http")(audit_unrecorded)
     app.middleware("http")(request_telemetry(app.state.metrics))
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(package_routes.router)
+    app.include_router(security_routes.router)
     app.include_router(operations.router)
+    app.include_router(system_routes.public_router)
     app.include_router(system_routes.router)
     app.include_router(resource_routes.router)
     return app

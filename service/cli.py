@@ -60,6 +60,41 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from service.security.dev_keys import DevSigningKey, dev_issuer_and_audience
+
+    settings = get_settings()
+    key = DevSigningKey.from_settings(settings)
+    default_issuer, default_audience = dev_issuer_and_audience(settings)
+    token = key.mint(
+        subject=args.sub,
+        scopes=args.scope,
+        organization=args.org,
+        audience=args.aud or default_audience,
+        issuer=args.iss or default_issuer,
+        lifetime=args.lifetime,
+        org_claim=settings.jwt_org_claim,
+    )
+    print(token)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from service.conformance.file_validation import FORMATS, validate_paths
+    from service.conformance.guide import compiled_guide
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    validator = compiled_guide(get_settings().profiles_dir).validator
+    results = validate_paths(validator, [Path(p) for p in args.paths], args.profile)
+    print(FORMATS[args.format](results))
+    return 1 if any(r.errors for r in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dyad", description="Dyad FHIR service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,10 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
+    validate = commands.add_parser("validate", help="validate FHIR files offline against the Dyad profiles")
+    validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON")
+    validate.add_argument("--profile", help="validate against this profile URL too")
+    validate.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    validate.set_defaults(handler=_validate)
     package = commands.add_parser("package", help="write profiles/ as a FHIR NPM package")
     package.add_argument("--out", default=".", help="folder to write package/ into (default: .)")
     package.add_argument("--tgz", action="store_true", help="also write NAME-VERSION.tgz")
     package.set_defaults(handler=_package)
+    token = commands.add_parser("token", help="print a bearer token signed by the local development key")
+    token.add_argument("--scope", action="append", required=True, help="a SMART scope; repeat for more")
+    token.add_argument("--sub", required=True, help="subject (and client_id) of the token")
+    token.add_argument("--org", help="calling organisation, e.g. Organization/hv-team or an ODS code")
+    token.add_argument("--lifetime", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--aud", help="audience (default DYAD_JWT_AUDIENCE, else the dev audience)")
+    token.add_argument("--iss", help="issuer (default DYAD_JWT_ISSUER, else the dev issuer)")
+    token.set_defaults(handler=_token)
     return parser
 
 

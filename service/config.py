@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,22 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     migrate_on_start: bool = True
+    required_profiles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Profiles a resource must meet even if it does not claim them: JSON object of "
+        "profile URL to a FHIRPath condition on the resource (\"true\" for every resource of its type)",
+    )
+    restricted_sources: list[str] = Field(
+        default_factory=lambda: ["https://w3id.org/dyad/fhir/mappings/perinatal-mental-health"],
+        description="meta.source prefixes whose resources are labelled restricted (confidentiality R)",
+    )
+    restricted_organizations: list[str] = Field(
+        default_factory=list,
+        description="Organisations (Organization/<id>) whose writes are labelled restricted, e.g. perinatal mental health teams",
+    )
+    audit_flush_seconds: float = Field(
+        default=0.2, description="Longest a read's AuditEvent waits before it is written"
+    )
     max_body_bytes: int = 5 * 1024 * 1024
     max_bundle_entries: int = 5000
     default_page_size: int = 50
@@ -31,6 +48,69 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     log_level: str = "INFO"
     sql_echo: bool = False
+
+    # Security: bearer tokens, keys and rate limits (service/security/).
+    auth: Literal["off", "jwt"] = Field(
+        default="off",
+        description="'jwt' requires a signed bearer token on every FHIR request; 'off' is for local development only.",
+    )
+    jwt_jwks_file: Path | None = Field(default=None, description="JWKS file holding the token issuer's public keys.")
+    jwt_jwks_url: str = Field(
+        default="", description="HTTPS URL of the token issuer's JWKS (http only for loopback)."
+    )
+    jwt_issuer: str = Field(default="", description="Expected `iss`; required with a JWKS file or URL.")
+    jwt_audience: str = Field(
+        default="", description="Expected `aud` (this server); required with a JWKS file or URL."
+    )
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat.")
+    jwt_org_claim: str = Field(default="organization", description="Claim naming the calling organisation.")
+    jwt_purpose_claim: str = Field(default="purpose_of_use", description="Claim carrying the purpose of use.")
+    jwt_jwks_cache_seconds: int = Field(
+        default=300, ge=1, description="How long fetched or read JWKS keys are reused."
+    )
+    jwt_jwks_refresh_min_seconds: int = Field(
+        default=30, ge=1, description="Least time between two JWKS reloads forced by an unknown key id."
+    )
+    dev_key_file: Path = Field(
+        default=Path("var/dev-signing-key.pem"), description="Development signing key used by `dyad token`."
+    )
+    dev_key_algorithm: Literal["ES256", "RS256"] = Field(
+        default="ES256", description="Algorithm of the development key when it is first created."
+    )
+    serve_dev_jwks: bool = Field(
+        default=False,
+        description="Trust (and publish) the development key's JWKS when no JWKS file or URL is set. "
+        "Never in production.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=12000, ge=0, description="Sustained requests a minute per client; 0 turns limiting off."
+    )
+    rate_limit_burst: int = Field(
+        default=400, ge=1, description="Requests a client may make at once before being limited."
+    )
+
+    # Subscriptions: the outbox and its delivery worker (service/notify/, docs/notifications.md).
+    notify_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process.")
+    notify_poll_interval_seconds: float = Field(
+        default=0.25, gt=0, description="How often the worker looks for events written by other replicas."
+    )
+    notify_retry_horizon_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long an event is retried, from when it was queued, before it is marked dead."
+    )
+    notify_initial_backoff_seconds: float = Field(default=1.0, gt=0, description="Wait after a first failed attempt.")
+    notify_max_backoff_seconds: float = Field(default=600.0, gt=0, description="Longest wait between two attempts.")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, description="Time allowed for an endpoint to answer.")
+    notify_errors_before_error_status: int = Field(
+        default=3, ge=1, description="Consecutive failures after which Subscription.status becomes error."
+    )
+    notify_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed subscription stays with a worker that stops renewing it."
+    )
+    notify_subscription_refresh_seconds: float = Field(
+        default=5.0, gt=0, description="How often the active subscriptions are re-read (other replicas write them too)."
+    )
+    notify_batch_size: int = Field(default=100, ge=1, description="Events read per round from one subscription.")
+    notify_max_lanes: int = Field(default=32, ge=1, description="Subscriptions one worker delivers to at once.")
 
 
 @lru_cache

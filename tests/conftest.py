@@ -102,7 +102,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    # Tests fire requests faster than any client should; the limiter has tests of its own.
+    return Settings(database_url=database_url, rate_limit_per_minute=0)
 
 
 @pytest.fixture

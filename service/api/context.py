@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from service.config import Settings
+from service.conformance.admission import Admission
 from service.conformance.package import ProfilePackage
+from service.conformance.terminology import Terminology
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
@@ -18,6 +20,8 @@ class FhirContext:
     repository: ResourceRepository
     registry: SearchRegistry
     package: ProfilePackage
+    terminology: Terminology
+    admission: Admission
 
 
 def get_context(request: Request) -> FhirContext:

@@ -12,6 +12,8 @@ from service.api.responses import FHIR_JSON, dump
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.parse import UnsupportedType
 from service.search.query import SearchError
+from service.security.access import AccessDenied
+from service.security.tokens import KeysUnavailableError
 from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
 
 log = logging.getLogger("dyad.api")
@@ -32,6 +34,10 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
         return 410, [Issue("error", "deleted", str(exc))]
     if isinstance(exc, VersionConflict):
         return 412, [Issue("error", "conflict", str(exc))]
+    if isinstance(exc, AccessDenied):
+        return 403, [Issue("error", "forbidden", str(exc))]
+    if isinstance(exc, KeysUnavailableError):
+        return 503, [Issue("error", "transient", exc.reason)]
     return 500, [Issue("fatal", "exception", "The server failed to process the request")]
 
 
@@ -66,7 +72,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for kind in (FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict):
+    for kind in (
+        FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
+        AccessDenied,
+    ):
         app.add_exception_handler(kind, _on_known)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)

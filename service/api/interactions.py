@@ -1,11 +1,12 @@
 """The FHIR interactions, free of HTTP: the routes and the Bundle processor both call these.
 
 Each function works inside a transaction its caller opened, so a Bundle can run many of them
-and roll all of them back together.
+and roll all of them back together. Each checks the caller's scopes for what it does, and
+reads and writes only what the caller's organisation may see.
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.context import FhirContext
 from service.api.outcome import FhirError
-from service.conformance.parse import check_resource
 from service.search.query import SearchQuery, parse_search
+from service.security.access import Access
+from service.security.labels import labelled
 from service.store.errors import VersionConflict
 from service.store.records import StoredResource
 from service.store.search import SearchPage, run_search
@@ -28,6 +30,7 @@ QueryItems = list[tuple[str, str]]
 class Outcome:
     status: int
     stored: StoredResource | None = None
+    wrote: bool = True  # False when a conditional create found its match instead
 
     @property
     def created(self) -> bool:
@@ -40,25 +43,40 @@ def conditional_key(res_type: str, items: QueryItems) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+async def read(ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, res_id: str) -> StoredResource:
+    access.require(res_type, "r")
+    return await ctx.repository.read(conn, res_type, res_id, viewer=access.viewer)
+
+
+async def vread(
+    ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, res_id: str, version: int
+) -> StoredResource:
+    access.require(res_type, "r")
+    return await ctx.repository.vread(conn, res_type, res_id, version, viewer=access.viewer)
+
+
 async def search(
-    ctx: FhirContext, conn: AsyncConnection, res_type: str, items: QueryItems, *, strict: bool
+    ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, items: QueryItems, *, strict: bool
 ) -> tuple[SearchQuery, SearchPage]:
+    access.require(res_type, "s")
     query = parse_search(ctx.registry, res_type, items, strict=strict)
     query.count = min(
         ctx.settings.default_page_size if query.count is None else query.count,
         ctx.settings.max_page_size,
     )
-    return query, await run_search(conn, ctx.registry, query)
+    page = await run_search(conn, ctx.registry, query, viewer=access.viewer)
+    # Included resources of types the scopes do not let the caller read are left out.
+    return query, replace(page, included=[s for s in page.included if access.may(s.res_type, "r")])
 
 
 async def find_matches(
-    ctx: FhirContext, conn: AsyncConnection, res_type: str, items: QueryItems
+    ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, items: QueryItems
 ) -> list[StoredResource]:
     """At most two matches: enough to tell none, one and too many apart."""
     if not items:
         raise FhirError(412, f"A conditional {res_type} request needs search criteria", code="invalid")
     criteria = [(k, v) for k, v in items if k not in ("_count", "_offset")] + [("_count", "2")]
-    _, page = await search(ctx, conn, res_type, criteria, strict=True)
+    _, page = await search(ctx, conn, access, res_type, criteria, strict=True)
     return page.matches
 
 
@@ -73,24 +91,29 @@ def one_or_none(res_type: str, matches: list[StoredResource]) -> StoredResource 
 async def create(
     ctx: FhirContext,
     conn: AsyncConnection,
+    access: Access,
     resource: dict[str, Any],
     *,
     if_none_exist: QueryItems | None = None,
     res_id: str | None = None,
 ) -> Outcome:
     """Create with a server id (or the one a transaction assigned); If-None-Exist makes it idempotent."""
-    if not if_none_exist:
-        return Outcome(201, await ctx.repository.create(conn, resource, res_id=res_id))
     res_type = resource["resourceType"]
-    existing = one_or_none(res_type, await find_matches(ctx, conn, res_type, if_none_exist))
+    access.require(res_type, "c")
+    resource = labelled(resource, ctx.settings, access.organization)
+    if not if_none_exist:
+        stored = await ctx.repository.create(conn, resource, res_id=res_id, owner_org=access.organization)
+        return Outcome(201, stored)
+    existing = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, if_none_exist))
     if existing is not None:
-        return Outcome(200, existing)
-    return await _create_once(ctx, conn, resource, if_none_exist, res_id)
+        return Outcome(200, existing, wrote=False)
+    return await _create_once(ctx, conn, access, resource, if_none_exist, res_id)
 
 
 async def _create_once(
     ctx: FhirContext,
     conn: AsyncConnection,
+    access: Access,
     resource: dict[str, Any],
     criteria: QueryItems,
     res_id: str | None,
@@ -100,84 +123,102 @@ async def _create_once(
     key = conditional_key(res_type, criteria)
     try:
         async with conn.begin_nested():
-            stored = await ctx.repository.create(conn, resource, res_id=res_id, conditional_key=key)
+            stored = await ctx.repository.create(
+                conn, resource, res_id=res_id, conditional_key=key, owner_org=access.organization
+            )
     except IntegrityError:
-        winner = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+        winner = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, criteria))
         if winner is None:
             raise FhirError(
                 409, f"A concurrent conditional create of {res_type} did not finish; retry",
                 code="conflict",
             ) from None
-        return Outcome(200, winner)
+        return Outcome(200, winner, wrote=False)
     return Outcome(201, stored)
 
 
 async def update(
     ctx: FhirContext,
     conn: AsyncConnection,
+    access: Access,
     resource: dict[str, Any],
     res_id: str,
     *,
     if_match: int | None = None,
 ) -> Outcome:
     """Update, or create with the client's id when the resource does not exist yet."""
+    res_type = resource["resourceType"]
+    access.require(res_type, "u")
     if resource.get("id") != res_id:
         raise FhirError(
             400, f"Resource id '{resource.get('id')}' does not match the URL's id '{res_id}'",
             code="invalid", expression="id",
         )
+    resource = labelled(resource, ctx.settings, access.organization)
+    owner = access.organization
     try:
         async with conn.begin_nested():
             stored, created = await ctx.repository.update(
-                conn, resource, res_id, expected_version=if_match
+                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
             )
     except IntegrityError:
         # Another request created this id between our look and our insert: now it exists.
-        stored, created = await ctx.repository.update(conn, resource, res_id, expected_version=if_match)
+        stored, created = await ctx.repository.update(
+            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
+        )
+    if created:
+        access.require(res_type, "c")
     return Outcome(201 if created else 200, stored)
 
 
 async def conditional_update(
     ctx: FhirContext,
     conn: AsyncConnection,
+    access: Access,
     resource: dict[str, Any],
     criteria: QueryItems,
     *,
     if_match: int | None = None,
 ) -> Outcome:
     res_type = resource["resourceType"]
-    target = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+    access.require(res_type, "u")
+    target = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, criteria))
     if target is not None:
         if resource.get("id") not in (None, target.res_id):
             raise FhirError(
                 409, "The resource id does not match the resource the criteria found",
                 code="conflict", expression="id",
             )
-        return await update(ctx, conn, {**resource, "id": target.res_id}, target.res_id, if_match=if_match)
+        return await update(ctx, conn, access, {**resource, "id": target.res_id}, target.res_id, if_match=if_match)
     if resource.get("id"):
-        return await update(ctx, conn, resource, resource["id"], if_match=if_match)
-    return await _create_once(ctx, conn, resource, criteria, None)
+        return await update(ctx, conn, access, resource, resource["id"], if_match=if_match)
+    access.require(res_type, "c")
+    resource = labelled(resource, ctx.settings, access.organization)
+    return await _create_once(ctx, conn, access, resource, criteria, None)
 
 
 async def delete(
-    ctx: FhirContext, conn: AsyncConnection, res_type: str, res_id: str, *, if_match: int | None = None
+    ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, res_id: str, *, if_match: int | None = None
 ) -> Outcome:
-    stored = await ctx.repository.delete(conn, res_type, res_id, expected_version=if_match)
+    access.require(res_type, "d")
+    stored = await ctx.repository.delete(conn, res_type, res_id, expected_version=if_match, viewer=access.viewer)
     return Outcome(204, stored)
 
 
 async def conditional_delete(
-    ctx: FhirContext, conn: AsyncConnection, res_type: str, criteria: QueryItems
+    ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, criteria: QueryItems
 ) -> Outcome:
-    target = one_or_none(res_type, await find_matches(ctx, conn, res_type, criteria))
+    access.require(res_type, "d")
+    target = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, criteria))
     if target is None:
         return Outcome(204)
-    return await delete(ctx, conn, res_type, target.res_id)
+    return await delete(ctx, conn, access, res_type, target.res_id)
 
 
 async def patch(
     ctx: FhirContext,
     conn: AsyncConnection,
+    access: Access,
     res_type: str,
     res_id: str,
     operations: Any,
@@ -185,15 +226,16 @@ async def patch(
     if_match: int | None = None,
 ) -> Outcome:
     """JSON Patch (RFC 6902) applied to the current version, then checked like any update."""
-    current = await ctx.repository.read(conn, res_type, res_id)
+    access.require(res_type, "u")
+    current = await ctx.repository.read(conn, res_type, res_id, viewer=access.viewer)
     if if_match is not None and if_match != current.version:
         raise VersionConflict(res_type, res_id, if_match, current.version)
     patched = apply_json_patch(current.content or {}, operations)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise FhirError(422, "A patch may not change resourceType or id", code="business-rule")
-    check_resource(patched, res_type)
+    patched = labelled(ctx.admission.admit(patched, res_type), ctx.settings, access.organization)
     stored, _ = await ctx.repository.update(
-        conn, patched, res_id, expected_version=current.version, method="PATCH"
+        conn, patched, res_id, expected_version=current.version, method="PATCH", viewer=access.viewer
     )
     return Outcome(200, stored)
 

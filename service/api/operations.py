@@ -17,6 +17,9 @@ from service.api.outcome import FhirError
 from service.api.paths import check_id, resource_type
 from service.api.requests import read_body
 from service.api.responses import check_format
+from service.security.access import Access
+from service.security.gate import Authenticated, authenticate
+from service.security.scopes import Permission
 
 
 class OperationConvertor(Convertor[str]):
@@ -38,6 +41,7 @@ register_url_convertor("operation", OperationConvertor())
 class OperationCall:
     request: Request
     ctx: FhirContext
+    access: Access
     base: str
     name: str
     res_type: str | None = None
@@ -73,6 +77,7 @@ class Operation:
     definition: str | None = None  # canonical of its OperationDefinition
     idempotent: bool = True  # may be called with GET
     raw_body: bool = False  # the handler reads the body itself (e.g. NDJSON)
+    permission: Permission | None = "r"  # scope needed on the type it is called on; None: any caller
 
 
 _REGISTRY: dict[str, Operation] = {}
@@ -80,11 +85,12 @@ _REGISTRY: dict[str, Operation] = {}
 
 def operation(
     name: str, *, levels: set[str], types: set[str] | None = None, definition: str | None = None,
-    idempotent: bool = True, raw_body: bool = False,
+    idempotent: bool = True, raw_body: bool = False, permission: Permission | None = "r",
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         _REGISTRY[name] = Operation(
-            name, handler, frozenset(levels), frozenset(types) if types else None, definition, idempotent, raw_body
+            name, handler, frozenset(levels), frozenset(types) if types else None, definition, idempotent,
+            raw_body, permission,
         )
         return handler
 
@@ -105,36 +111,44 @@ def _find(name: str, level: str, res_type: str | None, method: str) -> Operation
     return op
 
 
-router = APIRouter(prefix="/fhir", tags=["FHIR operations"], dependencies=[Depends(check_format)])
+router = APIRouter(
+    prefix="/fhir", tags=["FHIR operations"], dependencies=[Depends(authenticate), Depends(check_format)]
+)
 Context = Annotated[FhirContext, Depends(get_context)]
 Base = Annotated[str, Depends(fhir_base)]
 
 
-async def _call(request: Request, ctx: FhirContext, base: str, name: str, level: str,
+async def _call(request: Request, ctx: FhirContext, access: Access, base: str, name: str, level: str,
                 res_type: str | None = None, res_id: str | None = None) -> Response:
     op = _find(name, level, res_type, request.method)
     request.state.interaction = f"operation-{name}"
+    if op.permission is not None:
+        access.require(res_type or "*", op.permission)
     body = None
     if request.method == "POST" and not op.raw_body and (await request.body()):
         body = await read_body(request)
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
-    return await op.handler(OperationCall(request, ctx, base, name, res_type, res_id, body, query))
+    return await op.handler(OperationCall(request, ctx, access, base, name, res_type, res_id, body, query))
 
 
 @router.get("/{name:operation}", summary="System-level operation", operation_id="system_operation_get")
 @router.post("/{name:operation}", summary="System-level operation", operation_id="system_operation_post")
-async def system_operation(request: Request, name: str, ctx: Context, base: Base) -> Response:
-    return await _call(request, ctx, base, name, "system")
+async def system_operation(request: Request, name: str, ctx: Context, base: Base, access: Authenticated) -> Response:
+    return await _call(request, ctx, access, base, name, "system")
 
 
 @router.get("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_get")
 @router.post("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_post")
-async def type_operation(request: Request, res_type: str, name: str, ctx: Context, base: Base) -> Response:
-    return await _call(request, ctx, base, name, "type", resource_type(res_type))
+async def type_operation(
+    request: Request, res_type: str, name: str, ctx: Context, base: Base, access: Authenticated
+) -> Response:
+    return await _call(request, ctx, access, base, name, "type", resource_type(res_type))
 
 
 @router.get("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get")
 @router.post("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_post")
-async def instance_operation(request: Request, res_type: str, res_id: str, name: str, ctx: Context, base: Base) -> Response:
+async def instance_operation(
+    request: Request, res_type: str, res_id: str, name: str, ctx: Context, base: Base, access: Authenticated
+) -> Response:
     check_id(res_id)
-    return await _call(request, ctx, base, name, "instance", resource_type(res_type), res_id)
+    return await _call(request, ctx, access, base, name, "instance", resource_type(res_type), res_id)

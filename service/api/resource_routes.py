@@ -21,9 +21,15 @@ from service.api.requests import (
     search_items,
 )
 from service.api.responses import check_format, fhir_json, resource_response
+from service.api.write_unit import write_unit
+from service.security.access import Access
+from service.security.gate import Authenticated, authenticate
 from service.store.errors import ResourceNotFound
 
-router = APIRouter(prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(check_format)])
+# Authentication runs before anything reads the body, so an unauthenticated caller learns nothing.
+router = APIRouter(
+    prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(authenticate), Depends(check_format)]
+)
 
 Context = Annotated[FhirContext, Depends(get_context)]
 Base = Annotated[str, Depends(fhir_base)]
@@ -33,74 +39,94 @@ def _mark(request: Request, interaction: str) -> None:
     request.state.interaction = interaction
 
 
+def _entities(request: Request, *refs: str) -> None:
+    """What a read touched, for its AuditEvent (by reference only)."""
+    request.state.audit_entities = refs
+
+
 @router.get("/{res_type}/_history", summary="Type history")
-async def type_history(request: Request, res_type: ResourceType, ctx: Context, base: Base) -> Response:
+async def type_history(
+    request: Request, res_type: ResourceType, ctx: Context, base: Base, access: Authenticated
+) -> Response:
     _mark(request, "history-type")
-    return await _history(request, ctx, base, f"{base}/{res_type}/_history", res_type=res_type)
+    access.require(res_type, "s")
+    return await _history(request, ctx, base, access, f"{base}/{res_type}/_history", res_type=res_type)
 
 
 @router.get("/{res_type}/{res_id}/_history", summary="Instance history")
 async def instance_history(
-    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base
+    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
     _mark(request, "history-instance")
+    access.require(res_type, "r")
     url = f"{base}/{res_type}/{res_id}/_history"
-    return await _history(request, ctx, base, url, res_type=res_type, res_id=res_id)
+    return await _history(request, ctx, base, access, url, res_type=res_type, res_id=res_id)
 
 
 async def _history(
-    request: Request, ctx: FhirContext, base: str, url: str, *, res_type: str | None = None, res_id: str | None = None
+    request: Request, ctx: FhirContext, base: str, access: Access, url: str, *,
+    res_type: str | None = None, res_id: str | None = None,
 ) -> Response:
     count, offset, since = history_params(request, ctx.settings)
     async with ctx.db.read() as conn:
         total, versions = await ctx.repository.history(
-            conn, res_type=res_type, res_id=res_id, since=since, count=count, offset=offset
+            conn, res_type=res_type, res_id=res_id, since=since, count=count, offset=offset, viewer=access.viewer
         )
     if res_id is not None and total == 0 and since is None:
         raise ResourceNotFound(res_type or "", res_id)
+    _entities(request, *(f"{v.res_type}/{v.res_id}/_history/{v.version}" for v in versions))
     return fhir_json(bundles.history(total, versions, url, base, count, offset), request)
 
 
 @router.get("/{res_type}/{res_id}/_history/{vid}", summary="Read a version (vread)")
 async def vread(
-    request: Request, res_type: ResourceType, res_id: ResourceId, vid: VersionId, ctx: Context, base: Base
+    request: Request, res_type: ResourceType, res_id: ResourceId, vid: VersionId, ctx: Context, base: Base,
+    access: Authenticated,
 ) -> Response:
     _mark(request, "vread")
+    _entities(request, f"{res_type}/{res_id}/_history/{vid}")
     async with ctx.db.read() as conn:
-        stored = await ctx.repository.vread(conn, res_type, res_id, vid)
+        stored = await interactions.vread(ctx, conn, access, res_type, res_id, vid)
     return resource_response(stored, request, base)
 
 
 @router.get("/{res_type}/{res_id}", summary="Read")
-async def read(request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base) -> Response:
+async def read(
+    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base, access: Authenticated
+) -> Response:
     _mark(request, "read")
+    _entities(request, f"{res_type}/{res_id}")
     async with ctx.db.read() as conn:
-        stored = await ctx.repository.read(conn, res_type, res_id)
+        stored = await interactions.read(ctx, conn, access, res_type, res_id)
     return resource_response(stored, request, base)
 
 
 @router.get("/{res_type}", summary="Search")
-async def search_get(request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader) -> Response:
-    return await _search(request, res_type, ctx, base, prefer, search_items(request))
+async def search_get(
+    request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader, access: Authenticated
+) -> Response:
+    return await _search(request, res_type, ctx, base, prefer, access, search_items(request))
 
 
 @router.post("/{res_type}/_search", summary="Search by POST (form-encoded parameters)")
 async def search_post(
-    request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader
+    request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader, access: Authenticated
 ) -> Response:
     form_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if form_type not in ("application/x-www-form-urlencoded", ""):
         raise FhirError(415, "POST _search takes application/x-www-form-urlencoded", code="not-supported")
     body = (await request.body()).decode("utf-8", errors="replace")
-    return await _search(request, res_type, ctx, base, prefer, search_items(request) + parse_criteria(body))
+    return await _search(request, res_type, ctx, base, prefer, access, search_items(request) + parse_criteria(body))
 
 
 async def _search(
-    request: Request, res_type: str, ctx: FhirContext, base: str, prefer: Prefer, items: list[tuple[str, str]]
+    request: Request, res_type: str, ctx: FhirContext, base: str, prefer: Prefer, access: Access,
+    items: list[tuple[str, str]],
 ) -> Response:
     _mark(request, "search-type")
     async with ctx.db.read() as conn:
-        query, page = await interactions.search(ctx, conn, res_type, items, strict=prefer.strict)
+        query, page = await interactions.search(ctx, conn, access, res_type, items, strict=prefer.strict)
+    _entities(request, *(f"{s.res_type}/{s.res_id}" for s in page.matches + page.included))
     return fhir_json(bundles.searchset(query, page, request.query_params, base, res_type), request)
 
 
@@ -111,61 +137,69 @@ async def create(
     ctx: Context,
     base: Base,
     prefer: PreferHeader,
+    access: Authenticated,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _mark(request, "create")
     criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
-    async with ctx.db.write() as conn:
-        outcome = await interactions.create(ctx, conn, resource, if_none_exist=criteria)
+    async with write_unit(request, ctx, access, "create") as unit:
+        outcome = unit.done(await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria))
     return _written(request, outcome, base, prefer)
 
 
 @router.put("/{res_type}/{res_id}", summary="Update, or create with this id")
 async def update(
     request: Request, resource: IncomingResource, res_id: ResourceId, ctx: Context, base: Base,
-    if_match: IfMatch, prefer: PreferHeader,
+    if_match: IfMatch, prefer: PreferHeader, access: Authenticated,
 ) -> Response:
-    _mark(request, "update")
-    async with ctx.db.write() as conn:
-        outcome = await interactions.update(ctx, conn, resource, res_id, if_match=if_match)
+    async with write_unit(request, ctx, access, "update") as unit:
+        outcome = unit.done(await interactions.update(ctx, unit.conn, access, resource, res_id, if_match=if_match))
     return _written(request, outcome, base, prefer)
 
 
 @router.put("/{res_type}", summary="Conditional update")
 async def conditional_update(
-    request: Request, resource: IncomingResource, ctx: Context, base: Base, if_match: IfMatch, prefer: PreferHeader
+    request: Request, resource: IncomingResource, ctx: Context, base: Base, if_match: IfMatch, prefer: PreferHeader,
+    access: Authenticated,
 ) -> Response:
-    _mark(request, "update-conditional")
-    async with ctx.db.write() as conn:
-        outcome = await interactions.conditional_update(ctx, conn, resource, search_items(request), if_match=if_match)
+    async with write_unit(request, ctx, access, "update") as unit:
+        outcome = unit.done(
+            await interactions.conditional_update(
+                ctx, unit.conn, access, resource, search_items(request), if_match=if_match
+            )
+        )
     return _written(request, outcome, base, prefer)
 
 
 @router.patch("/{res_type}/{res_id}", summary="JSON Patch")
 async def patch(
     request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base,
-    if_match: IfMatch, prefer: PreferHeader,
+    if_match: IfMatch, prefer: PreferHeader, access: Authenticated,
 ) -> Response:
     _mark(request, "patch")
     operations = await read_body(request, accept=(JSON_PATCH_TYPE,))
-    async with ctx.db.write() as conn:
-        outcome = await interactions.patch(ctx, conn, res_type, res_id, operations, if_match=if_match)
+    async with write_unit(request, ctx, access, "patch") as unit:
+        outcome = unit.done(
+            await interactions.patch(ctx, unit.conn, access, res_type, res_id, operations, if_match=if_match)
+        )
     return _written(request, outcome, base, prefer)
 
 
 @router.delete("/{res_type}/{res_id}", summary="Delete", status_code=204)
-async def delete(request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, if_match: IfMatch) -> Response:
-    _mark(request, "delete")
-    async with ctx.db.write() as conn:
-        outcome = await interactions.delete(ctx, conn, res_type, res_id, if_match=if_match)
+async def delete(
+    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, if_match: IfMatch,
+    access: Authenticated,
+) -> Response:
+    async with write_unit(request, ctx, access, "delete") as unit:
+        outcome = unit.done(await interactions.delete(ctx, unit.conn, access, res_type, res_id, if_match=if_match))
     return _deleted(outcome)
 
 
 @router.delete("/{res_type}", summary="Conditional delete", status_code=204)
-async def conditional_delete(request: Request, res_type: ResourceType, ctx: Context) -> Response:
-    _mark(request, "delete-conditional")
-    async with ctx.db.write() as conn:
-        outcome = await interactions.conditional_delete(ctx, conn, res_type, search_items(request))
+async def conditional_delete(request: Request, res_type: ResourceType, ctx: Context, access: Authenticated) -> Response:
+    async with write_unit(request, ctx, access, "delete") as unit:
+        outcome = unit.done(
+            await interactions.conditional_delete(ctx, unit.conn, access, res_type, search_items(request))
+        )
     return _deleted(outcome)
 
 

@@ -12,12 +12,14 @@ import orjson
 from service.api import bundles, interactions
 from service.api.context import FhirContext
 from service.api.errors import status_and_issues
+from service.security.access import Access, AccessDenied
+from service.security.write_record import record_write
 from service.api.outcome import FhirError, operation_outcome
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
 from service.conformance.issues import InvalidResource, Issue
-from service.conformance.parse import UnsupportedType, check_resource
+from service.conformance.parse import UnsupportedType
 from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError
 from service.store.errors import ResourceNotFound, StoreError
@@ -50,14 +52,17 @@ class Entry:
 class EntryResult:
     status: int
     stored: StoredResource | None = None
+    wrote: bool = True
     body: dict[str, Any] | None = None
 
 
-async def process_bundle(ctx: FhirContext, bundle: Any, base: str, prefer: Prefer) -> dict[str, Any]:
+async def process_bundle(
+    ctx: FhirContext, access: Access, bundle: Any, base: str, prefer: Prefer
+) -> dict[str, Any]:
     kind = _bundle_kind(bundle, ctx.settings.max_bundle_entries)
     if kind == "transaction":
-        return await _transaction(ctx, bundle.get("entry") or [], base, prefer)
-    return await _batch(ctx, bundle.get("entry") or [], base, prefer)
+        return await _transaction(ctx, access, bundle.get("entry") or [], base, prefer)
+    return await _batch(ctx, access, bundle.get("entry") or [], base, prefer)
 
 
 def _bundle_kind(bundle: Any, max_entries: int) -> str:
@@ -74,34 +79,46 @@ def _bundle_kind(bundle: Any, max_entries: int) -> str:
     return str(kind)
 
 
-async def _transaction(ctx: FhirContext, raw_entries: list[Any], base: str, prefer: Prefer) -> dict[str, Any]:
-    entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+async def _transaction(
+    ctx: FhirContext, access: Access, raw_entries: list[Any], base: str, prefer: Prefer
+) -> dict[str, Any]:
+    entries = [_parse_entry(ctx, i, raw, base) for i, raw in enumerate(raw_entries)]
     results: dict[int, EntryResult] = {}
     async with ctx.db.write() as conn:
         current = None
         try:
             targets = {}
             for current in entries:
-                targets.update(await _assign_identity(ctx, conn, current))
+                targets.update(await _assign_identity(ctx, conn, access, current))
             for current in entries:
                 if current.resource is not None:
-                    current.resource = await _resolve_references(ctx, conn, current.resource, targets)
+                    current.resource = await _resolve_references(ctx, conn, access, current.resource, targets)
             for current in sorted(entries, key=lambda e: _ORDER[e.method]):
-                results[current.index] = await _run(ctx, conn, current, base)
+                results[current.index] = await _run(ctx, conn, access, current, base)
         except _ENTRY_ERRORS as exc:
             raise _entry_error(current.index if current else 0, exc) from None
+        await _record(ctx, conn, access, "transaction", list(results.values()))
     return _response_bundle("transaction-response", entries, results, base, prefer)
 
 
-async def _batch(ctx: FhirContext, raw_entries: list[Any], base: str, prefer: Prefer) -> dict[str, Any]:
+async def _record(ctx: FhirContext, conn: Any, access: Access, interaction: str, results: list[EntryResult]) -> None:
+    written = [r.stored for r in results if r.stored is not None and r.wrote]
+    touched = tuple(f"{r.stored.res_type}/{r.stored.res_id}" for r in results if r.stored is not None and not r.wrote)
+    await record_write(ctx.repository, conn, access, interaction, 200, written, touched=touched)
+
+
+async def _batch(
+    ctx: FhirContext, access: Access, raw_entries: list[Any], base: str, prefer: Prefer
+) -> dict[str, Any]:
     entries: list[Entry | None] = []
     results: dict[int, EntryResult] = {}
     for index, raw in enumerate(raw_entries):
         try:
-            entry = _parse_entry(index, raw, base)
+            entry = _parse_entry(ctx, index, raw, base)
             async with ctx.db.write() as conn:
-                await _assign_identity(ctx, conn, entry)
-                results[index] = await _run(ctx, conn, entry, base)
+                await _assign_identity(ctx, conn, access, entry)
+                results[index] = await _run(ctx, conn, access, entry, base)
+                await _record(ctx, conn, access, "batch", [results[index]])
             entries.append(entry)
         except _ENTRY_ERRORS as exc:
             error = _entry_error(index, exc)
@@ -110,14 +127,14 @@ async def _batch(ctx: FhirContext, raw_entries: list[Any], base: str, prefer: Pr
     return _response_bundle("batch-response", entries, results, base, prefer)
 
 
-def _parse_entry(index: int, raw: Any, base: str) -> Entry:
+def _parse_entry(ctx: FhirContext, index: int, raw: Any, base: str) -> Entry:
     try:
-        return _entry_from(index, raw, base)
+        return _entry_from(ctx, index, raw, base)
     except _ENTRY_ERRORS as exc:
         raise _entry_error(index, exc) from None
 
 
-def _entry_from(index: int, raw: Any, base: str) -> Entry:
+def _entry_from(ctx: FhirContext, index: int, raw: Any, base: str) -> Entry:
     request = raw.get("request") if isinstance(raw, dict) else None
     if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
         raise FhirError(400, "request.method and request.url are required", code="required")
@@ -134,7 +151,7 @@ def _entry_from(index: int, raw: Any, base: str) -> Entry:
     entry.if_match = parse_if_match(request.get("ifMatch"))
     if request.get("ifNoneExist"):
         entry.if_none_exist = _criteria(str(request["ifNoneExist"]))
-    _read_body(entry, raw.get("resource"))
+    _read_body(ctx, entry, raw.get("resource"))
     return entry
 
 
@@ -152,11 +169,11 @@ def _read_target(entry: Entry, parts: list[str], query: str) -> None:
         raise FhirError(400, "POST in a Bundle goes to the type, not an instance", code="invalid")
 
 
-def _read_body(entry: Entry, resource: Any) -> None:
+def _read_body(ctx: FhirContext, entry: Entry, resource: Any) -> None:
     if entry.method in ("POST", "PUT"):
         if resource is None:
             raise FhirError(400, f"A {entry.method} entry needs a resource", code="required")
-        entry.resource = check_resource(resource, entry.res_type)
+        entry.resource = ctx.admission.admit(resource, entry.res_type)
     elif entry.method == "PATCH":
         entry.patch = _patch_operations(resource)
 
@@ -177,15 +194,15 @@ def _criteria(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in RENDER_PARAMS]
 
 
-async def _assign_identity(ctx: FhirContext, conn: Any, entry: Entry) -> dict[str, str]:
+async def _assign_identity(ctx: FhirContext, conn: Any, access: Access, entry: Entry) -> dict[str, str]:
     """Decide which resource each write entry will be, so references to it can be rewritten."""
     if entry.method == "POST":
         if entry.if_none_exist:
-            matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.if_none_exist)
+            matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.if_none_exist)
             entry.existing = interactions.one_or_none(entry.res_type, matches)
         entry.res_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
     elif entry.method == "PUT" and entry.criteria is not None and entry.res_id is None:
-        matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.criteria)
+        matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.criteria)
         found = interactions.one_or_none(entry.res_type, matches)
         assert entry.resource is not None
         entry.res_id = found.res_id if found else entry.resource.get("id") or str(uuid.uuid4())
@@ -195,32 +212,32 @@ async def _assign_identity(ctx: FhirContext, conn: Any, entry: Entry) -> dict[st
 
 
 async def _resolve_references(
-    ctx: FhirContext, conn: Any, node: Any, targets: dict[str, str]
+    ctx: FhirContext, conn: Any, access: Access, node: Any, targets: dict[str, str]
 ) -> Any:
     """Rewrite urn:uuid and fullUrl references to the ids assigned, and resolve `Type?query` ones."""
     if isinstance(node, dict):
         resolved = {}
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                resolved[key] = await _resolve_reference(ctx, conn, value, targets)
+                resolved[key] = await _resolve_reference(ctx, conn, access, value, targets)
             else:
-                resolved[key] = await _resolve_references(ctx, conn, value, targets)
+                resolved[key] = await _resolve_references(ctx, conn, access, value, targets)
         return resolved
     if isinstance(node, list):
-        return [await _resolve_references(ctx, conn, item, targets) for item in node]
+        return [await _resolve_references(ctx, conn, access, item, targets) for item in node]
     if isinstance(node, str) and node in targets:
         return targets[node]
     return node
 
 
-async def _resolve_reference(ctx: FhirContext, conn: Any, value: str, targets: dict[str, str]) -> str:
+async def _resolve_reference(ctx: FhirContext, conn: Any, access: Access, value: str, targets: dict[str, str]) -> str:
     if value in targets:
         return targets[value]
     conditional = _CONDITIONAL_REFERENCE.match(value)
     if not conditional or conditional.group(1) not in SUPPORTED_TYPES:
         return value
     res_type, query = conditional.groups()
-    matches = await interactions.find_matches(ctx, conn, res_type, _criteria(query))
+    matches = await interactions.find_matches(ctx, conn, access, res_type, _criteria(query))
     if len(matches) != 1:
         raise FhirError(
             412, f"Conditional reference {value!r} matched {len(matches)} resources; it must match exactly one",
@@ -229,44 +246,52 @@ async def _resolve_reference(ctx: FhirContext, conn: Any, value: str, targets: d
     return f"{res_type}/{matches[0].res_id}"
 
 
-async def _run(ctx: FhirContext, conn: Any, entry: Entry, base: str) -> EntryResult:
-    if entry.method == "GET" or entry.method == "HEAD":
-        return await _read(ctx, conn, entry, base)
+async def _run(ctx: FhirContext, conn: Any, access: Access, entry: Entry, base: str) -> EntryResult:
+    if entry.method in ("GET", "HEAD"):
+        return await _read(ctx, conn, access, entry, base)
     if entry.method == "DELETE":
         if entry.res_id is None:
-            outcome = await interactions.conditional_delete(ctx, conn, entry.res_type, entry.criteria or [])
+            outcome = await interactions.conditional_delete(ctx, conn, access, entry.res_type, entry.criteria or [])
         else:
-            outcome = await interactions.delete(ctx, conn, entry.res_type, entry.res_id, if_match=entry.if_match)
+            outcome = await interactions.delete(
+                ctx, conn, access, entry.res_type, entry.res_id, if_match=entry.if_match
+            )
         return EntryResult(204, outcome.stored)
     if entry.method == "PATCH":
         if entry.res_id is None:
-            matches = await interactions.find_matches(ctx, conn, entry.res_type, entry.criteria or [])
+            matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.criteria or [])
             found = interactions.one_or_none(entry.res_type, matches)
             if found is None:
                 raise ResourceNotFound(entry.res_type, "?" + "&".join(f"{k}={v}" for k, v in entry.criteria or []))
             entry.res_id = found.res_id
-        outcome = await interactions.patch(ctx, conn, entry.res_type, entry.res_id, entry.patch, if_match=entry.if_match)
+        outcome = await interactions.patch(
+            ctx, conn, access, entry.res_type, entry.res_id, entry.patch, if_match=entry.if_match
+        )
         return EntryResult(outcome.status, outcome.stored)
     assert entry.resource is not None and entry.res_id is not None
     if entry.method == "POST":
         if entry.existing is not None:
-            return EntryResult(200, entry.existing)
+            return EntryResult(200, entry.existing, wrote=False)
         outcome = await interactions.create(
-            ctx, conn, entry.resource, if_none_exist=entry.if_none_exist, res_id=entry.res_id
+            ctx, conn, access, entry.resource, if_none_exist=entry.if_none_exist, res_id=entry.res_id
         )
-        return EntryResult(outcome.status, outcome.stored)
+        return EntryResult(outcome.status, outcome.stored, wrote=outcome.wrote)
     resource = {**entry.resource, "id": entry.res_id}
-    outcome = await interactions.update(ctx, conn, resource, entry.res_id, if_match=entry.if_match)
+    outcome = await interactions.update(ctx, conn, access, resource, entry.res_id, if_match=entry.if_match)
     return EntryResult(outcome.status, outcome.stored)
 
 
-async def _read(ctx: FhirContext, conn: Any, entry: Entry, base: str) -> EntryResult:
+async def _read(ctx: FhirContext, conn: Any, access: Access, entry: Entry, base: str) -> EntryResult:
     if entry.res_id is None:
-        query, page = await interactions.search(ctx, conn, entry.res_type, entry.criteria or [], strict=False)
+        query, page = await interactions.search(
+            ctx, conn, access, entry.res_type, entry.criteria or [], strict=False
+        )
         return EntryResult(200, body=bundles.searchset(query, page, entry.params, base, entry.res_type))
     if entry.version is not None:
-        return EntryResult(200, await ctx.repository.vread(conn, entry.res_type, entry.res_id, entry.version))
-    return EntryResult(200, await ctx.repository.read(conn, entry.res_type, entry.res_id))
+        stored = await interactions.vread(ctx, conn, access, entry.res_type, entry.res_id, entry.version)
+    else:
+        stored = await interactions.read(ctx, conn, access, entry.res_type, entry.res_id)
+    return EntryResult(200, stored, wrote=False)
 
 
 def _response_bundle(
@@ -301,7 +326,7 @@ def _response_entry(entry: Entry | None, result: EntryResult, base: str, prefer:
     return item
 
 
-_ENTRY_ERRORS = (FhirError, InvalidResource, UnsupportedType, SearchError, StoreError)
+_ENTRY_ERRORS = (FhirError, InvalidResource, UnsupportedType, SearchError, StoreError, AccessDenied)
 
 
 def _entry_error(index: int, exc: Exception) -> FhirError:

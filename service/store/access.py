@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from service.store.tables import AccessGrantRow, ReferenceIndexRow, ResourceRow
 
@@ -41,22 +43,23 @@ def visible(viewer: Viewer | None, resource: Any = ResourceRow) -> ColumnElement
 
 
 def _granted(viewer: Viewer, resource: Any) -> ColumnElement[bool]:
+    # Aliases of their own, so the clause stays correct inside queries that already join the
+    # reference index or the grants (a revinclude, a _has) and would otherwise correlate them away.
+    ref = aliased(ReferenceIndexRow)
+    grant = aliased(AccessGrantRow)
     now = datetime.now(timezone.utc)
     conditions = [
-        AccessGrantRow.organization == viewer.organization,
-        AccessGrantRow.patient_id == ReferenceIndexRow.target_id,
-        or_(AccessGrantRow.period_start.is_(None), AccessGrantRow.period_start <= now),
-        or_(AccessGrantRow.period_end.is_(None), AccessGrantRow.period_end >= now),
+        grant.organization == viewer.organization,
+        grant.patient_id == ref.target_id,
+        or_(grant.period_start.is_(None), grant.period_start <= now),
+        or_(grant.period_end.is_(None), grant.period_end >= now),
     ]
     if viewer.purpose:
-        conditions.append(or_(AccessGrantRow.purpose.is_(None), AccessGrantRow.purpose == viewer.purpose))
-    about_patient = (
-        select(ReferenceIndexRow.resource_pk)
-        .where(
-            ReferenceIndexRow.resource_pk == resource.pk,
-            ReferenceIndexRow.target_type == "Patient",
-            exists(select(AccessGrantRow.pk).where(and_(*conditions))),
-        )
+        conditions.append(or_(grant.purpose.is_(None), grant.purpose == viewer.purpose))
+    about_patient = select(ref.resource_pk).where(
+        ref.resource_pk == resource.pk,
+        ref.target_type == "Patient",
+        exists(select(grant.pk).where(and_(*conditions))),
     )
     return exists(about_patient)
 
@@ -74,3 +77,34 @@ def is_restricted(content: dict[str, Any] | None) -> bool:
         and label.get("code") in RESTRICTING_CODES
         for label in labels
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One organisation's access to one patient's restricted resources."""
+
+    patient_id: str
+    organization: str
+    purpose: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+async def replace_grants(conn: AsyncConnection, consent_pk: int, grants: list[Grant]) -> None:
+    """What a Consent grants now, in the same transaction as the Consent's new version."""
+    await conn.execute(delete(AccessGrantRow).where(AccessGrantRow.consent_pk == consent_pk))
+    if grants:
+        await conn.execute(
+            insert(AccessGrantRow),
+            [
+                {
+                    "consent_pk": consent_pk,
+                    "patient_id": g.patient_id,
+                    "organization": g.organization,
+                    "purpose": g.purpose,
+                    "period_start": g.period_start,
+                    "period_end": g.period_end,
+                }
+                for g in grants
+            ],
+        )

@@ -1,0 +1,151 @@
+"""The change listener: inside the writer's transaction, queue one event per matching subscription.
+
+Because the events are rows written in the same transaction as the change, a rolled-back write
+leaves none behind and a committed one cannot lose its notifications.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.notify.cache import SubscriptionCache
+from service.notify.subscriptions import Subscriber, read_subscriber
+from service.notify.tables import PENDING, NotifyEventRow
+from service.search.query import SearchQuery, parse_search
+from service.search.registry import SearchRegistry
+from service.store.records import StoredResource
+from service.store.repository import ResourceRepository
+from service.store.search import find_pks, write_index
+from service.store.tables import ResourceRow, ResourceVersionRow
+
+EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8f0e-4a43-9a55-2b8c3d1e7a10")
+_INTERACTIONS = {"POST": "create", "DELETE": "delete"}
+POKE_KEY = "dyad_notify_poke"
+
+
+def event_id(sub_id: str, change: StoredResource) -> str:
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{sub_id}|{change.res_type}/{change.res_id}/_history/{change.version}"))
+
+
+class OutboxListener:
+    """A ChangeListener (see service.store.repository) that writes the notification outbox."""
+
+    def __init__(
+        self,
+        registry: SearchRegistry,
+        cache: SubscriptionCache,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.clock = clock
+        self._repository: ResourceRepository | None = None
+
+    def bind(self, repository: ResourceRepository) -> None:
+        """The repository this listener is part of; it writes the requested → active step."""
+        self._repository = repository
+
+    async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None:
+        if change.res_type == "Subscription":
+            await self._on_subscription_write(conn, change)
+        now = self.clock()
+        subscribers = await self.cache.for_type(conn, change.res_type, now)
+        if not subscribers:
+            return
+        matched = await self._matching(conn, change, subscribers)
+        if not matched:
+            return
+        await conn.execute(
+            insert(NotifyEventRow),
+            [_event_row(s.sub_id, change, now) for s in matched],
+        )
+        # Read by the pool check-in hook (service.notify.runtime) once the transaction is over.
+        conn.info.setdefault(POKE_KEY, set()).update(s.sub_id for s in matched)
+
+    async def _on_subscription_write(self, conn: AsyncConnection, change: StoredResource) -> None:
+        self.cache.note_write(conn, change.res_id, change.version)
+        if change.content is None:
+            return
+        subscriber = read_subscriber(self.registry, change.content, change.version)  # 422 if unusable
+        if subscriber.status == "requested":
+            # R4 leaves activation to the server; the criteria and channel were checked just above.
+            assert self._repository is not None, "OutboxListener.bind was not called"
+            await self._repository.update(conn, {**change.content, "status": "active"}, change.res_id)
+
+    async def _matching(
+        self, conn: AsyncConnection, change: StoredResource, subscribers: list[Subscriber]
+    ) -> list[Subscriber]:
+        if change.content is not None:
+            return await _matching_now(conn, self.registry, subscribers, change)
+        return await self._matching_deleted(conn, change, subscribers)
+
+    async def _matching_deleted(
+        self, conn: AsyncConnection, change: StoredResource, subscribers: list[Subscriber]
+    ) -> list[Subscriber]:
+        """A delete notifies the subscriptions whose criteria the deleted version matched.
+
+        Its index rows are gone by now, so the version before the delete is put back for a moment
+        inside a savepoint, searched with the real engine, and the savepoint rolled back.
+        """
+        previous = await conn.scalar(
+            select(ResourceVersionRow.content).where(
+                ResourceVersionRow.resource_pk == change.pk,
+                ResourceVersionRow.version == change.version - 1,
+            )
+        )
+        if previous is None:
+            return []
+        savepoint = await conn.begin_nested()
+        try:
+            await conn.execute(update(ResourceRow).where(ResourceRow.pk == change.pk).values(deleted=False))
+            await write_index(conn, self.registry, change.pk, change.res_type, previous, fresh=True)
+            return await _matching_now(conn, self.registry, subscribers, change)
+        finally:
+            await savepoint.rollback()
+
+
+async def _matching_now(
+    conn: AsyncConnection, registry: SearchRegistry, subscribers: list[Subscriber], change: StoredResource
+) -> list[Subscriber]:
+    """Each distinct criteria is searched once, however many subscriptions share it."""
+    verdicts: dict[str, bool] = {}
+    for subscriber in subscribers:
+        if subscriber.criteria_key not in verdicts:
+            verdicts[subscriber.criteria_key] = await _matches(conn, registry, subscriber, change)
+    return [s for s in subscribers if verdicts[s.criteria_key]]
+
+
+async def _matches(conn: AsyncConnection, registry: SearchRegistry, subscriber: Subscriber, change: StoredResource) -> bool:
+    if subscriber.matches_every_change:
+        return True
+    return bool(await find_pks(conn, _restricted(registry, subscriber.criteria, change.res_id), limit=1))
+
+
+def _restricted(registry: SearchRegistry, criteria: SearchQuery, res_id: str) -> SearchQuery:
+    """The criteria AND `_id=<the changed resource>`: the search engine answers for one resource.
+
+    Equivalent to parse_search(criteria items + [("_id", id)]) without re-parsing the criteria
+    on every write.
+    """
+    only = parse_search(registry, criteria.res_type, [("_id", res_id)], strict=True)
+    return replace(criteria, filters=[*only.filters, *criteria.filters])
+
+
+def _event_row(sub_id: str, change: StoredResource, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event_id(sub_id, change),
+        "subscription_id": sub_id,
+        "resource_pk": change.pk,
+        "res_type": change.res_type,
+        "res_id": change.res_id,
+        "version": change.version,
+        "interaction": _INTERACTIONS.get(change.method, "update"),
+        "state": PENDING,
+        "created_at": now,
+        "attempts": 0,
+    }

@@ -1,0 +1,110 @@
+"""The door every FHIR request passes: who is calling (bearer token), how often (rate limit),
+and the audit of anything that did not record its own."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from service.api.outcome import FhirError
+from service.config import Settings
+from service.security.access import Access
+from service.security.audit import AuditRecord, AuditTrail
+from service.security.rate_limit import RateLimiter, bucket_key
+from service.security.tokens import (
+    AuthenticationError,
+    Caller,
+    KeysUnavailableError,
+    TokenVerifier,
+    verifier_from_settings,
+)
+
+log = logging.getLogger("dyad.security")
+
+
+@dataclass
+class Gate:
+    verifier: TokenVerifier | None
+    limiter: RateLimiter | None
+    trail: AuditTrail
+
+    @classmethod
+    def from_settings(cls, settings: Settings, trail: AuditTrail) -> "Gate":
+        verifier = verifier_from_settings(settings)
+        if verifier is None:
+            log.warning(
+                "AUTHENTICATION IS OFF: every caller may read and write everything. "
+                "For trying Dyad locally only; set DYAD_AUTH=jwt for any real data."
+            )
+        return cls(verifier, RateLimiter.from_settings(settings), trail)
+
+    async def admit(self, request: Request) -> Access:
+        caller = await self._caller(request)
+        self._limit(request, caller)
+        access = Access.of(caller)
+        request.state.access = access
+        return access
+
+    async def _caller(self, request: Request) -> Caller:
+        if self.verifier is None:
+            return Caller.local_unauthenticated()
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthenticationError("a bearer token is required")
+            return await self.verifier.verify(token.strip())
+        except KeysUnavailableError:
+            raise  # our failure, not the caller's: answered 503
+        except AuthenticationError as refused:
+            self._limit(request, None)
+            self.trail.record(AuditRecord(_anonymous(), _interaction(request), 401, failure=refused.reason))
+            request.state.audited = True
+            raise FhirError(
+                401, f"Authentication failed: {refused.reason}", code="login",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+
+    def _limit(self, request: Request, caller: Caller | None) -> None:
+        if self.limiter is None:
+            return
+        address = request.client.host if request.client else None
+        decision = self.limiter.check(bucket_key(caller, address))
+        if not decision.allowed:
+            raise FhirError(
+                429, "Too many requests; slow down", code="throttled",
+                headers={"Retry-After": str(decision.retry_after_seconds)},
+            )
+
+
+def _anonymous() -> Caller:
+    return Caller(None, None, None, Caller.local_unauthenticated().scopes.empty(), None, None, None, True)
+
+
+def _interaction(request: Request) -> str:
+    return getattr(request.state, "interaction", None) or "operation-unknown"
+
+
+async def authenticate(request: Request) -> Access:
+    gate: Gate = request.app.state.gate
+    return await gate.admit(request)
+
+
+Authenticated = Annotated[Access, Depends(authenticate)]
+
+
+async def audit_unrecorded(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Middleware: a FHIR request that did not write its own AuditEvent gets one afterwards."""
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        access: Access | None = getattr(request.state, "access", None)
+        if access is not None and not getattr(request.state, "audited", False):
+            entities = tuple(getattr(request.state, "audit_entities", ()))
+            gate: Gate = request.app.state.gate
+            gate.trail.record(AuditRecord(access.caller, _interaction(request), status, entities))

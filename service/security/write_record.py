@@ -1,0 +1,25 @@
+"""What a write leaves behind in its own transaction: a Provenance and an AuditEvent."""
+
+from service.security.access import Access
+from service.security.audit import AuditRecord, audit_event
+from service.security.provenance import provenance_for
+from service.store.records import StoredResource
+from service.store.repository import ResourceRepository
+
+
+async def record_write(
+    repository: ResourceRepository,
+    conn: object,
+    access: Access,
+    interaction: str,
+    status: int,
+    written: list[StoredResource],
+    *,
+    touched: tuple[str, ...] = (),
+) -> None:
+    """touched names resources the request involved without writing (e.g. a conditional match)."""
+    provenance = provenance_for(written, access.caller)
+    if provenance is not None:
+        await repository.create(conn, provenance)  # type: ignore[arg-type]
+    entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched
+    await repository.create(conn, audit_event(AuditRecord(access.caller, interaction, status, entities)))  # type: ignore[arg-type]

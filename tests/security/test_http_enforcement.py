@@ -1,0 +1,285 @@
+"""Hostile tests over the real app with DYAD_AUTH=jwt: tokens, scopes, labels, consent, audit.
+
+Three organisations share one server: a maternity unit (MAT), a health visiting team (HV) and
+a perinatal mental health team (PMH). What PMH writes is labelled restricted.
+"""
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.config import Settings
+from service.security.dev_keys import DevSigningKey
+from tests.fhir_samples import FHIR_JSON, infant, observation
+
+MAT, HV, PMH = "Organization/maternity-unit", "Organization/hv-team", "Organization/pmh-team"
+ALL = "system/*.cruds"
+
+Mint = Callable[..., str]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        auth="jwt",
+        serve_dev_jwks=True,
+        dev_key_file=tmp_path / "dev-key.pem",
+        restricted_organizations=[PMH],
+        rate_limit_per_minute=0,
+        audit_flush_seconds=0.01,
+    )
+
+
+@pytest.fixture
+def mint(settings: Settings) -> Mint:
+    key = DevSigningKey.from_settings(settings)
+
+    def make(scopes: str = ALL, org: str | None = HV, subject: str = "client-hv", **claims: Any) -> str:
+        return key.mint(subject=subject, scopes=scopes, organization=org, extra_claims=claims or None)
+
+    return make
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+def auth(token: str) -> dict[str, str]:
+    return {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+
+
+async def put(client: httpx.AsyncClient, token: str, resource: dict[str, Any]) -> httpx.Response:
+    return await client.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=auth(token))
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+async def test_request_without_a_token_is_401_with_www_authenticate(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/fhir/Patient")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_metadata_needs_no_token(app_client: httpx.AsyncClient) -> None:
+    assert (await app_client.get("/fhir/metadata")).status_code == 200
+
+
+def _unsigned(token: str) -> str:
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    payload = token.split(".")[1]
+    return f"{header}.{payload}."
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scope"] = "system/*.cruds system/AuditEvent.rs"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda mint: _tampered(mint()), id="tampered"),
+        pytest.param(lambda mint: mint(exp=int(time.time()) - 3600), id="expired"),
+        pytest.param(lambda mint: mint(nbf=int(time.time()) + 3600), id="not-yet-valid"),
+        pytest.param(lambda mint: mint(aud="https://somewhere-else.example"), id="wrong-audience"),
+        pytest.param(lambda mint: mint(iss="https://impostor.example"), id="wrong-issuer"),
+        pytest.param(lambda mint: _unsigned(mint()), id="alg-none"),
+    ],
+)
+async def test_bad_tokens_are_refused_and_audited(app_client: httpx.AsyncClient, mint: Mint, forge: Callable[[Mint], str]) -> None:
+    response = await app_client.get("/fhir/Patient", headers=auth(forge(mint)))
+    assert response.status_code == 401
+    await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
+    events = await app_client.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs")))
+    assert events.json()["total"] >= 1
+
+
+# --- scopes ---------------------------------------------------------------------------------------
+
+
+INTERACTIONS = [
+    # (name, permission needed, request maker)
+    ("create", "c", lambda c, t: c.post("/fhir/Patient", json=infant(), headers=auth(t))),
+    ("read", "r", lambda c, t: c.get("/fhir/Patient/baby", headers=auth(t))),
+    ("vread", "r", lambda c, t: c.get("/fhir/Patient/baby/_history/1", headers=auth(t))),
+    ("history-instance", "r", lambda c, t: c.get("/fhir/Patient/baby/_history", headers=auth(t))),
+    ("update", "u", lambda c, t: c.put("/fhir/Patient/baby", json={**infant(), "id": "baby"}, headers=auth(t))),
+    ("patch", "u", lambda c, t: c.patch("/fhir/Patient/baby", json=[{"op": "replace", "path": "/birthDate", "value": "2026-09-15"}], headers={**auth(t), "Content-Type": "application/json-patch+json"})),
+    ("search", "s", lambda c, t: c.get("/fhir/Patient", headers=auth(t))),
+    ("history-type", "s", lambda c, t: c.get("/fhir/Patient/_history", headers=auth(t))),
+    ("delete", "d", lambda c, t: c.delete("/fhir/Patient/baby", headers=auth(t))),
+    ("transaction entry", "c", lambda c, t: c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": infant(), "request": {"method": "POST", "url": "Patient"}}]}, headers=auth(t))),
+]
+
+
+@pytest.mark.parametrize("name,permission,call", INTERACTIONS, ids=[i[0] for i in INTERACTIONS])
+async def test_scope_matrix_allows_exactly_the_named_permission(
+    app_client: httpx.AsyncClient, mint: Mint, name: str, permission: str, call: Callable[..., Any]
+) -> None:
+    assert (await put(app_client, mint(), {**infant(), "id": "baby"})).status_code in (200, 201)
+    others = "".join(p for p in "cruds" if p != permission)
+    denied = await call(app_client, mint(f"system/Patient.{others} system/Observation.cruds"))
+    assert denied.status_code == 403, (name, denied.text)
+    assert denied.json()["issue"][0]["code"] == "forbidden"
+    allowed = await call(app_client, mint(f"system/Patient.{permission}"))
+    assert allowed.status_code < 300, (name, allowed.text)
+
+
+async def test_v1_read_scope_reads_but_does_not_write(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    await put(app_client, mint(), {**infant(), "id": "baby"})
+    assert (await app_client.get("/fhir/Patient/baby", headers=auth(mint("user/Patient.read")))).status_code == 200
+    assert (await app_client.post("/fhir/Patient", json=infant(), headers=auth(mint("user/Patient.read")))).status_code == 403
+
+
+async def test_included_resources_need_read_scope_on_their_type(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    await put(app_client, mint(), {**infant(), "id": "baby"})
+    await app_client.post("/fhir/Observation", json=observation("Patient/baby"), headers=auth(mint()))
+    narrow = mint("system/Observation.rs")
+    bundle = (await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(narrow))).json()
+    assert [e["search"]["mode"] for e in bundle["entry"]] == ["match"]
+    wide = mint("system/Observation.rs system/Patient.r")
+    bundle = (await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(wide))).json()
+    assert sorted(e["search"]["mode"] for e in bundle["entry"]) == ["include", "match"]
+
+
+# --- labels and consent ---------------------------------------------------------------------------
+
+
+async def _family(client: httpx.AsyncClient, mint: Mint) -> None:
+    """An infant and her mother, and an observation written by the perinatal mental health team."""
+    mother = {"resourceType": "Patient", "id": "mother", "name": [{"family": "Okafor", "given": ["Grace"]}]}
+    await put(client, mint(org=MAT), {**infant(), "id": "baby"})
+    await put(client, mint(org=MAT), mother)
+    restricted = {**observation("Patient/baby"), "id": "pmh-obs", "focus": [{"reference": "Patient/mother"}]}
+    response = await put(client, mint(org=PMH, subject="client-pmh"), restricted)
+    assert response.status_code == 201, response.text
+    assert any(s["code"] == "R" for s in response.json()["meta"]["security"])
+
+
+async def test_restricted_resource_is_invisible_to_other_organisations(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    await _family(app_client, mint)
+    hv = auth(mint(org=HV))
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 404
+    assert (await app_client.get("/fhir/Observation/pmh-obs/_history/1", headers=hv)).status_code == 404
+    assert (await app_client.get("/fhir/Observation/pmh-obs/_history", headers=hv)).status_code == 404
+    search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
+    assert search["total"] == 0
+    revinclude = (await app_client.get("/fhir/Patient", params={"_id": "baby", "_revinclude": "Observation:subject"}, headers=hv)).json()
+    assert [e["resource"]["id"] for e in revinclude["entry"]] == ["baby"]
+    has = (await app_client.get("/fhir/Patient", params={"_has:Observation:subject:status": "final"}, headers=hv)).json()
+    assert has["total"] == 0
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Observation/pmh-obs"}}]}
+    batch = (await app_client.post("/fhir", json=bundle, headers=hv)).json()
+    assert batch["entry"][0]["response"]["status"].startswith("404")
+    overwrite = await put(app_client, mint(org=HV), {**observation("Patient/baby"), "id": "pmh-obs"})
+    assert overwrite.status_code == 404
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=PMH)))).status_code == 200
+
+
+async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    await _family(app_client, mint)
+    hv = auth(mint(org=HV))
+    consent = {
+        "resourceType": "Consent", "id": "grace-shares", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/mother"},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": HV}}]},
+    }
+    assert (await put(app_client, mint(org=MAT), consent)).status_code == 201
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 200
+    search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
+    assert search["total"] == 1
+    assert (await put(app_client, mint(org=MAT), {**consent, "status": "inactive"})).status_code == 200
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 404
+    assert (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()["total"] == 0
+
+
+async def test_consent_for_another_organisation_grants_nothing(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    await _family(app_client, mint)
+    consent = {
+        "resourceType": "Consent", "id": "grace-shares-mat", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/mother"},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": MAT}}]},
+    }
+    await put(app_client, mint(org=MAT), consent)
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=HV)))).status_code == 404
+    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=MAT)))).status_code == 200
+
+
+# --- audit and provenance -----------------------------------------------------------------------
+
+
+async def test_every_interaction_leaves_an_audit_event_readable_only_with_an_audit_scope(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    token = mint()
+    created = (await app_client.post("/fhir/Patient", json=infant(), headers=auth(token))).json()
+    await app_client.get(f"/fhir/Patient/{created['id']}", headers=auth(token))
+    await app_client.get("/fhir/Patient", params={"_id": created["id"]}, headers=auth(token))
+    await app_client.get("/fhir/Patient/missing", headers=auth(token))
+    await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
+    assert (await app_client.get("/fhir/AuditEvent", headers=auth(token))).status_code == 403
+    events = (await app_client.get("/fhir/AuditEvent", params={"_count": "100"}, headers=auth(mint("system/AuditEvent.rs")))).json()
+    subtypes = sorted(e["resource"]["subtype"][0]["code"] for e in events["entry"])
+    assert subtypes == ["create", "read", "read", "search-type"]
+    read = next(e["resource"] for e in events["entry"] if e["resource"]["subtype"][0]["code"] == "read" and e["resource"]["outcome"] == "0")
+    assert read["entity"][0]["what"]["reference"] == f"Patient/{created['id']}"
+    assert {"reference": HV} in [a["who"] for a in read["agent"]]
+    failed = next(e["resource"] for e in events["entry"] if e["resource"]["outcome"] == "4")
+    assert failed["entity"][0]["what"]["reference"] == "Patient/missing"
+
+
+async def test_every_write_has_a_provenance_naming_agent_and_organisation(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    created = (await app_client.post("/fhir/Patient", json=infant(), headers=auth(mint()))).json()
+    provenance = (await app_client.get("/fhir/Provenance", params={"target": f"Patient/{created['id']}"}, headers=auth(mint()))).json()
+    assert provenance["total"] == 1
+    agent = provenance["entry"][0]["resource"]["agent"][0]
+    assert agent["onBehalfOf"] == {"reference": HV}
+    assert agent["who"]["identifier"]["value"] == "client-hv"
+
+
+async def test_failed_write_leaves_no_provenance_but_an_audit_of_the_failure(app_client: httpx.AsyncClient, mint: Mint) -> None:
+    refused = await app_client.post("/fhir/Patient", json={**infant(), "birthDate": 12}, headers=auth(mint()))
+    assert refused.status_code == 400
+    assert (await app_client.get("/fhir/Provenance", headers=auth(mint()))).json()["total"] == 0
+    await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
+    events = (await app_client.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs")))).json()
+    assert events["total"] == 1
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_answers_429_with_retry_after(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=database_url, rate_limit_per_minute=60, rate_limit_burst=3)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as client:
+            statuses = [(await client.get("/fhir/Patient")).status_code for _ in range(5)]
+            assert statuses[:3] == [200, 200, 200]
+            limited = await client.get("/fhir/Patient")
+            assert limited.status_code == 429
+            assert int(limited.headers["retry-after"]) >= 1
