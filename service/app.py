@@ -13,6 +13,7 @@ from service.api import (
     health,
     operations,
     package_routes,
+    pathway_operations,  # noqa: F401 - registers its operations
     resource_routes,
     security_routes,
     system_routes,
@@ -26,6 +27,7 @@ from service.conformance.admission import Admission
 from service.conformance.install import install_package
 from service.conformance.guide import compiled_guide
 from service.notify.runtime import Notifications
+from service.pathway.runtime import Pathway
 from service.search.registry import SearchRegistry
 from service.security.audit import AuditTrail
 from service.security.consent import consent_listener
@@ -40,15 +42,19 @@ from service.telemetry.middleware import request_telemetry
 log = logging.getLogger("dyad.app")
 
 
-async def build_context(settings: Settings, notifications: Notifications | None = None) -> FhirContext:
+async def build_context(
+    settings: Settings, notifications: Notifications | None = None, pathway: Pathway | None = None
+) -> FhirContext:
     guide = compiled_guide(settings.profiles_dir)
     package, registry, terminology = guide.package, guide.registry, guide.terminology
     admission = Admission(guide.validator, settings.required_profiles)
     db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo)
     notifications = notifications or Notifications(settings)
-    listeners = (consent_listener, notifications.listener(registry, db))
+    pathway = pathway or Pathway(settings)
+    listeners = (consent_listener, notifications.listener(registry, db), pathway.listener(registry, admission))
     repository = ResourceRepository(_index_writer(registry), listeners=listeners)
     notifications.bind(repository)
+    pathway.bind(db, repository)
     if settings.migrate_on_start:
         await migrate(db)
     written = await install_package(db, repository, package)
@@ -71,14 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.notifications = notifications = Notifications(settings)
-        app.state.fhir = context = await build_context(settings, notifications)
+        app.state.pathway = pathway = Pathway(settings)
+        app.state.fhir = context = await build_context(settings, notifications, pathway)
         trail = AuditTrail(context.db, context.repository, settings.audit_flush_seconds)
         app.state.gate = Gate.from_settings(settings, trail)
         trail.start()
         notifications.start()
+        pathway.start()
         try:
             yield
         finally:
+            await pathway.stop()
             await notifications.stop()
             await trail.stop()
             await context.db.dispose()

@@ -95,6 +95,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if any(r.errors for r in results) else 0
 
 
+def _notify_worker(_args: argparse.Namespace) -> int:
+    from service.notify.standalone import main as notify_worker
+
+    return notify_worker(get_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dyad", description="Dyad FHIR service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", default=".", help="folder to write package/ into (default: .)")
     package.add_argument("--tgz", action="store_true", help="also write NAME-VERSION.tgz")
     package.set_defaults(handler=_package)
+    worker = commands.add_parser("notify-worker", help="deliver Subscription notifications (no HTTP)")
+    worker.set_defaults(handler=_notify_worker)
     token = commands.add_parser("token", help="print a bearer token signed by the local development key")
     token.add_argument("--scope", action="append", required=True, help="a SMART scope; repeat for more")
     token.add_argument("--sub", required=True, help="subject (and client_id) of the token")

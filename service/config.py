@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     notify_batch_size: int = Field(default=100, ge=1, description="Events read per round from one subscription.")
     notify_max_lanes: int = Field(default=32, ge=1, description="Subscriptions one worker delivers to at once.")
 
+    # The care pathway: rules, clocks and extraction (service/pathway/, docs/pathway.md).
+    pathway_rules_enabled: bool = Field(
+        default=True, description="Run the routing rules (prompts, referral tasks, reviews) inside every write."
+    )
+    pathway_extract_on_write: bool = Field(
+        default=False,
+        description="Extract relationship Observations from a completed prompts QuestionnaireResponse in the write that stores it.",
+    )
+    pathway_clock_check_seconds: float = Field(
+        default=300.0, ge=0, description="How often this process looks for breached pathway clocks; 0 turns the check off."
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from service.api.context import FhirContext, fhir_base, get_context
+from service.api.openapi_bodies import PARAMETERS_BODY
 from service.api.outcome import FhirError
 from service.api.paths import check_id, resource_type
 from service.api.requests import read_body
@@ -132,13 +133,13 @@ async def _call(request: Request, ctx: FhirContext, access: Access, base: str, n
 
 
 @router.get("/{name:operation}", summary="System-level operation", operation_id="system_operation_get")
-@router.post("/{name:operation}", summary="System-level operation", operation_id="system_operation_post")
+@router.post("/{name:operation}", summary="System-level operation", operation_id="system_operation_post", openapi_extra=PARAMETERS_BODY)
 async def system_operation(request: Request, name: str, ctx: Context, base: Base, access: Authenticated) -> Response:
     return await _call(request, ctx, access, base, name, "system")
 
 
 @router.get("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_get")
-@router.post("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_post")
+@router.post("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_post", openapi_extra=PARAMETERS_BODY)
 async def type_operation(
     request: Request, res_type: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
@@ -146,7 +147,7 @@ async def type_operation(
 
 
 @router.get("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get")
-@router.post("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_post")
+@router.post("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_post", openapi_extra=PARAMETERS_BODY)
 async def instance_operation(
     request: Request, res_type: str, res_id: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:

@@ -5,19 +5,22 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
+from service.api.openapi_bodies import ID_PATTERN, TYPE_ENUM
 from service.api.outcome import FhirError
 from service.conformance.supported import SUPPORTED_TYPES
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
-def resource_type(res_type: Annotated[str, Path(description="A FHIR resource type")]) -> str:
+def resource_type(
+    res_type: Annotated[str, Path(description="A FHIR resource type", json_schema_extra=TYPE_ENUM)],
+) -> str:
     if res_type not in SUPPORTED_TYPES:
         raise FhirError(404, f"Resource type '{res_type}' is not supported by this server", code="not-supported")
     return res_type
 
 
-def resource_id(res_id: Annotated[str, Path(description="The logical id")]) -> str:
+def resource_id(res_id: Annotated[str, Path(description="The logical id", json_schema_extra=ID_PATTERN)]) -> str:
     check_id(res_id)
     return res_id
 

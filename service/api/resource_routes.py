@@ -9,6 +9,7 @@ from service.api import bundles, interactions
 from service.api.context import FhirContext, fhir_base, get_context
 from service.api.history_params import history_params
 from service.api.incoming import IncomingResource
+from service.api.openapi_bodies import FORM_BODY, PATCH_BODY, RESOURCE_BODY
 from service.api.outcome import FhirError
 from service.api.paths import ResourceId, ResourceType, VersionId
 from service.api.requests import (
@@ -108,7 +109,7 @@ async def search_get(
     return await _search(request, res_type, ctx, base, prefer, access, search_items(request))
 
 
-@router.post("/{res_type}/_search", summary="Search by POST (form-encoded parameters)")
+@router.post("/{res_type}/_search", summary="Search by POST (form-encoded parameters)", openapi_extra=FORM_BODY)
 async def search_post(
     request: Request, res_type: ResourceType, ctx: Context, base: Base, prefer: PreferHeader, access: Authenticated
 ) -> Response:
@@ -130,7 +131,9 @@ async def _search(
     return fhir_json(bundles.searchset(query, page, request.query_params, base, res_type), request)
 
 
-@router.post("/{res_type}", summary="Create (If-None-Exist for conditional create)", status_code=201)
+@router.post(
+    "/{res_type}", summary="Create (If-None-Exist for conditional create)", status_code=201, openapi_extra=RESOURCE_BODY
+)
 async def create(
     request: Request,
     resource: IncomingResource,
@@ -146,7 +149,7 @@ async def create(
     return _written(request, outcome, base, prefer)
 
 
-@router.put("/{res_type}/{res_id}", summary="Update, or create with this id")
+@router.put("/{res_type}/{res_id}", summary="Update, or create with this id", openapi_extra=RESOURCE_BODY)
 async def update(
     request: Request, resource: IncomingResource, res_id: ResourceId, ctx: Context, base: Base,
     if_match: IfMatch, prefer: PreferHeader, access: Authenticated,
@@ -156,7 +159,7 @@ async def update(
     return _written(request, outcome, base, prefer)
 
 
-@router.put("/{res_type}", summary="Conditional update")
+@router.put("/{res_type}", summary="Conditional update", openapi_extra=RESOURCE_BODY)
 async def conditional_update(
     request: Request, resource: IncomingResource, ctx: Context, base: Base, if_match: IfMatch, prefer: PreferHeader,
     access: Authenticated,
@@ -170,7 +173,7 @@ async def conditional_update(
     return _written(request, outcome, base, prefer)
 
 
-@router.patch("/{res_type}/{res_id}", summary="JSON Patch")
+@router.patch("/{res_type}/{res_id}", summary="JSON Patch", openapi_extra=PATCH_BODY)
 async def patch(
     request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base,
     if_match: IfMatch, prefer: PreferHeader, access: Authenticated,

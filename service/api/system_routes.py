@@ -9,6 +9,7 @@ from service.api import bundles
 from service.api.capability import capability_statement
 from service.api.context import FhirContext, fhir_base, get_context
 from service.api.history_params import history_params
+from service.api.openapi_bodies import BUNDLE_BODY
 from service.api.requests import parse_prefer, read_body
 from service.api.responses import check_format, fhir_json
 from service.api.transaction import process_bundle
@@ -30,7 +31,7 @@ async def metadata(request: Request, ctx: Context, base: Base) -> Response:
     return fhir_json(capability_statement(ctx, base), request)
 
 
-@router.post("", summary="Transaction or batch Bundle")
+@router.post("", summary="Transaction or batch Bundle", openapi_extra=BUNDLE_BODY)
 @router.post("/", include_in_schema=False)
 async def transaction(request: Request, ctx: Context, base: Base, access: Authenticated) -> Response:
     bundle = await read_body(request)

@@ -4,12 +4,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+
 import fhirpathpy
 from fhirpathpy.models import models
 
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.parse import check_resource
 from service.conformance.validation import Validator
+
+
+log = logging.getLogger("dyad.conformance")
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,22 @@ class Admission:
         except InvalidResource as broken:
             # Structure failed (400), but say everything else that is wrong too, so a write
             # reports what $validate reports.
-            raise InvalidResource(broken.issues + self._errors(document), status=400) from None
+            raise InvalidResource(broken.issues + self._further_errors(document, expected_type), status=400) from None
         errors = self._errors(resource)
         if errors:
             raise InvalidResource(errors, status=422)
         return resource
+
+    def _further_errors(self, document: Any, expected_type: str | None) -> list[Issue]:
+        """Rule errors of a resource already refused for its structure: best effort only, since the
+        rules were written for well-formed resources and a malformed one may trip them."""
+        if not isinstance(document, dict) or document.get("resourceType") != (expected_type or document.get("resourceType")):
+            return []
+        try:
+            return self._errors(document)
+        except Exception as exc:  # noqa: BLE001 - the 400 stands on the structure issues alone
+            log.info("rule check skipped on malformed resource", extra={"error_type": type(exc).__name__})
+            return []
 
     def _errors(self, document: Any) -> list[Issue]:
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):

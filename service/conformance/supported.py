@@ -15,6 +15,7 @@ CLINICAL_TYPES: tuple[str, ...] = (
     "CarePlan",
     "Goal",
     "Task",
+    "Communication",
     "Questionnaire",
     "QuestionnaireResponse",
     "Consent",

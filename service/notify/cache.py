@@ -87,22 +87,26 @@ async def _load(conn: AsyncConnection, registry: SearchRegistry) -> _Snapshot:
         versions[res_id] = version
     by_type: dict[str, list[Subscriber]] = {}
     current = await conn.execute(
-        select_current().where(ResourceRow.res_type == "Subscription", ResourceRow.deleted.is_(False))
+        select_current()
+        .add_columns(ResourceRow.owner_org)
+        .where(ResourceRow.res_type == "Subscription", ResourceRow.deleted.is_(False))
     )
     for row in current:
-        subscriber = _subscriber_or_none(registry, row.content, row.version)
+        subscriber = _subscriber_or_none(registry, row.content, row.version, row.owner_org)
         if subscriber is not None:
             by_type.setdefault(subscriber.res_type, []).append(subscriber)
     return _Snapshot({k: tuple(v) for k, v in by_type.items()}, versions)
 
 
-def _subscriber_or_none(registry: SearchRegistry, content: dict[str, Any] | None, version: int) -> Subscriber | None:
+def _subscriber_or_none(
+    registry: SearchRegistry, content: dict[str, Any] | None, version: int, owner_org: str | None
+) -> Subscriber | None:
     """Stored Subscriptions were checked when written; one that no longer reads (say a search
     parameter was removed from the profiles) is skipped rather than failing every write."""
     if content is None:
         return None
     try:
-        return read_subscriber(registry, content, version)
+        return read_subscriber(registry, content, version, owner_org)
     except InvalidResource:
         log.warning("subscription unusable", extra={"subscription": content.get("id")})
         return None

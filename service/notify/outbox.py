@@ -112,18 +112,20 @@ class OutboxListener:
 async def _matching_now(
     conn: AsyncConnection, registry: SearchRegistry, subscribers: list[Subscriber], change: StoredResource
 ) -> list[Subscriber]:
-    """Each distinct criteria is searched once, however many subscriptions share it."""
-    verdicts: dict[str, bool] = {}
+    """Each distinct criteria is searched once per owning organisation, however many share it."""
+    verdicts: dict[tuple[str, str | None], bool] = {}
     for subscriber in subscribers:
-        if subscriber.criteria_key not in verdicts:
-            verdicts[subscriber.criteria_key] = await _matches(conn, registry, subscriber, change)
-    return [s for s in subscribers if verdicts[s.criteria_key]]
+        key = (subscriber.criteria_key, subscriber.owner_org)
+        if key not in verdicts:
+            verdicts[key] = await _matches(conn, registry, subscriber, change)
+    return [s for s in subscribers if verdicts[(s.criteria_key, s.owner_org)]]
 
 
 async def _matches(conn: AsyncConnection, registry: SearchRegistry, subscriber: Subscriber, change: StoredResource) -> bool:
-    if subscriber.matches_every_change:
-        return True
-    return bool(await find_pks(conn, _restricted(registry, subscriber.criteria, change.res_id), limit=1))
+    # The search runs as the subscription's owner would see it: a restricted resource is never
+    # announced to an organisation that could not read it.
+    query = _restricted(registry, subscriber.criteria, change.res_id)
+    return bool(await find_pks(conn, query, limit=1, viewer=subscriber.viewer))
 
 
 def _restricted(registry: SearchRegistry, criteria: SearchQuery, res_id: str) -> SearchQuery:

@@ -10,6 +10,7 @@ from service.conformance.issues import InvalidResource, Issue
 from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError, SearchQuery, parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 
 PAYLOAD_CONTENT_URL = (
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
@@ -41,10 +42,16 @@ class Subscriber:
     headers: tuple[tuple[str, str], ...]
     content: PayloadContent
     end: datetime | None
+    # The organisation that created the Subscription: it is told only of what it may see.
+    owner_org: str | None = None
 
     @property
     def matches_every_change(self) -> bool:
         return not self.criteria.filters
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.owner_org)
 
     def queues(self, now: datetime) -> bool:
         """Whether a change now should be queued for this subscription."""
@@ -52,7 +59,7 @@ class Subscriber:
 
 
 def read_subscriber(
-    registry: SearchRegistry, resource: dict[str, Any], version: int
+    registry: SearchRegistry, resource: dict[str, Any], version: int, owner_org: str | None = None
 ) -> Subscriber:
     """The Subscription's delivery settings; InvalidResource (422) lists what Dyad cannot honour."""
     channel = resource.get("channel") or {}
@@ -78,6 +85,7 @@ def read_subscriber(
         headers=headers,
         content=content,
         end=_instant(resource.get("end")),
+        owner_org=owner_org,
     )
 
 

@@ -240,11 +240,11 @@ async def test_every_interaction_leaves_an_audit_event_readable_only_with_an_aud
     await app_client.get(f"/fhir/Patient/{created['id']}", headers=auth(token))
     await app_client.get("/fhir/Patient", params={"_id": created["id"]}, headers=auth(token))
     await app_client.get("/fhir/Patient/missing", headers=auth(token))
-    await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
     assert (await app_client.get("/fhir/AuditEvent", headers=auth(token))).status_code == 403
+    await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
     events = (await app_client.get("/fhir/AuditEvent", params={"_count": "100"}, headers=auth(mint("system/AuditEvent.rs")))).json()
-    subtypes = sorted(e["resource"]["subtype"][0]["code"] for e in events["entry"])
-    assert subtypes == ["create", "read", "read", "search-type"]
+    subtypes = sorted((e["resource"]["subtype"][0]["code"], e["resource"]["outcome"]) for e in events["entry"])
+    assert subtypes == [("create", "0"), ("read", "0"), ("read", "4"), ("search-type", "0"), ("search-type", "4")]
     read = next(e["resource"] for e in events["entry"] if e["resource"]["subtype"][0]["code"] == "read" and e["resource"]["outcome"] == "0")
     assert read["entity"][0]["what"]["reference"] == f"Patient/{created['id']}"
     assert {"reference": HV} in [a["who"] for a in read["agent"]]
@@ -283,3 +283,23 @@ async def test_rate_limit_answers_429_with_retry_after(database_url: str, tmp_pa
             limited = await client.get("/fhir/Patient")
             assert limited.status_code == 429
             assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_subscriptions_are_not_told_of_resources_their_owner_may_not_see(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    from sqlalchemy import func, select
+
+    from service.notify.tables import NotifyEventRow
+
+    subscription = {
+        "resourceType": "Subscription", "id": "hv-watch", "status": "requested", "reason": "HV watches observations",
+        "criteria": "Observation?subject=Patient/baby",
+        "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook", "payload": "application/fhir+json"},
+    }
+    assert (await put(app_client, mint(org=HV), subscription)).status_code == 201
+    await _family(app_client, mint)  # includes the restricted PMH observation about the baby
+    await put(app_client, mint(org=MAT), {**observation("Patient/baby"), "id": "mat-obs"})
+    async with app_client.app.state.fhir.db.read() as conn:  # type: ignore[attr-defined]
+        queued = await conn.scalar(select(func.count()).select_from(NotifyEventRow))
+    assert queued == 1  # the maternity observation only

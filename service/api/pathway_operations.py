@@ -1,0 +1,124 @@
+"""HTTP for the pathway: $extract, $dyad and $pathway-metrics (logic in service/pathway/)."""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi.responses import Response
+
+from service.api import interactions
+from service.api.operations import OperationCall, operation
+from service.api.outcome import FhirError
+from service.api.responses import fhir_json
+from service.pathway.clock_store import breaches_in_period, clocks_for_period
+from service.pathway.extraction import Extractor
+from service.pathway.metrics import Period, pathway_metrics
+from service.pathway.summary import dyad_summary
+from service.store.errors import ResourceGone, ResourceNotFound
+
+SDC = "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"
+
+
+def _extractor(call: OperationCall) -> Extractor:
+    extractor: Extractor | None = call.request.app.state.pathway.extractor
+    assert extractor is not None
+    return extractor
+
+
+async def _response_to_extract(call: OperationCall) -> tuple[dict[str, Any], str]:
+    if call.res_id is not None:
+        async with call.ctx.db.read() as conn:
+            stored = await interactions.read(call.ctx, conn, call.access, "QuestionnaireResponse", call.res_id)
+        assert stored.content is not None
+        return stored.content, f"QuestionnaireResponse/{call.res_id}"
+    response = call.value("questionnaire-response")
+    if response is None and isinstance(call.body, dict) and call.body.get("resourceType") == "QuestionnaireResponse":
+        response = call.body
+    if not isinstance(response, dict):
+        raise FhirError(400, "$extract needs a QuestionnaireResponse (the body, or parameter questionnaire-response)", code="required")
+    response = call.ctx.admission.admit(response, "QuestionnaireResponse")
+    source = f"QuestionnaireResponse/{response['id']}" if response.get("id") else "QuestionnaireResponse"
+    return response, source
+
+
+@operation("extract", levels={"type", "instance"}, types={"QuestionnaireResponse"}, definition=SDC)
+async def extract(call: OperationCall) -> Response:
+    """SDC $extract: a transaction Bundle of the Observations, each a conditional create on its identifier.
+
+    Nothing is stored: POSTing the Bundle stores them once however often it is sent (the write
+    path can also extract on its own, DYAD_PATHWAY_EXTRACT_ON_WRITE).
+    """
+    response, source = await _response_to_extract(call)
+    observations = _extractor(call).observations(response, source)
+    entries = []
+    for observation in observations:
+        identifier = observation["identifier"][0]
+        entries.append({
+            "resource": observation,
+            "request": {
+                "method": "POST", "url": "Observation",
+                "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
+            },
+        })
+    return fhir_json({"resourceType": "Bundle", "type": "transaction", "entry": entries}, call.request)
+
+
+async def _searcher(call: OperationCall, conn: Any) -> Any:
+    async def search(res_type: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        count = str(call.ctx.settings.max_page_size)
+        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_count", count)], strict=True)
+        return [m.content for m in page.matches if m.content is not None]
+
+    return search
+
+
+@operation("dyad", levels={"instance"}, types={"Patient"})
+async def dyad(call: OperationCall) -> Response:
+    """Patient/[id]/$dyad: the infant, caregivers and everything recorded about their relationships."""
+    assert call.res_id is not None
+    async with call.ctx.db.read() as conn:
+        search = await _searcher(call, conn)
+
+        async def read(res_type: str, res_id: str) -> dict[str, Any] | None:
+            try:
+                return (await interactions.read(call.ctx, conn, call.access, res_type, res_id)).content
+            except (ResourceNotFound, ResourceGone):
+                return None
+
+        await interactions.read(call.ctx, conn, call.access, "Patient", call.res_id)  # 404 when unseen
+        resources = await dyad_summary(call.res_id, search, read, lambda t: call.access.may(t, "s"))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "total": len(resources),
+        "entry": [{"fullUrl": f"{call.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
+    }
+    return fhir_json(bundle, call.request)
+
+
+def _instant(call: OperationCall, name: str) -> datetime:
+    value = call.value(name)
+    if not isinstance(value, str):
+        raise FhirError(400, f"$pathway-metrics needs {name} (a date or dateTime)", code="required")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FhirError(400, f"{name} is not a date or dateTime: {value}", code="invalid") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@operation("pathway-metrics", levels={"system", "type"}, types={"Organization"}, permission=None)
+async def metrics(call: OperationCall) -> Response:
+    """$pathway-metrics?periodStart=&periodEnd=[&organization=Organization/x]: a summary MeasureReport."""
+    period = Period(_instant(call, "periodStart"), _instant(call, "periodEnd"))
+    organization = call.value("organization")
+    if organization is not None and not (isinstance(organization, str) and organization.startswith("Organization/")):
+        raise FhirError(400, "organization must be a reference: Organization/<id>", code="invalid")
+    for res_type in ("Encounter", "Observation", "ServiceRequest", "Task"):
+        call.access.require(res_type, "s")
+    async with call.ctx.db.read() as conn:
+        search = await _searcher(call, conn)
+        clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
+        breaches = await breaches_in_period(conn, period.start, period.end, organization)
+        report = await pathway_metrics(search, period, organization, clocks, breaches)
+    return fhir_json(report, call.request)

@@ -1,0 +1,86 @@
+"""Writing what the pathway derives (prompts, tasks, observations, notifications) inside a write.
+
+Every derived resource carries a business identifier made from what caused it, and is created
+at most once per identifier: re-sending the same observation, or two replicas racing, never
+makes a second prompt. A Provenance names the version that caused it, so the derived write is
+recorded in the same transaction as the write that triggered it.
+"""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.api.interactions import conditional_key
+from service.search.query import parse_search
+from service.search.registry import SearchRegistry
+from service.store.records import StoredResource, format_instant
+from service.store.repository import ResourceRepository
+from service.store.search import run_search
+
+DERIVED_SYSTEM = "https://w3id.org/dyad/fhir/Id/pathway-derived"
+RULES_AGENT = "Dyad pathway rules"
+
+
+def derived_identifier(value: str) -> dict[str, str]:
+    return {"system": DERIVED_SYSTEM, "value": value}
+
+
+async def find_by_identifier(
+    conn: AsyncConnection, registry: SearchRegistry, res_type: str, system: str, value: str
+) -> StoredResource | None:
+    query = parse_search(registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1")], strict=True)
+    page = await run_search(conn, registry, query)
+    return page.matches[0] if page.matches else None
+
+
+async def create_once(
+    conn: AsyncConnection,
+    repository: ResourceRepository,
+    registry: SearchRegistry,
+    resource: dict[str, Any],
+    cause: StoredResource | None,
+) -> StoredResource | None:
+    """Create unless a resource with its first identifier exists; None when it already did."""
+    res_type = resource["resourceType"]
+    identifier = resource["identifier"][0]
+    if await find_by_identifier(conn, registry, res_type, identifier["system"], identifier["value"]):
+        return None
+    key = conditional_key(res_type, [("identifier", f"{identifier['system']}|{identifier['value']}")])
+    try:
+        async with conn.begin_nested():
+            stored = await repository.create(conn, resource, conditional_key=key)
+    except IntegrityError:
+        return None  # a concurrent write created it first
+    await record_derivation(conn, repository, [stored], cause)
+    return stored
+
+
+async def record_derivation(
+    conn: AsyncConnection, repository: ResourceRepository, written: list[StoredResource], cause: StoredResource | None
+) -> None:
+    """A Provenance: these versions were written by the pathway rules because of that version."""
+    provenance: dict[str, Any] = {
+        "resourceType": "Provenance",
+        "target": [{"reference": f"{w.res_type}/{w.res_id}/_history/{w.version}"} for w in written],
+        "recorded": format_instant(datetime.now(timezone.utc)),
+        "activity": {
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                "code": "CREATE" if all(w.version == 1 for w in written) else "UPDATE",
+            }]
+        },
+        "agent": [{
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler",
+            }]},
+            "who": {"display": RULES_AGENT},
+        }],
+    }
+    if cause is not None:
+        provenance["entity"] = [{
+            "role": "source",
+            "what": {"reference": f"{cause.res_type}/{cause.res_id}/_history/{cause.version}"},
+        }]
+    await repository.create(conn, provenance)

@@ -1,0 +1,67 @@
+"""QuestionnaireResponse → relationship Observations, by the fpml template in templates/.
+
+The template is data so that a change of question or of profile is a reviewed data change,
+beside the Questionnaire and profile it joins, not a change to Python.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fpml import FPMLValidationError, resolve_template
+
+from service.conformance.admission import Admission
+from service.conformance.issues import InvalidResource, Issue
+from service.pathway.expressions import template_evaluate
+
+PROMPTS_QUESTIONNAIRE = "https://w3id.org/dyad/fhir/Questionnaire/dyad-relationship-prompts"
+TEMPLATE = Path(__file__).parent / "templates" / "relationship-observation.json"
+EXTRACTABLE_STATUSES = frozenset({"completed", "amended"})
+
+
+def answers_prompts(response: dict[str, Any]) -> bool:
+    canonical = str(response.get("questionnaire") or "")
+    return canonical.split("|", 1)[0] in (PROMPTS_QUESTIONNAIRE, "Questionnaire/dyad-relationship-prompts")
+
+
+def extractable(response: dict[str, Any]) -> bool:
+    return answers_prompts(response) and response.get("status") in EXTRACTABLE_STATUSES
+
+
+class Extractor:
+    def __init__(self, admission: Admission, template_path: Path = TEMPLATE) -> None:
+        self.admission = admission
+        self.template = json.loads(template_path.read_text())
+
+    def observations(self, response: dict[str, Any], source: str) -> list[dict[str, Any]]:
+        """One profiled Observation per caregiver assessed; 422 when the response cannot make them.
+
+        source is the response's reference (QuestionnaireResponse/<id>), for derivedFrom.
+        """
+        if not answers_prompts(response):
+            raise _unprocessable("Only responses to the relationship prompts Questionnaire can be extracted", "questionnaire")
+        if response.get("status") not in EXTRACTABLE_STATUSES:
+            raise _unprocessable("Only a completed (or amended) response is extracted", "status")
+        try:
+            built = resolve_template(response, self.template, {"source": source}, evaluate=template_evaluate)
+        except FPMLValidationError as exc:
+            raise _unprocessable(f"The extraction template failed: {exc}", None) from None
+        observations = [o for o in (built or []) if isinstance(o, dict)]
+        if not observations:
+            raise _unprocessable("The response names no caregiver (assessment.caregiver)", "item")
+        for observation in observations:
+            try:
+                self.admission.admit(observation, "Observation")
+            except InvalidResource as broken:
+                raise InvalidResource(
+                    [Issue(i.severity, i.code, f"Extracted Observation: {i.message}", i.expression) for i in broken.issues],
+                    status=422,
+                ) from None
+        return observations
+
+
+def _unprocessable(message: str, expression: str | None) -> InvalidResource:
+    return InvalidResource(
+        [Issue("error", "processing", message, f"QuestionnaireResponse.{expression}" if expression else None)],
+        status=422,
+    )

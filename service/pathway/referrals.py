@@ -1,0 +1,82 @@
+"""The referral task's life: FHIR's Task state machine, Dyad's business statuses, and the referral's status.
+
+A receiving service moves its referral Task; Dyad refuses moves FHIR's state machine does not
+allow (or that take the business status backwards) and keeps the ServiceRequest in step.
+"""
+
+from typing import Any
+
+from service.conformance.issues import InvalidResource, Issue
+
+REFERRAL_STATUS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
+
+# FHIR R4 Task state machine (https://hl7.org/fhir/R4/task.html#statemachine).
+TASK_TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"requested", "cancelled"}),
+    "requested": frozenset({"received", "accepted", "rejected", "cancelled"}),
+    "received": frozenset({"accepted", "rejected", "cancelled"}),
+    "accepted": frozenset({"ready", "in-progress", "cancelled"}),
+    "ready": frozenset({"in-progress", "cancelled", "failed"}),
+    "in-progress": frozenset({"on-hold", "completed", "failed", "cancelled"}),
+    "on-hold": frozenset({"in-progress", "cancelled", "failed"}),
+    "completed": frozenset(),
+    "rejected": frozenset(),
+    "cancelled": frozenset(),
+    "failed": frozenset(),
+    "entered-in-error": frozenset(),
+}
+INITIAL_STATUSES = frozenset({"draft", "requested", "received"})
+TERMINAL = frozenset({"completed", "rejected", "cancelled", "failed", "entered-in-error"})
+
+# The business statuses in the order a referral goes through them.
+PROGRESS = ("received", "accepted", "assessment-booked", "assessed", "intervention-started", "intervention-completed")
+ASSESSED = frozenset(PROGRESS[PROGRESS.index("assessed"):])
+INTERVENTION_STARTED = frozenset(PROGRESS[PROGRESS.index("intervention-started"):])
+
+
+def is_referral_task(task: dict[str, Any] | None) -> bool:
+    codings = ((task or {}).get("code") or {}).get("coding") or []
+    return any(c.get("code") == "referral" and c.get("system", "").endswith("/dyad-task-codes") for c in codings)
+
+
+def business_status(task: dict[str, Any]) -> str | None:
+    for coding in (task.get("businessStatus") or {}).get("coding") or []:
+        if coding.get("system") == REFERRAL_STATUS_SYSTEM:
+            return str(coding.get("code"))
+    return None
+
+
+def _refuse(message: str) -> InvalidResource:
+    return InvalidResource([Issue("error", "business-rule", message, "Task.status")], status=409)
+
+
+def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Raise 409 InvalidResource when `after` may not follow `before` (None: the task is new)."""
+    status = after.get("status", "")
+    if before is None:
+        if status not in INITIAL_STATUSES:
+            raise _refuse(f"A referral task starts as draft, requested or received, not {status}")
+        return
+    previous = before.get("status", "")
+    if status != previous and status != "entered-in-error" and status not in TASK_TRANSITIONS.get(previous, frozenset()):
+        raise _refuse(f"A referral task cannot go from {previous} to {status}")
+    if previous in TERMINAL and after != before and status == previous:
+        raise _refuse(f"A {previous} referral task is closed and cannot change")
+    old, new = business_status(before), business_status(after)
+    if old in PROGRESS and new in PROGRESS and PROGRESS.index(new) < PROGRESS.index(old):
+        raise InvalidResource(
+            [Issue("error", "business-rule", f"A referral's business status cannot go back from {old} to {new}",
+                   "Task.businessStatus")],
+            status=409,
+        )
+
+
+def referral_status_for(task_status: str) -> str | None:
+    """The ServiceRequest status a referral task's status implies; None: leave it as it is."""
+    if task_status == "completed":
+        return "completed"
+    if task_status in ("rejected", "cancelled", "failed"):
+        return "revoked"
+    if task_status == "entered-in-error":
+        return "entered-in-error"
+    return None

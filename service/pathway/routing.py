@@ -1,0 +1,118 @@
+"""Routing rules as data: which written resource creates which Task for whom (rules/routing.json)."""
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fpml import resolve_template
+
+from service.pathway.expressions import evaluate, is_true, template_evaluate
+
+RULES_FILE = Path(__file__).parent / "rules" / "routing.json"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Contact:
+    code: str
+    display: str
+    days_after_birth: int
+
+
+@dataclass(frozen=True)
+class Team:
+    """A kind of team, recognised in the family's data by its Organization.type."""
+
+    kind: str
+    organization_types: frozenset[str]  # system|code
+    contacts: tuple[Contact, ...]
+    otherwise_within_days: int
+
+    def next_contact(self, birth: date | None, today: date) -> tuple[date, Contact | None]:
+        """When this team next sees the family (its universal contact schedule), or a default wait."""
+        if birth is not None:
+            for contact in self.contacts:
+                when = birth + timedelta(days=contact.days_after_birth)
+                if when >= today:
+                    return when, contact
+        return today + timedelta(days=self.otherwise_within_days), None
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    on: str
+    when: str
+    infant: str
+    owner_teams: tuple[str, ...]
+    owner_expression: str | None
+    due: dict[str, Any]
+    template: Any
+
+    def fires_on(self, resource: dict[str, Any]) -> bool:
+        return resource.get("resourceType") == self.on and is_true(resource, self.when)
+
+    def infant_of(self, resource: dict[str, Any]) -> dict[str, Any] | None:
+        found = evaluate(resource, self.infant)
+        return found[0] if found and isinstance(found[0], dict) else None
+
+    def owners_on(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.owner_expression is None:
+            return []
+        return [r for r in evaluate(resource, self.owner_expression) if isinstance(r, dict) and r.get("reference")]
+
+    def due_after(self, resource: dict[str, Any], now: datetime) -> date:
+        """A `daysAfter` due date: days after a date on the resource (or after now)."""
+        source = self.due.get("daysAfter", "now")
+        start = now.date()
+        if source != "now":
+            found = evaluate(resource, source)
+            if found and isinstance(found[0], str):
+                start = date.fromisoformat(found[0][:10])
+        return start + timedelta(days=int(self.due.get("days", 14)))
+
+    def task(self, resource: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        built = resolve_template(resource, self.template, variables, evaluate=template_evaluate)
+        assert isinstance(built, dict), f"rule {self.id}: its template must make one Task"
+        return built
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    teams: dict[str, Team]
+    rules: tuple[Rule, ...]
+
+    def for_type(self, res_type: str) -> list[Rule]:
+        return [r for r in self.rules if r.on == res_type]
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(r.on for r in self.rules)
+
+
+def load_rules(path: Path = RULES_FILE) -> RuleBook:
+    data = json.loads(path.read_text())
+    teams = {
+        kind: Team(
+            kind,
+            frozenset(spec.get("organizationTypes") or []),
+            tuple(Contact(c["code"], c.get("display", c["code"]), int(c["daysAfterBirth"])) for c in spec.get("contacts") or []),
+            int(spec.get("otherwiseWithinDays", 14)),
+        )
+        for kind, spec in data.get("teams", {}).items()
+    }
+    rules = []
+    for spec in data["rules"]:
+        owners = spec["owners"]
+        unknown = [t for t in owners.get("teams", []) if t not in teams]
+        if unknown:
+            raise ValueError(f"rule {spec['id']} names teams the rule file does not define: {unknown}")
+        evaluate({"resourceType": spec["on"]}, spec["when"])  # a broken expression fails at start, not mid-write
+        rules.append(Rule(
+            spec["id"], spec["on"], spec["when"], spec.get("infant", "subject"),
+            tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}),
+            json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()),
+        ))
+    return RuleBook(teams, tuple(rules))

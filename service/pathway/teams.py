@@ -1,0 +1,66 @@
+"""Which organisation serves a family, found in the family's own records, not configuration.
+
+The infant's active CareTeams (participants and managing organisations) and EpisodeOfCare
+records (managing organisation) name the organisations involved; an organisation's type says
+which kind of team it is (health visiting, community perinatal mental health...).
+"""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.pathway.routing import Team
+from service.search.query import parse_search
+from service.search.registry import SearchRegistry
+from service.store.repository import ResourceRepository
+from service.store.search import run_search
+
+
+async def _search(
+    conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100")], strict=True))
+    return [m.content for m in page.matches if m.content]
+
+
+def _organization_refs(resources: list[dict[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for resource in resources:
+        candidates = [p.get("member") or {} for p in resource.get("participant") or []]
+        managing = resource.get("managingOrganization")
+        candidates += managing if isinstance(managing, list) else [managing or {}]
+        for ref in candidates:
+            reference = ref.get("reference", "") if isinstance(ref, dict) else ""
+            if reference.startswith("Organization/") and reference not in found:
+                found.append(reference)
+    return found
+
+
+async def family_organizations(
+    conn: AsyncConnection, registry: SearchRegistry, repository: ResourceRepository, infant: str
+) -> list[dict[str, Any]]:
+    """The Organizations the infant's CareTeams and EpisodeOfCares name, CareTeams first."""
+    care_teams = await _search(conn, registry, "CareTeam", [("subject", infant), ("status", "active")])
+    episodes = await _search(conn, registry, "EpisodeOfCare", [("patient", infant), ("status", "active")])
+    refs = _organization_refs(care_teams + episodes)
+    stored = await repository.read_many(conn, [tuple(r.split("/", 1)) for r in refs])  # type: ignore[misc]
+    return [stored[key].content for key in (tuple(r.split("/", 1)) for r in refs) if key in stored]  # type: ignore[misc]
+
+
+def is_team(organization: dict[str, Any], team: Team) -> bool:
+    codes = {
+        f"{coding.get('system')}|{coding.get('code')}"
+        for concept in organization.get("type") or []
+        for coding in concept.get("coding") or []
+    }
+    return bool(codes & team.organization_types)
+
+
+async def team_of(
+    conn: AsyncConnection, registry: SearchRegistry, repository: ResourceRepository, infant: str, team: Team
+) -> dict[str, str] | None:
+    """A reference to the family's organisation of that kind, or None when its records name none."""
+    for organization in await family_organizations(conn, registry, repository, infant):
+        if is_team(organization, team):
+            return {"reference": f"Organization/{organization['id']}"}
+    return None

@@ -1,0 +1,100 @@
+"""Routing rules: concerns and MBU discharges raise assessment prompts for the family's teams, once."""
+
+from datetime import timedelta
+
+import httpx
+
+from tests.pathway.family import (
+    BORN, HEALTH_VISITING, INFANT, PERINATAL_MH, concern_observation, post, search, seed_family,
+)
+
+
+async def _prompts(client: httpx.AsyncClient) -> list[dict]:
+    return await search(client, f"Task?patient={INFANT}&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|assessment-prompt")
+
+
+async def test_an_overall_concern_prompts_the_health_visiting_team_named_in_the_familys_records(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    created = await post(client, concern_observation())
+    assert created.status_code == 201, created.text
+    prompts = await _prompts(client)
+    assert len(prompts) == 1
+    prompt = prompts[0]
+    assert prompt["owner"] == {"reference": HEALTH_VISITING}
+    assert prompt["reasonReference"] == {"reference": f"Observation/{created.json()['id']}"}
+    assert prompt["focus"] == {"reference": "Questionnaire/dyad-relationship-prompts"}
+    assert prompt["meta"]["profile"] == ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-assessment-prompt"]
+
+
+async def test_the_prompt_is_due_by_the_teams_next_contact_from_the_infants_age(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    assert prompt["restriction"]["period"]["end"] == (BORN + timedelta(days=14)).isoformat()
+    contact = [e for e in prompt["extension"] if e["url"].endswith("dyad-ext-contact-type")][0]
+    assert contact["valueCodeableConcept"]["coding"][0]["code"] == "new-birth-visit"
+
+
+async def test_the_prompt_is_a_valid_assessment_prompt(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    checked = await client.post("/fhir/Task/$validate", json=prompt, headers={"Content-Type": "application/fhir+json"})
+    errors = [i for i in checked.json().get("issue", []) if i["severity"] in ("error", "fatal")]
+    assert errors == [], errors
+
+
+async def test_a_concern_in_one_nice_domain_alone_raises_a_prompt(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, concern_observation(domain_only=True))).status_code == 201
+    assert len(await _prompts(client)) == 1
+
+
+async def test_no_concern_raises_no_prompt(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, concern_observation(concern="no-concern"))).status_code == 201
+    assert await _prompts(client) == []
+
+
+async def test_resending_the_same_observation_never_creates_a_second_prompt(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    observation = concern_observation()
+    identifier = observation["identifier"][0]
+    criteria = f"identifier={identifier['system']}|{identifier['value']}"
+    first = await post(client, observation, **{"If-None-Exist": criteria})
+    again = await post(client, observation, **{"If-None-Exist": criteria})
+    assert (first.status_code, again.status_code) == (201, 200)
+    stored = first.json()
+    stored["note"] = [{"text": "corrected wording"}]
+    updated = await client.put(f"/fhir/Observation/{stored['id']}", json=stored, headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200
+    assert len(await _prompts(client)) == 1
+
+
+async def test_a_family_whose_records_name_no_health_visiting_team_gets_no_prompt_and_the_write_succeeds(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client, with_services=False)
+    assert (await post(client, concern_observation())).status_code == 201
+    assert await _prompts(client) == []
+
+
+async def test_a_health_visitors_own_concern_does_not_prompt_her_own_team(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, concern_observation(contact="new-birth-visit"))).status_code == 201
+    assert await _prompts(client) == []
+
+
+async def test_an_mbu_discharge_observation_prompts_community_perinatal_and_health_visiting(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, concern_observation(contact="mbu-discharge", concern="no-concern"))).status_code == 201
+    owners = sorted(p["owner"]["reference"] for p in await _prompts(client))
+    assert owners == sorted([HEALTH_VISITING, PERINATAL_MH])
+
+
+async def test_the_prompt_is_written_in_the_same_transaction_and_has_a_provenance(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    provenances = await search(client, f"Provenance?target=Task/{prompt['id']}")
+    assert provenances and provenances[0]["entity"][0]["what"]["reference"].startswith("Observation/")

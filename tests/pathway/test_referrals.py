@@ -1,0 +1,110 @@
+"""Referral lifecycle: an active referral gives the receiving service a Task that follows FHIR's state machine."""
+
+from typing import Any
+
+import httpx
+
+from tests.pathway.family import PARENT_INFANT_TEAM, put, referral, search, seed_family
+
+STATUS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+async def referral_task(client: httpx.AsyncClient) -> dict[str, Any]:
+    tasks = await search(client, "Task?focus=ServiceRequest/referral-ava-parent-infant-team")
+    assert len(tasks) == 1
+    return tasks[0]
+
+
+async def move(client: httpx.AsyncClient, task: dict[str, Any], status: str, business: str | None = None,
+               **changes: Any) -> httpx.Response:
+    moved = {**task, "status": status, **changes}
+    if business:
+        moved["businessStatus"] = {"coding": [{"system": STATUS, "code": business}]}
+    return await client.put(f"/fhir/Task/{task['id']}", json=moved, headers=FHIR)
+
+
+async def test_an_active_referral_gives_the_receiving_service_a_referral_task(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    assert task["owner"] == {"reference": PARENT_INFANT_TEAM}
+    assert task["status"] == "requested"
+    assert task["meta"]["profile"] == ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-referral-task"]
+    assert task["restriction"]["period"]["end"] == "2026-09-29"  # authoredOn + 14 days
+
+
+async def test_resending_the_referral_makes_no_second_task(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    await put(client, {**referral(), "note": [{"text": "re-sent"}]})
+    assert len(await search(client, "Task?focus=ServiceRequest/referral-ava-parent-infant-team")) == 1
+
+
+async def test_the_task_moves_through_accepted_in_progress_to_completed_and_the_referral_completes(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    for status, business in (("received", "received"), ("accepted", "accepted"), ("in-progress", "assessed"),
+                             ("in-progress", "intervention-started"), ("completed", "intervention-completed")):
+        response = await move(client, task, status, business)
+        assert response.status_code == 200, response.text
+        task = response.json()
+    service_request = (await client.get("/fhir/ServiceRequest/referral-ava-parent-infant-team")).json()
+    assert service_request["status"] == "completed"
+
+
+async def test_a_rejected_referral_task_revokes_the_referral(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    assert (await move(client, task, "rejected", "rejected")).status_code == 200
+    service_request = (await client.get("/fhir/ServiceRequest/referral-ava-parent-infant-team")).json()
+    assert service_request["status"] == "revoked"
+
+
+async def test_a_transition_fhir_does_not_allow_is_refused_with_409_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    refused = await move(client, task, "completed", "intervention-completed")
+    assert refused.status_code == 409
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    current = (await client.get(f"/fhir/Task/{task['id']}")).json()
+    assert current["meta"]["versionId"] == task["meta"]["versionId"]
+    assert (await client.get("/fhir/ServiceRequest/referral-ava-parent-infant-team")).json()["status"] == "active"
+
+
+async def test_the_business_status_cannot_go_backwards(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    task = (await move(client, task, "accepted", "accepted")).json()
+    task = (await move(client, task, "in-progress", "assessed")).json()
+    assert (await move(client, task, "in-progress", "assessment-booked")).status_code == 409
+
+
+async def test_a_completed_referral_task_is_closed(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    task = (await move(client, task, "accepted", "accepted")).json()
+    task = (await move(client, task, "in-progress", "assessed")).json()
+    task = (await move(client, task, "completed", "intervention-completed")).json()
+    assert (await move(client, task, "in-progress", "intervention-started")).status_code == 409
+
+
+async def test_the_outcome_returns_to_the_referrer_through_task_output(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    task = (await move(client, task, "accepted", "accepted")).json()
+    output = [{
+        "type": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes", "code": "relationship-assessment-result"}]},
+        "valueReference": {"reference": "Observation/obs-ava-grace-new-birth-visit"},
+    }]
+    task = (await move(client, task, "in-progress", "assessed", output=output)).json()
+    seen_by_referrer = await search(client, "Task?requester=PractitionerRole/hv-priya-shah-role&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral")
+    assert seen_by_referrer[0]["output"] == output
