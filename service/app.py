@@ -17,6 +17,7 @@ from service.api import (
     resource_routes,
     security_routes,
     system_routes,
+    mapping_operations,  # noqa: F401 - registers its operations
     terminology_operations,  # noqa: F401 - registers its operations
     validate_operation,  # noqa: F401 - registers its operations
 )
@@ -26,18 +27,20 @@ from service.config import Settings, get_settings
 from service.conformance.admission import Admission
 from service.conformance.install import install_package
 from service.conformance.guide import compiled_guide
+from service.mapping.catalog import loaded_catalog
 from service.notify.runtime import Notifications
 from service.pathway.runtime import Pathway
 from service.search.registry import SearchRegistry
 from service.security.audit import AuditTrail
 from service.security.consent import consent_listener
-from service.security.gate import Gate, audit_unrecorded
+from service.security.gate import AuditUnrecorded, Gate
 from service.store.database import Database
 from service.store.migrate import migrate
 from service.store.repository import IndexWriter, ResourceRepository
 from service.store.search import write_index
+from service.store.statistics import StatisticsRefresher
 from service.telemetry.metrics import Metrics
-from service.telemetry.middleware import request_telemetry
+from service.telemetry.middleware import RequestTelemetry
 
 log = logging.getLogger("dyad.app")
 
@@ -45,7 +48,7 @@ log = logging.getLogger("dyad.app")
 async def build_context(
     settings: Settings, notifications: Notifications | None = None, pathway: Pathway | None = None
 ) -> FhirContext:
-    guide = compiled_guide(settings.profiles_dir)
+    guide = compiled_guide(settings.profiles_dir, settings.mappings_dir)
     package, registry, terminology = guide.package, guide.registry, guide.terminology
     admission = Admission(guide.validator, settings.required_profiles)
     db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo)
@@ -59,7 +62,8 @@ async def build_context(
         await migrate(db)
     written = await install_package(db, repository, package)
     log.info("started", extra={"database": db.dialect, "written": written})
-    return FhirContext(settings, db, repository, registry, package, terminology, admission)
+    mappings = loaded_catalog(settings.mappings_dir, settings.profiles_dir)
+    return FhirContext(settings, db, repository, registry, package, terminology, admission, mappings)
 
 
 def _index_writer(registry: SearchRegistry) -> IndexWriter:
@@ -81,13 +85,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.fhir = context = await build_context(settings, notifications, pathway)
         trail = AuditTrail(context.db, context.repository, settings.audit_flush_seconds)
         app.state.gate = Gate.from_settings(settings, trail)
+        statistics = StatisticsRefresher(context.db, settings.sqlite_statistics_seconds)
         trail.start()
         notifications.start()
+        statistics.start()
         pathway.start()
         try:
             yield
         finally:
             await pathway.stop()
+            await statistics.stop()
             await notifications.stop()
             await trail.stop()
             await context.db.dispose()
@@ -99,8 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
-    app.middleware("http")(audit_unrecorded)
-    app.middleware("http")(request_telemetry(app.state.metrics))
+    app.add_middleware(AuditUnrecorded)
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(package_routes.router)

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from service.config import get_settings
+from service.mapping.commands import register as register_map
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", default=".", help="folder to write package/ into (default: .)")
     package.add_argument("--tgz", action="store_true", help="also write NAME-VERSION.tgz")
     package.set_defaults(handler=_package)
+    register_map(commands)
     worker = commands.add_parser("notify-worker", help="deliver Subscription notifications (no HTTP)")
     worker.set_defaults(handler=_notify_worker)
     token = commands.add_parser("token", help="print a bearer token signed by the local development key")

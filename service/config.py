@@ -18,6 +18,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; the default is a SQLite file under ./var/",
     )
     profiles_dir: Path = Field(default=PROJECT_ROOT / "profiles")
+    mappings_dir: Path = Field(default=PROJECT_ROOT / "mappings")
     base_url: str = Field(
         default="",
         description="Public base of the FHIR endpoint used in links; derived from the request when empty.",
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
         "profile URL to a FHIRPath condition on the resource (\"true\" for every resource of its type)",
     )
     restricted_sources: list[str] = Field(
-        default_factory=lambda: ["https://w3id.org/dyad/fhir/mappings/perinatal-mental-health"],
+        default_factory=lambda: ["https://w3id.org/dyad/fhir/source/perinatal-mental-health"],
         description="meta.source prefixes whose resources are labelled restricted (confidentiality R)",
     )
     restricted_organizations: list[str] = Field(
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     )
     audit_flush_seconds: float = Field(
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
+    )
+    sqlite_statistics_seconds: float = Field(
+        default=30, description="How often to check whether SQLite's planner statistics need refreshing (0: never)"
     )
     max_body_bytes: int = 5 * 1024 * 1024
     max_bundle_entries: int = 5000

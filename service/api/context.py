@@ -8,6 +8,7 @@ from service.config import Settings
 from service.conformance.admission import Admission
 from service.conformance.package import ProfilePackage
 from service.conformance.terminology import Terminology
+from service.mapping.catalog import MappingCatalog
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
@@ -22,14 +23,15 @@ class FhirContext:
     package: ProfilePackage
     terminology: Terminology
     admission: Admission
+    mappings: MappingCatalog
 
 
-def get_context(request: Request) -> FhirContext:
+async def get_context(request: Request) -> FhirContext:
     context: FhirContext = request.app.state.fhir
     return context
 
 
-def fhir_base(request: Request) -> str:
+async def fhir_base(request: Request) -> str:
     """The absolute base of the FHIR endpoint, as links and Location headers use it."""
     configured: str = request.app.state.fhir.settings.base_url
     if configured:

@@ -15,7 +15,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from service.api.context import FhirContext, fhir_base, get_context
 from service.api.openapi_bodies import PARAMETERS_BODY
 from service.api.outcome import FhirError
-from service.api.paths import check_id, resource_type
+from service.api.paths import check_id, check_type
 from service.api.requests import read_body
 from service.api.responses import check_format
 from service.security.access import Access
@@ -143,7 +143,7 @@ async def system_operation(request: Request, name: str, ctx: Context, base: Base
 async def type_operation(
     request: Request, res_type: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
-    return await _call(request, ctx, access, base, name, "type", resource_type(res_type))
+    return await _call(request, ctx, access, base, name, "type", check_type(res_type))
 
 
 @router.get("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get")
@@ -152,4 +152,4 @@ async def instance_operation(
     request: Request, res_type: str, res_id: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
     check_id(res_id)
-    return await _call(request, ctx, access, base, name, "instance", resource_type(res_type), res_id)
+    return await _call(request, ctx, access, base, name, "instance", check_type(res_type), res_id)

@@ -12,15 +12,22 @@ from service.conformance.supported import SUPPORTED_TYPES
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
-def resource_type(
+# Dependencies are `async def` so FastAPI runs them on the event loop, not in a thread.
+
+
+async def resource_type(
     res_type: Annotated[str, Path(description="A FHIR resource type", json_schema_extra=TYPE_ENUM)],
 ) -> str:
+    return check_type(res_type)
+
+
+def check_type(res_type: str) -> str:
     if res_type not in SUPPORTED_TYPES:
         raise FhirError(404, f"Resource type '{res_type}' is not supported by this server", code="not-supported")
     return res_type
 
 
-def resource_id(res_id: Annotated[str, Path(description="The logical id", json_schema_extra=ID_PATTERN)]) -> str:
+async def resource_id(res_id: Annotated[str, Path(description="The logical id", json_schema_extra=ID_PATTERN)]) -> str:
     check_id(res_id)
     return res_id
 
@@ -30,7 +37,7 @@ def check_id(res_id: str) -> None:
         raise FhirError(400, f"'{res_id}' is not a valid FHIR id", code="invalid")
 
 
-def version_id(vid: Annotated[str, Path(description="The version id")]) -> int:
+async def version_id(vid: Annotated[str, Path(description="The version id")]) -> int:
     if not vid.isdigit():
         raise FhirError(404, f"Version '{vid}' does not exist", code="not-found")
     return int(vid)

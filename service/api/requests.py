@@ -81,11 +81,11 @@ def parse_criteria(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in RENDER_PARAMS]
 
 
-def _if_match_header(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def _if_match_header(if_match: Annotated[str | None, Header()] = None) -> int | None:
     return parse_if_match(if_match)
 
 
-def _prefer_header(prefer: Annotated[str | None, Header()] = None) -> Prefer:
+async def _prefer_header(prefer: Annotated[str | None, Header()] = None) -> Prefer:
     return parse_prefer(prefer)
 
 

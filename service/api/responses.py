@@ -19,7 +19,7 @@ _JSON_FORMATS = {"json", "application/json", "application/fhir+json", "applicati
 _XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
 
 
-def check_format(request: Request) -> None:
+async def check_format(request: Request) -> None:
     """Dyad speaks JSON only; a request that insists on anything else gets 406."""
     wanted = request.query_params.get("_format")
     if wanted is not None and wanted.split(";")[0].strip() not in _JSON_FORMATS:

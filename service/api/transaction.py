@@ -104,7 +104,10 @@ async def _transaction(
 async def _record(ctx: FhirContext, conn: Any, access: Access, interaction: str, results: list[EntryResult]) -> None:
     written = [r.stored for r in results if r.stored is not None and r.wrote]
     touched = tuple(f"{r.stored.res_type}/{r.stored.res_id}" for r in results if r.stored is not None and not r.wrote)
-    await record_write(ctx.repository, conn, access, interaction, 200, written, touched=touched)
+    brought_own = any(w.res_type == "Provenance" for w in written)
+    await record_write(
+        ctx.repository, conn, access, interaction, 200, written, touched=touched, with_provenance=not brought_own
+    )
 
 
 async def _batch(

@@ -24,8 +24,8 @@ class CompiledGuide:
 _compiled: dict[tuple[Path, str], CompiledGuide] = {}
 
 
-def compiled_guide(profiles_dir: Path) -> CompiledGuide:
-    package = load_package(profiles_dir)
+def compiled_guide(profiles_dir: Path, mappings_dir: Path | None = None) -> CompiledGuide:
+    package = load_package(profiles_dir, mappings_dir)
     key = (profiles_dir.resolve(), package.digest)
     if key not in _compiled:
         terminology = Terminology(package)

@@ -26,14 +26,20 @@ class ProfilePackage:
         return self.of_type("SearchParameter")
 
 
-def load_package(profiles_dir: Path) -> ProfilePackage:
-    """Every conformance resource under profiles_dir; Bundles are opened into their entries."""
+def load_package(profiles_dir: Path, mappings_dir: Path | None = None) -> ProfilePackage:
+    """Every conformance resource under profiles_dir; Bundles are opened into their entries.
+
+    With mappings_dir, the source systems' ConceptMaps (mappings/*/conceptmaps/) join the
+    guide, so that $translate and search see the codes the mappings translate.
+    """
     files = sorted(_definition_files(profiles_dir), key=lambda p: _load_order(profiles_dir, p))
+    if mappings_dir is not None and mappings_dir.is_dir():
+        files += sorted(mappings_dir.glob("*/conceptmaps/*.json"))
     digest = hashlib.sha256()
     resources: list[dict[str, Any]] = []
     for path in files:
         raw = path.read_bytes()
-        digest.update(path.relative_to(profiles_dir).as_posix().encode())
+        digest.update(path.as_posix().encode())
         digest.update(raw)
         resources.extend(_conformance_resources(orjson.loads(raw)))
     return ProfilePackage(tuple(resources), digest.hexdigest())

@@ -254,8 +254,13 @@ def _parse_sort(registry: SearchRegistry, res_type: str, value: str) -> list[Sor
     return keys
 
 
+ANY_TYPE = "*"
+
+
 def _parse_include(registry: SearchRegistry, value: str, iterate: bool, *, reverse: bool) -> Include:
     kind = "_revinclude" if reverse else "_include"
+    if value == "*":  # every reference of (or to) the resources found, whatever their type
+        return Include(ANY_TYPE, None, None, iterate)
     parts = value.split(":")
     if len(parts) not in (2, 3):
         raise SearchError(f"{kind} must be Type:param or Type:param:TargetType, not '{value}'")

@@ -2,12 +2,11 @@
 and the audit of anything that did not record its own."""
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.outcome import FhirError
 from service.config import Settings
@@ -95,16 +94,34 @@ async def authenticate(request: Request) -> Access:
 Authenticated = Annotated[Access, Depends(authenticate)]
 
 
-async def audit_unrecorded(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Middleware: a FHIR request that did not write its own AuditEvent gets one afterwards."""
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        access: Access | None = getattr(request.state, "access", None)
-        if access is not None and not getattr(request.state, "audited", False):
-            entities = tuple(getattr(request.state, "audit_entities", ()))
-            gate: Gate = request.app.state.gate
-            gate.trail.record(AuditRecord(access.caller, _interaction(request), status, entities))
+class AuditUnrecorded:
+    """ASGI middleware: a FHIR request that did not write its own AuditEvent gets one afterwards."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            self._record(scope, status)
+
+    def _record(self, scope: Scope, status: int) -> None:
+        state: dict[str, Any] = scope.get("state") or {}
+        access: Access | None = state.get("access")
+        if access is None or state.get("audited"):
+            return
+        interaction = state.get("interaction") or "operation-unknown"
+        gate: Gate = scope["app"].state.gate
+        gate.trail.record(AuditRecord(access.caller, interaction, status, tuple(state.get("audit_entities", ()))))

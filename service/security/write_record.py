@@ -16,9 +16,11 @@ async def record_write(
     written: list[StoredResource],
     *,
     touched: tuple[str, ...] = (),
+    with_provenance: bool = True,
 ) -> None:
-    """touched names resources the request involved without writing (e.g. a conditional match)."""
-    provenance = provenance_for(written, access.caller)
+    """touched names resources the request involved without writing (e.g. a conditional match);
+    with_provenance=False when the request brought its own Provenance (a mapped record does)."""
+    provenance = provenance_for(written, access.caller) if with_provenance else None
     if provenance is not None:
         await repository.create(conn, provenance)  # type: ignore[arg-type]
     entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched

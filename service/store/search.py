@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 
 from service.search.extract import STRING_INDEX_LENGTH, index_rows
 from service.search.query import (
+    ANY_TYPE,
     ChainFilter,
     DateValue,
     ExactValue,
@@ -486,13 +487,14 @@ async def _included(
 async def _follow_include(
     conn: AsyncConnection, include: Include, sources: list[StoredResource], viewer: Viewer | None
 ) -> list[StoredResource]:
-    source_pks = [s.pk for s in sources if s.res_type == include.source_type]
+    any_source = include.source_type == ANY_TYPE
+    source_pks = [s.pk for s in sources if any_source or s.res_type == include.source_type]
     if not source_pks:
         return []
     ref = ReferenceIndexRow
     statement = select(ref.target_type, ref.target_id).distinct().where(
         ref.resource_pk.in_(source_pks),
-        ref.res_type == include.source_type,
+        true() if any_source else ref.res_type == include.source_type,
         ref.target_type.is_not(None),
     )
     if include.param is not None:
@@ -525,7 +527,7 @@ async def _follow_revinclude(
         return []
     ref = ReferenceIndexRow
     referring = select(ref.resource_pk).where(
-        ref.res_type == include.source_type,
+        true() if include.source_type == ANY_TYPE else ref.res_type == include.source_type,
         or_(*(and_(ref.target_type == t, ref.target_id.in_(ids)) for t, ids in by_type.items())),
     )
     if include.param is not None:

@@ -1,0 +1,101 @@
+"""Source records over REST: $ingest maps and stores them (idempotently), $render maps back."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "mappings"
+JSON = {"Content-Type": "application/json"}
+
+
+def sample(system: str, name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / system / "samples" / name).read_text())
+
+
+async def _count(client: httpx.AsyncClient, res_type: str, **params: str) -> int:
+    return (await client.get(f"/fhir/{res_type}", params={"_summary": "count", **params})).json()["total"]
+
+
+async def _ingest(client: httpx.AsyncClient, system: str, record: dict[str, Any], **params: str) -> httpx.Response:
+    return await client.post("/fhir/$ingest", params={"system": system, **params}, json=record, headers=JSON)
+
+
+async def test_ingest_stores_a_maternity_record_as_one_transaction(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "transaction-response"
+    observations = (await client.get("/fhir/Observation", params={"subject:Patient.identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"})).json()
+    assert observations["total"] >= 1
+    stored = observations["entry"][0]["resource"]
+    assert stored["meta"]["source"].startswith("https://w3id.org/dyad/fhir/source/maternity")
+    provenance = (await client.get("/fhir/Provenance", params={"target": f"Observation/{stored['id']}"})).json()
+    assert provenance["total"] == 1  # the mapping's own, naming record, mapping and version
+    assert provenance["entry"][0]["resource"]["entity"]
+
+
+async def test_resending_the_same_record_updates_and_never_duplicates(client: httpx.AsyncClient) -> None:
+    record = sample("maternity", "postnatal-visit-concern-noah.json")
+    await _ingest(client, "maternity", record)
+    counts = {t: await _count(client, t) for t in ("Patient", "RelatedPerson", "Observation", "Encounter")}
+    again = await _ingest(client, "maternity", record)
+    assert again.status_code == 200, again.text
+    assert {t: await _count(client, t) for t in counts} == counts
+
+
+async def test_dry_run_returns_the_bundle_and_stores_nothing(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"), _dryRun="true")
+    assert response.status_code == 200
+    assert response.json()["type"] == "transaction"
+    assert await _count(client, "Observation") == 0
+
+
+async def test_schema_violation_is_422_naming_the_source_field_and_stores_nothing(client: httpx.AsyncClient) -> None:
+    record = sample("maternity", "postnatal-visit-concern-noah.json")
+    record["MSD401BabyDemographics"]["NHSNumberBaby"] = "9995632013"  # wrong check digit
+    response = await _ingest(client, "maternity", record)
+    assert response.status_code == 422
+    expressions = [e for issue in response.json()["issue"] for e in issue.get("expression", [])]
+    assert any("NHSNumberBaby" in e for e in expressions)
+    assert await _count(client, "Patient", identifier="https://fhir.nhs.uk/Id/nhs-number|9995632013") == 0
+
+
+async def test_ndjson_gives_each_record_its_own_outcome(client: httpx.AsyncClient) -> None:
+    good = sample("maternity", "postnatal-visit-concern-noah.json")
+    bad = {**sample("maternity", "postnatal-father-care-plan-ava.json"), "RecordID": None}
+    body = b"\n".join(json.dumps(r).encode() for r in (good, bad))
+    response = await client.post(
+        "/fhir/$ingest", params={"system": "maternity"}, content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code == 200
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses == ["200", "422"]
+
+
+async def test_unknown_system_is_404(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "dentistry", {})
+    assert response.status_code == 404
+
+
+async def test_render_gives_health_visiting_the_childs_record_from_a_maternity_observation(client: httpx.AsyncClient) -> None:
+    await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
+    baby = (await client.get("/fhir/Patient", params={"identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"})).json()
+    baby_id = baby["entry"][0]["resource"]["id"]
+    response = await client.get(f"/fhir/Patient/{baby_id}/$render", params={"system": "health-visiting"})
+    assert response.status_code == 200, response.text
+    rendered = response.json()
+    assert rendered["system"] == "health-visiting"
+    assert "9995632012" in json.dumps(rendered["record"])
+    assert isinstance(rendered["unmappable"], list)
+
+
+async def test_perinatal_mental_health_records_are_labelled_restricted(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "perinatal-mental-health", sample("perinatal-mental-health", "mbu-discharge-grace.json"))
+    assert response.status_code == 200, response.text
+    observations = (await client.get("/fhir/Observation")).json()
+    assert observations["total"] >= 1
+    for entry in observations["entry"]:
+        labels = entry["resource"]["meta"].get("security", [])
+        assert any(label["code"] == "R" for label in labels)

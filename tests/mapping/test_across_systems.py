@@ -1,0 +1,80 @@
+"""What one service recorded, rendered for another: same assessment, that service's point of view."""
+
+from typing import Any
+
+from service.mapping import MappingCatalog
+from tests.mapping.conftest import sample
+
+
+def _bundle(catalog: MappingCatalog, system: str, name: str) -> dict[str, Any]:
+    result = catalog.system(system).to_fhir(sample(catalog.system(system), name))
+    assert result.bundle is not None
+    return result.bundle
+
+
+def test_maternity_observation_reaches_health_visiting_with_the_child_as_subject(catalog: MappingCatalog) -> None:
+    maternity = sample(catalog.system("maternity"), "postnatal-visit-concern-noah")
+    rendered = catalog.system("health-visiting").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
+    assert rendered.ok, rendered.issues
+    record = rendered.record
+    assert record is not None
+    baby = maternity["MSD401BabyDemographics"]
+    assert record["Child"]["NHSNumber"] == baby["NHSNumberBaby"]
+    assert record["Child"]["LocalPatientId"] == baby["LPIDBaby"]
+    by_id = {a["AssessmentID"]: a for a in record["RelationshipAssessments"]}
+    for original in maternity["RelationshipAssessments"]:
+        seen = by_id[original["AssessmentID"]]
+        for field in ("AssessmentDate", "AssessmentTime", "AssessmentType", "InstrumentCode", "ConcernLevel", "Domains", "Strengths", "AssessorName"):
+            assert seen[field] == original[field], field
+        assert seen["CareProfLocalID"] == original["CareProfLID"]  # the assessor, in CSDS terms
+        assert seen["CaregiverLocalID"] == original["CaregiverLocalID"]
+    # The mother is one of the child's caregivers for health visiting, with her relationship coded.
+    mother = next(c for c in record["Caregivers"] if c["CaregiverLocalID"] == maternity["MSD001MotherDemog"]["LPIDMother"])
+    assert mother["RelationshipToChild"] == "10"
+    assert mother["NHSNumber"] == maternity["MSD001MotherDemog"]["NHSNumberMother"]
+    co_parent = next(c for c in record["Caregivers"] if c["CaregiverLocalID"] == "C0812292")
+    assert co_parent["RelationshipToChild"] == "02"
+
+
+def test_health_visiting_assessment_reaches_perinatal_mental_health_with_the_mother_as_subject(catalog: MappingCatalog) -> None:
+    hv = sample(catalog.system("health-visiting"), "new-birth-visit-ava")
+    rendered = catalog.system("perinatal-mental-health").from_fhir(_bundle(catalog, "health-visiting", "new-birth-visit-ava"))
+    assert rendered.ok, rendered.issues
+    record = rendered.record
+    assert record is not None
+    assert record["MHS001MPI"]["NHSNumber"] == "9990782148"  # Grace, the child's mother
+    assert record["Baby"]["NHSNumberBaby"] == hv["Child"]["NHSNumber"]
+    [assessment] = record["RelationshipAssessments"]
+    assert assessment["CaregiverLocalID"] == record["MHS001MPI"]["LocalPatientId"]
+    assert assessment["Domains"] == hv["RelationshipAssessments"][0]["Domains"]
+    # The father and grandmother are the other caregivers; the mother is the record's subject.
+    assert {c["CarerRelationshipMH"] for c in record["Caregivers"]} == {"01", "04"}
+
+
+def test_what_the_target_cannot_hold_is_listed(catalog: MappingCatalog) -> None:
+    rendered = catalog.system("perinatal-mental-health").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
+    fields = {u.field for u in rendered.unmappable}
+    # A VIPP referral has no MHSDS team type; a postnatal midwife visit no MHSDS contact type.
+    assert "ServTeamTypeRefToMH" in fields
+    assert "CareContTypeDyad" in fields
+    assert rendered.record is not None and "MHS101Referral" not in rendered.record
+    hv = catalog.system("health-visiting").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
+    assert any(u.field == "CommunityCareActivityType" and "postnatal-midwife-visit" in " ".join(u.values) for u in hv.unmappable)
+
+
+def test_fields_dyad_cannot_hold_are_listed_on_the_way_in(catalog: MappingCatalog) -> None:
+    system = catalog.system("maternity")
+    result = system.to_fhir(sample(system, "postnatal-visit-concern-noah"))
+    assert {u.field for u in result.unmappable} == {"NHSNumberStatusMother", "NHSNumberStatusBaby", "Postcode"}
+
+
+def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> None:
+    first = _bundle(catalog, "health-visiting", "new-birth-visit-ava")
+    second = _bundle(catalog, "health-visiting", "six-to-eight-week-review-rejected")
+    both = {"resourceType": "Bundle", "type": "collection", "entry": first["entry"] + second["entry"]}
+    system = catalog.system("health-visiting")
+    ambiguous = system.from_fhir(both)
+    assert not ambiguous.ok and ambiguous.issues[0].field == "subject"
+    chosen = system.from_fhir(both, subject="9997465075")
+    assert chosen.ok and chosen.record is not None
+    assert chosen.record["Child"]["PersonGivenName"] == "Isla"
