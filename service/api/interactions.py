@@ -5,10 +5,8 @@ and roll all of them back together. Each checks the caller's scopes for what it 
 reads and writes only what the caller's organisation may see.
 """
 
-import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode
 
 import jsonpatch
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +19,7 @@ from service.security.access import Access
 from service.security.labels import labelled
 from service.store.errors import VersionConflict
 from service.store.records import StoredResource
+from service.store.repository import conditional_key
 from service.store.search import SearchPage, run_search
 
 QueryItems = list[tuple[str, str]]
@@ -35,12 +34,6 @@ class Outcome:
     @property
     def created(self) -> bool:
         return self.status == 201
-
-
-def conditional_key(res_type: str, items: QueryItems) -> str:
-    """One hash per distinct search, whatever order its parameters came in."""
-    canonical = res_type + "?" + urlencode(sorted(items))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def read(ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, res_id: str) -> StoredResource:

@@ -1,5 +1,6 @@
 """From request bytes to a structurally valid resource dict (fhir.resources R4B models)."""
 
+import re
 from typing import Any
 
 import orjson
@@ -47,8 +48,30 @@ def check_resource(document: Any, expected_type: str | None = None) -> dict[str,
         )
     if res_type not in SUPPORTED_TYPES:
         raise UnsupportedType(res_type)
+    check_characters(document, res_type)
     check_structure(document)
     return document
+
+
+# FHIR strings hold no character below U+0020 except tab, line feed and carriage return; NUL in
+# particular cannot even be stored in PostgreSQL's jsonb.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def check_characters(node: Any, path: str) -> None:
+    if isinstance(node, str):
+        if _FORBIDDEN.search(node):
+            raise InvalidResource(
+                [Issue("error", "invalid", f"{path}: control characters are not allowed in FHIR strings", path)]
+            )
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if _FORBIDDEN.search(key):
+                raise InvalidResource([Issue("error", "invalid", f"{path}: control characters in an element name", path)])
+            check_characters(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            check_characters(item, f"{path}[{index}]")
 
 
 def check_structure(document: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.api.interactions import conditional_key
+from service.store.repository import conditional_key
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.records import StoredResource, format_instant

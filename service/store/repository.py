@@ -1,8 +1,10 @@
 """Versioned resource storage: every write is a new version, indexed in the same transaction."""
 
+import hashlib
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +26,13 @@ class IndexWriter(Protocol):
     async def __call__(
         self, conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
     ) -> None: ...
+
+
+def conditional_key(res_type: str, criteria: list[tuple[str, str]]) -> str:
+    """The key a conditional create is stored under: one hash per distinct search, whatever
+    order its parameters came in, so racing identical creates collide on the unique index."""
+    canonical = res_type + "?" + urlencode(sorted(criteria))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def utc_now() -> datetime:

@@ -48,14 +48,14 @@ def test_the_walker_finds_values_in_every_sample_type(registry: SearchRegistry) 
         assert len(found) >= 3, res_type
 
 
-def test_every_base_parameter_but_the_deceased_flag_compiles_to_a_walker(registry: SearchRegistry) -> None:
+def test_every_parameter_but_two_boolean_tests_compiles_to_a_walker(registry: SearchRegistry) -> None:
     fallbacks = [
         (t, p.code)
         for t in registry.types()
         for p in _indexable(registry, t)
         if compile_walker(p.expression, t) is None
     ]
-    assert fallbacks == [("Patient", "deceased")]
+    assert fallbacks == [("Patient", "deceased"), ("Task", "overdue")]
 
 
 def test_choice_elements_are_read_from_their_typed_keys() -> None:
