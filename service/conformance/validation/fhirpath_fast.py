@@ -13,11 +13,21 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
 Collection = list[Any]
 Env = dict[str, Any]
 Compiled = Callable[[Collection, Env], Collection]
+
+
+# The type names a choice element's JSON name can end in (valueQuantity, effectiveDateTime):
+# `performer` must not pick up `performerType`, which is another element, not a choice of it.
+CHOICE_SUFFIXES: frozenset[str] = frozenset(
+    type_name[:1].upper() + type_name[1:]
+    for types in models["r4"]["choiceTypePaths"].values()
+    for type_name in types
+)
 
 
 class Unsupported(Exception):
@@ -66,7 +76,7 @@ def _member(name: str) -> Compiled:
                 out.append(item)
             else:
                 for key, value in item.items():
-                    if key.startswith(name) and key[len(name):len(name) + 1].isupper():
+                    if key.startswith(name) and key[len(name):] in CHOICE_SUFFIXES:
                         out.append(value)
         return out
 
