@@ -22,9 +22,12 @@ test: $(BIN)/.installed
 migrate: $(BIN)/.installed
 	$(BIN)/dyad migrate
 
-## Benchmarks (see README); not part of the test suite.
+## Benchmarks (see README and docs/benchmarks.md); not part of the test suite.
 bench: $(BIN)/.installed
+	$(BIN)/python -m bench.validation_bench
+	$(BIN)/python -m bench.mapping_bench
 	$(BIN)/python -m bench.server_bench
+	$(BIN)/python -m bench.notify_bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

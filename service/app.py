@@ -3,10 +3,8 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import __version__
 from service.api import (
@@ -30,14 +28,13 @@ from service.conformance.guide import compiled_guide
 from service.mapping.catalog import loaded_catalog
 from service.notify.runtime import Notifications
 from service.pathway.runtime import Pathway
-from service.search.registry import SearchRegistry
 from service.security.audit import AuditTrail
 from service.security.consent import consent_listener
 from service.security.gate import AuditUnrecorded, Gate
 from service.store.database import Database
 from service.store.migrate import migrate
-from service.store.repository import IndexWriter, ResourceRepository
-from service.store.search import write_index
+from service.store.repository import ResourceRepository
+from service.store.search import SearchIndexer
 from service.store.statistics import StatisticsRefresher
 from service.telemetry.metrics import Metrics
 from service.telemetry.middleware import RequestTelemetry
@@ -55,7 +52,7 @@ async def build_context(
     notifications = notifications or Notifications(settings)
     pathway = pathway or Pathway(settings)
     listeners = (consent_listener, notifications.listener(registry, db), pathway.listener(registry, admission))
-    repository = ResourceRepository(_index_writer(registry), listeners=listeners)
+    repository = ResourceRepository(SearchIndexer(registry), listeners=listeners)
     notifications.bind(repository)
     pathway.bind(db, repository)
     if settings.migrate_on_start:
@@ -64,15 +61,6 @@ async def build_context(
     log.info("started", extra={"database": db.dialect, "written": written})
     mappings = loaded_catalog(settings.mappings_dir, settings.profiles_dir)
     return FhirContext(settings, db, repository, registry, package, terminology, admission, mappings)
-
-
-def _index_writer(registry: SearchRegistry) -> IndexWriter:
-    async def write(
-        conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
-    ) -> None:
-        await write_index(conn, registry, pk, res_type, content, fresh=fresh)
-
-    return write
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -85,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.fhir = context = await build_context(settings, notifications, pathway)
         trail = AuditTrail(context.db, context.repository, settings.audit_flush_seconds)
         app.state.gate = Gate.from_settings(settings, trail)
-        statistics = StatisticsRefresher(context.db, settings.sqlite_statistics_seconds)
+        statistics = StatisticsRefresher(context.db).periodic(settings.sqlite_statistics_seconds)
         trail.start()
         notifications.start()
         statistics.start()

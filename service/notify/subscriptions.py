@@ -1,7 +1,7 @@
 """What Dyad reads from an R4 Subscription: criteria, where to deliver and what to send."""
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -10,6 +10,7 @@ from service.conformance.issues import InvalidResource, Issue
 from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError, SearchQuery, parse_search
 from service.search.registry import SearchRegistry
+from service.search.values import parse_instant
 from service.store.access import Viewer
 
 PAYLOAD_CONTENT_URL = (
@@ -84,7 +85,7 @@ def read_subscriber(
         endpoint=endpoint,
         headers=headers,
         content=content,
-        end=_instant(resource.get("end")),
+        end=parse_instant(resource.get("end")),
         owner_org=owner_org,
     )
 
@@ -144,11 +145,3 @@ def _criteria_key(res_type: str, criteria: SearchQuery) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria.link_params()))
 
 
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -6,7 +6,6 @@ clock row is claimed with a conditional UPDATE; a second replica either fails th
 or claims nothing, and its transaction — Task version and Communication — rolls back.
 """
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.clock_store import Clock, claim_breach, past_due
 from service.pathway.derived import create_once, derived_identifier, record_derivation
+from service.periodic import Periodic
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.errors import StoreError
@@ -94,30 +94,6 @@ async def raise_breaches(
     return raised
 
 
-class ClockCheck:
-    """Runs raise_breaches every `interval` seconds until stopped."""
-
-    def __init__(self, db: Database, repository: ResourceRepository, registry: SearchRegistry, interval: float) -> None:
-        self.db, self.repository, self.registry, self.interval = db, repository, registry, interval
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="dyad-pathway-clock-check")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await raise_breaches(self.db, self.repository, self.registry)
-            except Exception:  # noqa: BLE001 - one failed round must not end the check for good
-                log.exception("clock check failed")
-            await asyncio.sleep(self.interval)
+def clock_check(db: Database, repository: ResourceRepository, registry: SearchRegistry, interval: float) -> Periodic:
+    """raise_breaches every `interval` seconds until stopped (safe on several replicas)."""
+    return Periodic("dyad-pathway-clock-check", lambda: raise_breaches(db, repository, registry), interval)

@@ -22,6 +22,7 @@ from service.pathway.routing import Rule, RuleBook
 from service.pathway.teams import team_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.search.values import parse_instant
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
@@ -31,16 +32,6 @@ from service.store.search import run_search
 class PathwayOptions:
     rules_enabled: bool = True
     extract_on_write: bool = False
-
-
-def _parse_instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class PathwayListener:
@@ -135,7 +126,7 @@ class PathwayListener:
         if change.version > 1:
             before = (await self.repository.vread(conn, "Task", change.res_id, change.version - 1)).content
         referrals.check_transition(before, task)
-        at = _parse_instant(task.get("lastModified")) if task.get("lastModified") != (before or {}).get("lastModified") else None
+        at = parse_instant(task.get("lastModified")) if task.get("lastModified") != (before or {}).get("lastModified") else None
         at = at or change.last_updated
         for clock in task_clocks(task, await clocks_of(conn, change.res_id), at):
             await save_clock(conn, clock)

@@ -5,7 +5,8 @@ Shaped like service.notify.runtime.Notifications, so the app wires both the same
 
 from service.config import Settings
 from service.conformance.admission import Admission
-from service.pathway.breaches import ClockCheck
+from service.pathway.breaches import clock_check
+from service.periodic import Periodic
 from service.pathway.extraction import Extractor
 from service.pathway.listener import PathwayListener, PathwayOptions
 from service.pathway.routing import load_rules
@@ -19,7 +20,7 @@ class Pathway:
         self.settings = settings
         self.extractor: Extractor | None = None
         self._listener: PathwayListener | None = None
-        self.clock_check: ClockCheck | None = None
+        self.clock_check: Periodic | None = None
 
     def listener(self, registry: SearchRegistry, admission: Admission) -> PathwayListener:
         self.extractor = Extractor(admission)
@@ -30,7 +31,7 @@ class Pathway:
     def bind(self, db: Database, repository: ResourceRepository) -> None:
         assert self._listener is not None, "listener() first"
         self._listener.bind(repository)
-        self.clock_check = ClockCheck(db, repository, self._listener.registry, self.settings.pathway_clock_check_seconds)
+        self.clock_check = clock_check(db, repository, self._listener.registry, self.settings.pathway_clock_check_seconds)
 
     def start(self) -> None:
         assert self.clock_check is not None, "bind() first"

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 UTC = timezone.utc
 # The widest instants both databases store; an open Period end is indexed as one of these.
@@ -123,3 +124,15 @@ def decimal_range(value: Decimal) -> tuple[Decimal, Decimal]:
     assert isinstance(exponent, int)
     half = Decimal(5).scaleb(exponent - 1)
     return value - half, value + half
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """A FHIR instant (or full dateTime) as an aware datetime; None for anything else.
+    Without a zone the time is taken as UTC, as everywhere in Dyad."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

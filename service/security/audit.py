@@ -96,9 +96,6 @@ class AuditTrail:
         self._pending.append(record)
         self._wake.set()
 
-    async def record_in(self, conn: Any, record: AuditRecord) -> None:
-        """Inside the caller's transaction: the audit of a write commits or rolls back with it."""
-        await self._repository.create(conn, audit_event(record))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -116,8 +113,7 @@ class AuditTrail:
         while self._pending:
             batch, self._pending = self._pending[:500], self._pending[500:]
             async with self._db.write() as conn:
-                for record in batch:
-                    await self.record_in(conn, record)
+                await self._repository.create_many(conn, [audit_event(r) for r in batch], announce=False)
 
     async def _run(self) -> None:
         while not self._stopping:

@@ -21,7 +21,7 @@ async def record_write(
     """touched names resources the request involved without writing (e.g. a conditional match);
     with_provenance=False when the request brought its own Provenance (a mapped record does)."""
     provenance = provenance_for(written, access.caller) if with_provenance else None
-    if provenance is not None:
-        await repository.create(conn, provenance)  # type: ignore[arg-type]
     entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched
-    await repository.create(conn, audit_event(AuditRecord(access.caller, interaction, status, entities)))  # type: ignore[arg-type]
+    audit = audit_event(AuditRecord(access.caller, interaction, status, entities))
+    # The server's own records: written together, and not announced as changes.
+    await repository.create_many(conn, [r for r in (provenance, audit) if r is not None], announce=False)  # type: ignore[arg-type]

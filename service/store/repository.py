@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -26,6 +27,9 @@ class IndexWriter(Protocol):
     async def __call__(
         self, conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
     ) -> None: ...
+
+    async def many(self, conn: AsyncConnection, items: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+        """Rows of several new resources at once."""
 
 
 def conditional_key(res_type: str, criteria: list[tuple[str, str]]) -> str:
@@ -102,6 +106,46 @@ class ResourceRepository:
             )
         await self._write_index(conn, pk, res_type, stored, fresh=True)
         return await self._announce(conn, StoredResource(res_type, res_id, 1, now, stored, "POST", pk))
+
+    async def create_many(
+        self, conn: AsyncConnection, contents: Sequence[dict[str, Any]], *, announce: bool = True
+    ) -> list[StoredResource]:
+        """Several new resources with server ids in a handful of statements, not a handful each.
+
+        For the server's own records (AuditEvents and Provenances): announce=False skips the
+        change listeners, so the audit trail neither triggers pathway rules nor notifications.
+        """
+        if not contents:
+            return []
+        now = utc_now()
+        stamped = [stamp(content, str(uuid.uuid4()), 1, now) for content in contents]
+        result = await conn.execute(
+            insert(ResourceRow).returning(ResourceRow.pk, sort_by_parameter_order=True),
+            [
+                {
+                    "res_type": s["resourceType"], "res_id": s["id"], "version": 1, "last_updated": now,
+                    "deleted": False, "owner_org": None, "restricted": is_restricted(s),
+                }
+                for s in stamped
+            ],
+        )
+        pks = [int(pk) for pk in result.scalars()]
+        await conn.execute(
+            insert(ResourceVersionRow),
+            [
+                {"resource_pk": pk, "version": 1, "res_type": s["resourceType"], "last_updated": now,
+                 "method": "POST", "content": s}
+                for pk, s in zip(pks, stamped, strict=True)
+            ],
+        )
+        await self._write_index.many(conn, [(pk, s["resourceType"], s) for pk, s in zip(pks, stamped, strict=True)])
+        created = [
+            StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
+        ]
+        if announce:
+            for change in created:
+                await self._announce(conn, change)
+        return created
 
     async def update(
         self,

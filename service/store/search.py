@@ -102,15 +102,46 @@ async def write_index(
     `fresh=True` (a create: no rows can exist yet) skips the seven DELETEs.
     """
     if not fresh:
-        for table in _TABLES.values():
+        for kind in _kinds_of(registry, res_type):
+            table = _TABLES[kind]
             await conn.execute(delete(table).where(table.resource_pk == resource_pk))
-    if resource is None:
-        return
-    rows = index_rows(registry, res_type, resource)
-    for kind, table in _TABLES.items():
-        entries = getattr(rows, kind)
-        if entries:
-            await conn.execute(insert(table), _row_dicts(resource_pk, res_type, entries))
+    if resource is not None:
+        await write_new_indexes(conn, registry, [(resource_pk, res_type, resource)])
+
+
+async def write_new_indexes(
+    conn: AsyncConnection, registry: SearchRegistry, items: Sequence[tuple[int, str, dict[str, Any]]]
+) -> None:
+    """Index rows of resources that have none yet: one INSERT per table for all of them."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for resource_pk, res_type, resource in items:
+        rows = index_rows(registry, res_type, resource)
+        for kind in _TABLES:
+            entries = getattr(rows, kind)
+            if entries:
+                by_kind.setdefault(kind, []).extend(_row_dicts(resource_pk, res_type, entries))
+    for kind, dicts in by_kind.items():
+        await conn.execute(insert(_TABLES[kind]), dicts)
+
+
+def _kinds_of(registry: SearchRegistry, res_type: str) -> set[str]:
+    """The index tables a type's parameters can write to; the others hold nothing of it."""
+    return {p.type for p in registry.params_for(res_type).values() if p.type in _TABLES}
+
+
+class SearchIndexer:
+    """The repository's index writer (see IndexWriter in service/store/repository.py)."""
+
+    def __init__(self, registry: SearchRegistry) -> None:
+        self.registry = registry
+
+    async def __call__(
+        self, conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
+    ) -> None:
+        await write_index(conn, self.registry, pk, res_type, content, fresh=fresh)
+
+    async def many(self, conn: AsyncConnection, items: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+        await write_new_indexes(conn, self.registry, items)
 
 
 def _row_dicts(resource_pk: int, res_type: str, entries: Iterable[Any]) -> list[dict[str, Any]]:

@@ -5,15 +5,12 @@ without them a search by subject, code and date starts from every Observation in
 subject's few. PostgreSQL's autovacuum keeps its own statistics, so this is SQLite only.
 """
 
-import asyncio
-import logging
 
 from sqlalchemy import func, select
 
+from service.periodic import Periodic
 from service.store.database import Database
 from service.store.tables import ResourceRow
-
-log = logging.getLogger("dyad.store")
 
 # ANALYZE reads this many rows of each index at most: seconds become milliseconds, and the
 # estimates stay good enough to choose between the index tables.
@@ -29,23 +26,13 @@ async def analyze(db: Database) -> None:
 class StatisticsRefresher:
     """Re-analyzes when the number of resources has grown by a quarter since the last time."""
 
-    def __init__(self, db: Database, check_seconds: float) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._check_seconds = check_seconds
         self._analyzed_at_rows = -1
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._db.dialect == "sqlite" and self._check_seconds > 0:
-            self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+    def periodic(self, check_seconds: float) -> Periodic:
+        """The check, every check_seconds, on SQLite only (PostgreSQL keeps its own statistics)."""
+        return Periodic("dyad-sqlite-statistics", self.refresh_if_grown, check_seconds if self._db.dialect == "sqlite" else 0)
 
     async def refresh_if_grown(self) -> bool:
         async with self._db.read() as conn:
@@ -55,14 +42,3 @@ class StatisticsRefresher:
         await analyze(self._db)
         self._analyzed_at_rows = rows
         return True
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                # Shielded: a stop during ANALYZE waits for it rather than leaving the write lock held.
-                await asyncio.shield(self.refresh_if_grown())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - statistics are an optimisation, never fatal
-                log.warning("statistics refresh failed", extra={"error_type": type(exc).__name__})
-            await asyncio.sleep(self._check_seconds)

@@ -34,6 +34,9 @@ class JsonFormatter(logging.Formatter):
         for name in ALLOWED_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
+        if record.exc_info and record.exc_info[0] is not None and "error_type" not in entry:
+            # The exception's type only: its message and traceback can quote the request's data.
+            entry["error_type"] = record.exc_info[0].__name__
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from tests.pathway.family import example, post, put, referral, search, seed_family
+from tests.pathway.family import example, put, referral, search, seed_family
 
 SESSIONS = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-sessions-attended"
 REVIEW = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|care-plan-review"

@@ -8,7 +8,6 @@ import copy
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import PROJECT_ROOT
 from service.conformance.package import load_package
@@ -16,7 +15,7 @@ from service.search.query import SearchError, parse_search
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
-from service.store.search import SearchPage, find_pks, run_search, write_index
+from service.store.search import SearchIndexer, SearchPage, find_pks, run_search
 
 DYAD = "https://w3id.org/dyad/fhir/CodeSystem/dyad"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -40,10 +39,7 @@ def registry() -> SearchRegistry:
 
 @pytest.fixture
 def repository(registry: SearchRegistry) -> ResourceRepository:
-    async def index(conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False) -> None:
-        await write_index(conn, registry, pk, res_type, content, fresh=fresh)
-
-    return ResourceRepository(index)
+    return ResourceRepository(SearchIndexer(registry))
 
 
 async def _put(database: Database, repository: ResourceRepository, *resources: dict[str, Any]) -> None:

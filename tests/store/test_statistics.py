@@ -9,7 +9,7 @@ from service.store.statistics import StatisticsRefresher
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_refresher_analyzes_sqlite_when_resources_have_grown(database: Database) -> None:
-    refresher = StatisticsRefresher(database, check_seconds=60)
+    refresher = StatisticsRefresher(database)
     assert await refresher.refresh_if_grown()  # the guide's definitions are already there
     async with database.read() as conn:
         analyzed = (await conn.execute(text("SELECT count(*) FROM sqlite_stat1"))).scalar_one()

@@ -1,0 +1,77 @@
+"""Profile validation speed, warm, on one core: `python -m bench.validation_bench`.
+
+Measures, in one process and one run: compiling the guide (load time), the memory the compiled
+guide holds, and validations per second of a typical relationship observation against its
+profile and against the base type only, with and without the fhir.resources structure pass
+(writes run that pass once, when parsing, and validate with structure=False).
+"""
+
+import argparse
+import gc
+import json
+import os
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from service.conformance import guide as guide_module
+from service.conformance.guide import compiled_guide
+
+ROOT = Path(__file__).resolve().parent.parent
+OBSERVATION = ROOT / "profiles" / "examples" / "Observation-obs-ava-grace-new-birth-visit.json"
+
+
+def _pin_to_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _rate(work: Any, seconds: float) -> float:
+    """Calls per second, best of three timed runs after a warm-up (the machine is shared)."""
+    for _ in range(200):
+        work()
+    best = 0.0
+    for _ in range(3):
+        calls, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 3:
+            for _ in range(50):
+                work()
+            calls += 50
+        best = max(best, calls / (time.perf_counter() - started))
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.validation_bench")
+    parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per figure")
+    args = parser.parse_args(argv)
+    _pin_to_one_core()
+
+    guide_module._compiled.clear()
+    gc.collect()
+    tracemalloc.start()
+    started = time.perf_counter()
+    validator = compiled_guide(ROOT / "profiles", ROOT / "mappings").validator
+    load_seconds = time.perf_counter() - started
+    held_mib = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+
+    observation = json.loads(OBSERVATION.read_text())
+    profile = observation["meta"]["profile"][0]
+    assert not [i for i in validator.validate(observation) if i.severity == "error"]
+    rows = [
+        ("profile, with structure pass", _rate(lambda: validator.validate(observation, [profile]), args.seconds)),
+        ("profile, structure already checked", _rate(lambda: validator.validate(observation, [profile], structure=False), args.seconds)),
+        ("base type only, with structure pass", _rate(lambda: validator.validate(observation, []), args.seconds)),
+        ("base type only, structure already checked", _rate(lambda: validator.validate(observation, [], structure=False), args.seconds)),
+    ]
+    print(f"guide compile (load) time: {load_seconds:.2f} s; memory held by the compiled guide: {held_mib:.1f} MiB")
+    print(f"resource: {OBSERVATION.name} ({OBSERVATION.stat().st_size} bytes), one core, warm")
+    print("| validation | per second |\n|---|---|")
+    for name, rate in rows:
+        print(f"| {name} | {rate:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
