@@ -94,6 +94,12 @@ def end_to_end(url: str, records: int, workers: int) -> float:
         with httpx.Client(base_url=server.base_url, timeout=120) as client:
             for name, record in samples:  # the families exist before timing starts
                 client.post("/fhir/$ingest", params={"system": name}, json=record).raise_for_status()
+            # A sample whose referral the pathway has closed cannot be re-sent as a new record of the
+            # same referral (409, rightly); time only the samples that take new records.
+            samples = [
+                (name, record) for index, (name, record) in enumerate(samples)
+                if client.post("/fhir/$ingest", params={"system": name}, json=_renamed(copy.deepcopy(record), -1 - index)).status_code == 200
+            ]
 
             def send(serial: int) -> int:
                 name, record = samples[serial % len(samples)]
@@ -107,6 +113,7 @@ def end_to_end(url: str, records: int, workers: int) -> float:
     failed = [s for s in statuses if s != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} of {records} records were not ingested: {sorted(set(failed))}")
+    print(f"  ({len(samples)} of {len(_samples())} samples re-sendable as new records; timed over those)")
     return records / elapsed
 
 
