@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "mappings"
@@ -99,3 +100,20 @@ async def test_perinatal_mental_health_records_are_labelled_restricted(client: h
     for entry in observations["entry"]:
         labels = entry["resource"]["meta"].get("security", [])
         assert any(label["code"] == "R" for label in labels)
+
+
+SAMPLES_ALL = sorted((p.parent.parent.name, p.name) for p in SAMPLES.glob("*/samples/*.json"))
+
+
+@pytest.mark.parametrize("system,name", SAMPLES_ALL)
+async def test_every_sample_is_ingested_and_rendered_back_for_its_own_system(
+    client: httpx.AsyncClient, system: str, name: str
+) -> None:
+    response = await _ingest(client, system, sample(system, name))
+    assert response.status_code == 200, response.text
+    infants = (await client.get("/fhir/Patient", params={"_sort": "_lastUpdated"})).json()
+    rendered = [
+        await client.get(f"/fhir/Patient/{e['resource']['id']}/$render", params={"system": system})
+        for e in infants["entry"]
+    ]
+    assert any(r.status_code == 200 and r.json()["record"] for r in rendered), [r.text[:200] for r in rendered]

@@ -303,3 +303,18 @@ async def test_subscriptions_are_not_told_of_resources_their_owner_may_not_see(
     async with app_client.app.state.fhir.db.read() as conn:  # type: ignore[attr-defined]
         queued = await conn.scalar(select(func.count()).select_from(NotifyEventRow))
     assert queued == 1  # the maternity observation only
+
+
+async def test_dyad_summary_and_outbound_mapping_leave_out_what_the_caller_may_not_see(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    await _family(app_client, mint)
+    await put(app_client, mint(org=MAT), {**observation("Patient/baby"), "id": "mat-obs"})
+    hv, pmh = auth(mint(org=HV)), auth(mint(org=PMH, subject="client-pmh"))
+    seen_by_hv = (await app_client.get("/fhir/Patient/baby/$dyad", headers=hv)).json()
+    ids = {e["resource"]["id"] for e in seen_by_hv.get("entry", [])}
+    assert "mat-obs" in ids and "pmh-obs" not in ids
+    seen_by_pmh = (await app_client.get("/fhir/Patient/baby/$dyad", headers=pmh)).json()
+    assert "pmh-obs" in {e["resource"]["id"] for e in seen_by_pmh.get("entry", [])}
+    rendered = await app_client.get("/fhir/Patient/baby/$render", params={"system": "health-visiting"}, headers=hv)
+    assert "pmh-obs" not in rendered.text
