@@ -57,6 +57,8 @@ def searchset(
         ]
         entries.append({"resource": operation_outcome(issues), "search": {"mode": "outcome"}})
     links = page_links(f"{base}/{res_type}", query.link_params(), query.count, query.offset, page.total, len(page.matches))
+    if query.summary == "count":
+        links = links[:1]  # a count has no pages to walk
     return _bundle("searchset", page.total, links, entries)
 
 

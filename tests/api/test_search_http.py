@@ -98,3 +98,9 @@ async def test_conformance_resources_from_profiles_are_readable_and_searchable(c
     assert bundle["total"] >= 1
     first = bundle["entry"][0]["resource"]
     assert (await client.get(f"/fhir/SearchParameter/{first['id']}")).status_code == 200
+
+
+async def test_summary_count_has_only_a_self_link(client: httpx.AsyncClient) -> None:
+    await _seed(client, 3)
+    bundle = (await client.get("/fhir/Observation", params={"_summary": "count", "_count": "1"})).json()
+    assert [link["relation"] for link in bundle["link"]] == ["self"]
