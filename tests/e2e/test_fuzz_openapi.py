@@ -29,6 +29,7 @@ def test_no_generated_request_gets_a_server_error(server: RunningServer) -> None
                 max_examples=CASES_PER_OPERATION,
                 deadline=None,
                 database=None,
+                derandomize=os.environ.get("DYAD_FUZZ_RANDOM") != "1",
                 suppress_health_check=list(HealthCheck),
             )
             def send(case: schemathesis.Case) -> None:
