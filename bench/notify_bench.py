@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 
 from bench.notify_receiver import Receiver, free_port
+from bench.servers import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -83,7 +84,7 @@ def dyad_server(database_url: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, process, log.name)
+        wait_ready(process, f"{base}/readyz", Path(log.name))
         yield base
     finally:
         os.killpg(process.pid, signal.SIGINT)
@@ -92,20 +93,6 @@ def dyad_server(database_url: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def _wait_ready(base: str, process: "subprocess.Popen[bytes]", log_path: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early; see {log_path}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready; see {log_path}")
 
 
 @contextmanager

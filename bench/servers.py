@@ -42,7 +42,7 @@ def dyad_command(port: int) -> list[str]:
     return [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -83,7 +83,7 @@ def running(name: str, command: list[str], ready_path: str, port: int, env: dict
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_ready(proc, base_url + ready_path, log_path)
+            wait_ready(proc, base_url + ready_path, log_path)
             yield Server(name, proc.pid, base_url)
         finally:
             _stop(proc)
