@@ -235,18 +235,23 @@ def _as_type(steps: list[Step], position: _Position, type_name: str) -> None:
     _move(position, suffix, suffix)
 
 
+def _collect(node: dict[str, Any], name: str, out: list[Any]) -> None:
+    """The element's values into out: a list's items one by one, absent and null left out."""
+    value = node.get(name)
+    if value is None:
+        return
+    if type(value) is list:
+        out.extend(v for v in value if v is not None)
+    else:
+        out.append(value)
+
+
 def _descend(name: str) -> Step:
     def step(nodes: list[Any]) -> list[Any]:
         out: list[Any] = []
         for node in nodes:
             if type(node) is dict:
-                value = node.get(name)
-                if value is None:
-                    continue
-                if type(value) is list:
-                    out.extend(v for v in value if v is not None)
-                else:
-                    out.append(value)
+                _collect(node, name, out)
         return out
 
     return step
@@ -258,13 +263,7 @@ def _descend_any(names: list[str]) -> Step:
         for node in nodes:
             if type(node) is dict:
                 for name in names:
-                    value = node.get(name)
-                    if value is None:
-                        continue
-                    if type(value) is list:
-                        out.extend(v for v in value if v is not None)
-                    else:
-                        out.append(value)
+                    _collect(node, name, out)
         return out
 
     return step
