@@ -18,7 +18,7 @@ from service.pathway.clock_store import clocks_of, save_clock
 from service.pathway.clocks import task_clocks
 from service.pathway.derived import create_once, record_derivation
 from service.pathway.extraction import Extractor, extractable
-from service.pathway.routing import Rule, RuleBook
+from service.pathway.routing import Outcome, Rule, RuleBook
 from service.pathway.teams import team_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
@@ -64,6 +64,9 @@ class PathwayListener:
             for rule in self.rules.for_type(change.res_type):
                 if rule.fires_on(resource):
                     await self._apply(conn, change, resource, rule)
+            for outcome in self.rules.outcomes_for(change.res_type):
+                for referral in outcome.answers(resource):
+                    await self._return_outcome(conn, change, referral, outcome)
 
     # -- routing rules ---------------------------------------------------------------------
 
@@ -146,6 +149,19 @@ class PathwayListener:
             conn, {**stored.content, "status": wanted}, res_id, expected_version=stored.version
         )
         await record_derivation(conn, self.repository, [updated], change)
+
+    async def _return_outcome(self, conn: AsyncConnection, change: StoredResource, referral: str, outcome: Outcome) -> None:
+        """Add the resource to the outputs of the referral's open Tasks, once: the referrer sees it there."""
+        tasks = await self._search(conn, "Task", [("focus", referral), ("code", f"{referrals.TASK_CODES}|referral")])
+        for task in tasks:
+            assert task.content is not None
+            answered = referrals.with_output(
+                task.content, outcome.output, f"{change.res_type}/{change.res_id}", single=outcome.single
+            )
+            if answered is None:
+                continue
+            updated, _ = await self.repository.update(conn, answered, task.res_id, expected_version=task.version)
+            await record_derivation(conn, self.repository, [updated], change)
 
     # -- care-plan sessions ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from service.conformance.issues import InvalidResource, Issue
 
 REFERRAL_STATUS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
+TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
 
 # FHIR R4 Task state machine (https://hl7.org/fhir/R4/task.html#statemachine).
 TASK_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -35,7 +36,7 @@ INTERVENTION_STARTED = frozenset(PROGRESS[PROGRESS.index("intervention-started")
 
 def is_referral_task(task: dict[str, Any] | None) -> bool:
     codings = ((task or {}).get("code") or {}).get("coding") or []
-    return any(c.get("code") == "referral" and c.get("system", "").endswith("/dyad-task-codes") for c in codings)
+    return any(c.get("code") == "referral" and c.get("system") == TASK_CODES for c in codings)
 
 
 def business_status(task: dict[str, Any]) -> str | None:
@@ -79,3 +80,31 @@ def referral_status_for(task_status: str) -> str | None:
     if task_status == "entered-in-error":
         return "entered-in-error"
     return None
+
+
+def with_output(task: dict[str, Any], output_type: str, reference: str, *, single: bool = False) -> dict[str, Any] | None:
+    """The task with `reference` among its outputs; None when it is there already or the task is closed.
+
+    `single`: the task holds one output of this type (the referral task profile allows one care
+    plan), so a newer one replaces it.
+
+    A closed task is left as it is: its state machine forbids changes, and refusing the clinical
+    write that answers it would lose the answer rather than the link.
+    """
+    if task.get("status") in TERMINAL:
+        return None
+    outputs = list(task.get("output") or [])
+    if any((o.get("valueReference") or {}).get("reference") == reference for o in outputs):
+        return None
+    if single:
+        outputs = [o for o in outputs if not _has_type(o, output_type)]
+    outputs.append({
+        "type": {"coding": [{"system": TASK_CODES, "code": output_type}]},
+        "valueReference": {"reference": reference},
+    })
+    return {**task, "output": outputs}
+
+
+def _has_type(output: dict[str, Any], output_type: str) -> bool:
+    codings = (output.get("type") or {}).get("coding") or []
+    return any(c.get("system") == TASK_CODES and c.get("code") == output_type for c in codings)

@@ -80,12 +80,35 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """A written resource that answers a referral: it goes back to the referrer on the referral's Task."""
+
+    id: str
+    on: str
+    when: str
+    referrals: str
+    output: str  # dyad-task-codes output type
+    single: bool  # one output of this type per task: a newer resource replaces the older
+
+    def answers(self, resource: dict[str, Any]) -> list[str]:
+        """The ServiceRequest references this resource answers (empty when the outcome does not apply)."""
+        if resource.get("resourceType") != self.on or not is_true(resource, self.when):
+            return []
+        found = evaluate(resource, self.referrals)
+        return [str(r["reference"]) for r in found if isinstance(r, dict) and r.get("reference")]
+
+
+@dataclass(frozen=True)
 class RuleBook:
     teams: dict[str, Team]
     rules: tuple[Rule, ...]
+    outcomes: tuple[Outcome, ...] = ()
 
     def for_type(self, res_type: str) -> list[Rule]:
         return [r for r in self.rules if r.on == res_type]
+
+    def outcomes_for(self, res_type: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.on == res_type]
 
     @property
     def types(self) -> frozenset[str]:
@@ -109,10 +132,17 @@ def load_rules(path: Path = RULES_FILE) -> RuleBook:
         unknown = [t for t in owners.get("teams", []) if t not in teams]
         if unknown:
             raise ValueError(f"rule {spec['id']} names teams the rule file does not define: {unknown}")
-        evaluate({"resourceType": spec["on"]}, spec["when"])  # a broken expression fails at start, not mid-write
+        evaluate({"resourceType": spec["on"]}, spec["when"])  # fail at start, not mid-write
         rules.append(Rule(
             spec["id"], spec["on"], spec["when"], spec.get("infant", "subject"),
             tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}),
             json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()),
         ))
-    return RuleBook(teams, tuple(rules))
+    outcomes = tuple(_outcome(spec) for spec in data.get("outcomes", []))
+    return RuleBook(teams, tuple(rules), outcomes)
+
+
+def _outcome(spec: dict[str, Any]) -> Outcome:
+    for expression in (spec["when"], spec["referrals"]):
+        evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
+    return Outcome(spec["id"], spec["on"], spec["when"], spec["referrals"], spec["output"], bool(spec.get("single")))

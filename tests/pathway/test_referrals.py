@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from tests.pathway.family import PARENT_INFANT_TEAM, put, referral, search, seed_family
+from tests.pathway.family import PARENT_INFANT_TEAM, example, put, referral, search, seed_family
 
 STATUS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -108,3 +108,75 @@ async def test_the_outcome_returns_to_the_referrer_through_task_output(client: h
     task = (await move(client, task, "in-progress", "assessed", output=output)).json()
     seen_by_referrer = await search(client, "Task?requester=PractitionerRole/hv-priya-shah-role&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral")
     assert seen_by_referrer[0]["output"] == output
+
+
+
+def assessment_for_referral(identifier: str = "pit-assessment-1") -> dict[str, Any]:
+    observation = example("Observation-obs-ava-grace-new-birth-visit")
+    observation.pop("id")
+    observation.pop("encounter")
+    observation.pop("extension")
+    observation["identifier"] = [{"system": "https://w3id.org/dyad/fhir/Id/observation", "value": identifier}]
+    observation["performer"] = [{"reference": "Practitioner/pip-tom-evans"}]
+    observation["basedOn"] = [{"reference": "ServiceRequest/referral-ava-parent-infant-team"}]
+    return observation
+
+
+def outputs_of(task: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(o["type"]["coding"][0]["code"], o["valueReference"]["reference"]) for o in task.get("output") or []]
+
+
+async def test_an_assessment_made_for_the_referral_returns_to_the_referrer_as_task_output(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    await move(client, task, "accepted", "accepted")
+    assessment = await client.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
+    assert assessment.status_code == 201, assessment.text
+    task = await referral_task(client)
+    assert outputs_of(task) == [("relationship-assessment-result", f"Observation/{assessment.json()['id']}")]
+    checked = await client.post("/fhir/Task/$validate", json=task, headers=FHIR)
+    assert [i for i in checked.json()["issue"] if i["severity"] in ("error", "fatal")] == []
+
+
+async def test_an_outcome_sent_again_is_listed_once(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    assessment = (await client.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)).json()
+    assessment["note"] = [{"text": "wording corrected"}]
+    assert (await client.put(f"/fhir/Observation/{assessment['id']}", json=assessment, headers=FHIR)).status_code == 200
+    assert len(outputs_of(await referral_task(client))) == 1
+
+
+async def test_the_agreed_care_plan_is_the_tasks_one_care_plan_output_and_a_newer_plan_replaces_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    for goal in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, example(goal))
+    await put(client, example("CarePlan-careplan-ava-clarke"))
+    assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke")]
+    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised"})
+    assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke-revised")]
+
+
+async def test_an_outcome_arriving_after_the_referral_task_closed_leaves_the_task_and_is_stored(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    closed = (await move(client, task, "rejected", "rejected")).json()
+    late = await client.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
+    assert late.status_code == 201
+    assert (await referral_task(client))["meta"]["versionId"] == closed["meta"]["versionId"]
+
+
+async def test_an_observation_not_made_for_a_referral_changes_no_task(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    unrelated = assessment_for_referral()
+    del unrelated["basedOn"]
+    assert (await client.post("/fhir/Observation", json=unrelated, headers=FHIR)).status_code == 201
+    assert outputs_of(await referral_task(client)) == []
