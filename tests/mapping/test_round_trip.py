@@ -149,6 +149,10 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
         referral[ref_id] = fresh("R")
         refer(referral, "CaregiverLocalIDs", people, True)
         refer(referral, "ReasonAssessmentIDs", assessment_ids, "ReasonAssessmentIDs" in referral)
+        if referral.get("ReferralStatus") != "rejected":
+            # Only a rejected referral has a rejection date; Dyad renders it from a rejected task only.
+            for field in [k for k in referral if "RejectionDate" in k]:
+                referral.pop(field)
     if name != "perinatal-mental-health":
         record[ref_table] = [r for r in record.get(ref_table, []) if r.get("ReasonAssessmentIDs")]
     plan = record.get(layout["careplan"])
