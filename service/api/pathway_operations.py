@@ -2,6 +2,7 @@
 
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import Response
 
@@ -42,9 +43,10 @@ async def _response_to_extract(call: OperationCall) -> tuple[dict[str, Any], str
 
 @operation("extract", levels={"type", "instance"}, types={"QuestionnaireResponse"}, definition=SDC)
 async def extract(call: OperationCall) -> Response:
-    """SDC $extract: a transaction Bundle of the Observations, each a conditional create on its identifier.
+    """SDC $extract: a transaction Bundle of the Observations, each a conditional update on its identifier.
 
-    Nothing is stored: POSTing the Bundle stores them once however often it is sent (the write
+    Nothing is stored: POSTing the Bundle stores each Observation once however often it is sent,
+    and the Bundle of an amended response revises the Observations extracted before (the write
     path can also extract on its own, DYAD_PATHWAY_EXTRACT_ON_WRITE).
     """
     response, source = await _response_to_extract(call)
@@ -54,12 +56,14 @@ async def extract(call: OperationCall) -> Response:
         identifier = observation["identifier"][0]
         entries.append({
             "resource": observation,
-            "request": {
-                "method": "POST", "url": "Observation",
-                "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
-            },
+            # The value holds '#': quoted, so a client that parses the URL keeps the whole value.
+            "request": {"method": "PUT", "url": f"Observation?identifier={quote(_token(identifier), safe=':/|')}"},
         })
     return fhir_json({"resourceType": "Bundle", "type": "transaction", "entry": entries}, call.request)
+
+
+def _token(identifier: dict[str, str]) -> str:
+    return f"{identifier['system']}|{identifier['value']}"
 
 
 async def _searcher(call: OperationCall, conn: Any) -> Any:

@@ -57,6 +57,29 @@ async def create_once(
     return stored
 
 
+async def create_or_revise(
+    conn: AsyncConnection,
+    repository: ResourceRepository,
+    registry: SearchRegistry,
+    resource: dict[str, Any],
+    cause: StoredResource,
+) -> StoredResource | None:
+    """Create, or write a new version when what was derived before differs; None when unchanged."""
+    identifier = resource["identifier"][0]
+    found = await find_by_identifier(conn, registry, resource["resourceType"], identifier["system"], identifier["value"])
+    if found is None:
+        return await create_once(conn, repository, registry, resource, cause)
+    if found.content is not None and _without_meta(found.content) == _without_meta(resource):
+        return None
+    revised, _ = await repository.update(conn, {**resource, "id": found.res_id}, found.res_id, expected_version=found.version)
+    await record_derivation(conn, repository, [revised], cause)
+    return revised
+
+
+def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in ("id", "meta")}
+
+
 async def record_derivation(
     conn: AsyncConnection, repository: ResourceRepository, written: list[StoredResource], cause: StoredResource | None
 ) -> None:

@@ -1,6 +1,7 @@
 """The pathway's ChangeListener: inside the writer's transaction, do what a written version sets off.
 
-- a completed prompts QuestionnaireResponse → its relationship Observations (when enabled);
+- a completed prompts QuestionnaireResponse → its relationship Observations, revised when the
+  response is amended (when enabled);
 - any resource a routing rule is on → the rule's Task, once per (task, cause, owner);
 - a referral Task version → the state machine checked (409 refuses the whole write), the
   referral's status kept in step, the pathway clocks moved;
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.pathway import care_plans, referrals
 from service.pathway.clock_store import clocks_of, save_clock
 from service.pathway.clocks import task_clocks
-from service.pathway.derived import create_once, record_derivation
+from service.pathway.derived import create_once, create_or_revise, record_derivation
 from service.pathway.extraction import Extractor, extractable
 from service.pathway.routing import Outcome, Rule, RuleBook
 from service.pathway.teams import team_of
@@ -120,7 +121,7 @@ class PathwayListener:
     async def _extract(self, conn: AsyncConnection, change: StoredResource, response: dict[str, Any]) -> None:
         source = f"QuestionnaireResponse/{change.res_id}"
         for observation in self.extractor.observations(response, source):
-            await create_once(conn, self.repository, self.registry, observation, change)
+            await create_or_revise(conn, self.repository, self.registry, observation, change)
 
     # -- referral lifecycle and clocks -----------------------------------------------------
 

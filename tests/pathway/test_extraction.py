@@ -42,7 +42,8 @@ async def test_type_level_extract_returns_one_profiled_observation_per_caregiver
     assert observation["valueCodeableConcept"]["coding"][0]["code"] == "some-concern"
     domains = {c["code"]["coding"][0]["code"] for c in observation["component"]}
     assert {"verbal-interaction", "emotional-sensitivity", "physical-care", "strengths-observed"} <= domains
-    assert entry["request"]["ifNoneExist"].startswith("identifier=")
+    assert entry["request"]["method"] == "PUT"
+    assert entry["request"]["url"].startswith("Observation?identifier=https://w3id.org/dyad/fhir/Id/extracted-observation|")
 
 
 async def test_two_caregivers_assessed_make_two_observations(client: httpx.AsyncClient) -> None:
@@ -64,6 +65,28 @@ async def test_instance_level_extract_points_derived_from_at_the_stored_response
     stored_twice = [await client.post("/fhir", json=extracted.json(), headers=FHIR) for _ in range(2)]
     assert all(r.status_code == 200 for r in stored_twice)
     assert len(await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")) == 1
+
+
+def amended(response: dict[str, Any], concern: str) -> dict[str, Any]:
+    revised = copy.deepcopy(response)
+    revised["status"] = "amended"
+    for item in revised["item"]:
+        if item["linkId"] == "overall-concern":
+            item["answer"][0]["valueCoding"]["code"] = concern
+    return revised
+
+
+async def test_the_bundle_of_an_amended_response_revises_the_observation_extracted_before(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    stored = (await post(client, completed_response())).json()
+    first = await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")
+    assert (await client.post("/fhir", json=first.json(), headers=FHIR)).status_code == 200
+    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR)
+    second = await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")
+    assert (await client.post("/fhir", json=second.json(), headers=FHIR)).status_code == 200
+    [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    assert (observation["status"], observation["meta"]["versionId"]) == ("amended", "2")
+    assert observation["valueCodeableConcept"]["coding"][0]["code"] == "significant-concern"
 
 
 async def test_an_in_progress_response_is_not_extracted(client: httpx.AsyncClient) -> None:
@@ -105,3 +128,20 @@ async def test_when_enabled_a_response_that_cannot_be_extracted_is_refused_whole
     refused = await post(client, response)
     assert refused.status_code == 422
     assert await search(client, "QuestionnaireResponse?subject=Patient/infant-ava-clarke") == []
+
+
+async def test_when_enabled_an_amended_response_revises_its_observation_in_the_same_write(
+    extracting_client: httpx.AsyncClient,
+) -> None:
+    client = extracting_client
+    await seed_family(client)
+    stored = (await post(client, completed_response())).json()
+    revised = await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"),
+                               headers=FHIR)
+    assert revised.status_code == 200
+    [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    assert observation["status"] == "amended"
+    assert observation["valueCodeableConcept"]["coding"][0]["code"] == "significant-concern"
+    provenances = await search(client, f"Provenance?target=Observation/{observation['id']}")
+    assert {p["entity"][0]["what"]["reference"] for p in provenances} == {
+        f"QuestionnaireResponse/{stored['id']}/_history/1", f"QuestionnaireResponse/{stored['id']}/_history/2"}
