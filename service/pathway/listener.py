@@ -29,6 +29,9 @@ from service.store.repository import ResourceRepository
 from service.store.search import run_search
 
 
+CARE_CONTACTS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts"
+
+
 @dataclass(frozen=True)
 class PathwayOptions:
     rules_enabled: bool = True
@@ -96,18 +99,40 @@ class PathwayListener:
             owner = await team_of(conn, self.registry, self.repository, infant["reference"], team)
             if owner is None:
                 continue
+            booked = await self._booked_contact(conn, infant["reference"], owner["reference"], now)
+            if booked is not None:
+                found.append((owner, *booked))
+                continue
             birth = await self._birth_date(conn, infant["reference"])
             when, contact = team.next_contact(birth, now.date())
             coding = None
             if contact is not None:
-                coding = {
-                    "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts",
-                    "code": contact.code, "display": contact.display,
-                }
+                coding = {"system": CARE_CONTACTS, "code": contact.code, "display": contact.display}
             found.append((owner, when.isoformat(), coding))
         for owner in rule.owners_on(resource):
             found.append(({"reference": owner["reference"]}, rule.due_after(resource, now).isoformat(), None))
         return found
+
+    async def _booked_contact(
+        self, conn: AsyncConnection, infant: str, owner: str, now: datetime
+    ) -> tuple[str, dict[str, Any] | None] | None:
+        """The team's next booked (planned) contact with the infant: (its date, its contact type).
+
+        A booked visit is the family's real next contact; the universal schedule is the fallback.
+        """
+        planned = await self._search(conn, "Encounter", [
+            ("subject", infant), ("service-provider", owner), ("status", "planned"),
+            ("date", f"ge{now.date().isoformat()}"), ("_sort", "date"), ("_count", "1"),
+        ])
+        if not planned or planned[0].content is None:
+            return None
+        encounter = planned[0].content
+        start = str((encounter.get("period") or {}).get("start") or "")
+        if len(start) < 10:
+            return None
+        coding = next((c for t in encounter.get("type") or [] for c in t.get("coding") or []
+                       if c.get("system") == CARE_CONTACTS), None)
+        return start[:10], coding
 
     async def _birth_date(self, conn: AsyncConnection, infant: str) -> Any:
         res_type, _, res_id = infant.partition("/")

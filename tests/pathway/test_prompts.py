@@ -1,11 +1,11 @@
 """Routing rules: concerns and MBU discharges raise assessment prompts for the family's teams, once."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 
 from tests.pathway.family import (
-    BORN, HEALTH_VISITING, INFANT, PERINATAL_MH, concern_observation, post, search, seed_family,
+    BORN, HEALTH_VISITING, INFANT, MIDWIFERY, PERINATAL_MH, concern_observation, post, search, seed_family,
 )
 
 
@@ -42,6 +42,34 @@ async def test_the_prompt_is_a_valid_assessment_prompt(client: httpx.AsyncClient
     checked = await client.post("/fhir/Task/$validate", json=prompt, headers={"Content-Type": "application/fhir+json"})
     errors = [i for i in checked.json().get("issue", []) if i["severity"] in ("error", "fatal")]
     assert errors == [], errors
+
+
+def booked_visit(provider: str, day: date, contact: str = "new-birth-visit") -> dict:
+    return {
+        "resourceType": "Encounter", "status": "planned",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
+        "type": [{"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": contact}]}],
+        "subject": {"reference": INFANT}, "serviceProvider": {"reference": provider},
+        "period": {"start": f"{day.isoformat()}T09:30:00Z"},
+    }
+
+
+async def test_the_prompt_is_due_by_the_teams_booked_visit_when_one_is_planned(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    visit = date.today() + timedelta(days=5)
+    assert (await post(client, booked_visit(HEALTH_VISITING, visit))).status_code == 201
+    assert (await post(client, booked_visit(HEALTH_VISITING, visit + timedelta(days=30), "six-to-eight-week-review"))).status_code == 201
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    assert prompt["restriction"]["period"]["end"] == visit.isoformat()
+
+
+async def test_another_services_booked_visit_does_not_set_the_prompts_due_date(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, booked_visit(MIDWIFERY, date.today() + timedelta(days=2), "postnatal-midwife-visit"))).status_code == 201
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    assert prompt["restriction"]["period"]["end"] == (BORN + timedelta(days=14)).isoformat()
 
 
 async def test_a_concern_in_one_nice_domain_alone_raises_a_prompt(client: httpx.AsyncClient) -> None:
