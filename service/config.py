@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     )
     notify_batch_size: int = Field(default=100, ge=1, description="Events read per round from one subscription.")
     notify_max_lanes: int = Field(default=32, ge=1, description="Subscriptions one worker delivers to at once.")
+    notify_retention_hours: float = Field(
+        default=7 * 24, ge=0, description="How long delivered and dead notification events are kept (0: for ever)."
+    )
+    notify_purge_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the delivery worker purges events older than the retention."
+    )
 
     # The care pathway: rules, clocks and extraction (service/pathway/, docs/pathway.md).
     pathway_rules_enabled: bool = Field(

@@ -8,8 +8,10 @@ from sqlalchemy import event
 from service.config import Settings
 from service.notify.cache import SubscriptionCache
 from service.notify.outbox import POKE_KEY, OutboxListener
+from service.notify.retention import OutboxRetention
 from service.notify.retry import RetryPolicy
 from service.notify.worker import DeliveryWorker, WorkerConfig
+from service.periodic import Periodic
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
@@ -39,6 +41,7 @@ class Notifications:
         self.settings = settings
         self.outbox: OutboxListener | None = None
         self.worker: DeliveryWorker | None = None
+        self.purge: Periodic | None = None
         self._db: Database | None = None
         self._repository: ResourceRepository | None = None
 
@@ -64,8 +67,19 @@ class Notifications:
             config = worker_config(self.settings)
             self.worker = DeliveryWorker(self._db, self._repository, self.outbox.registry, config)
             self.worker.start()
+            self._start_purge(self._db)
+
+    def _start_purge(self, db: Database) -> None:
+        if self.settings.notify_retention_hours <= 0:
+            return
+        retention = OutboxRetention(db, timedelta(hours=self.settings.notify_retention_hours))
+        self.purge = Periodic("notify-purge", retention.purge, self.settings.notify_purge_interval_seconds)
+        self.purge.start()
 
     async def stop(self) -> None:
+        if self.purge is not None:
+            await self.purge.stop()
+            self.purge = None
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None

@@ -1,0 +1,47 @@
+"""Retention: finished notification events are purged after the configured time; pending ones never are."""
+
+from datetime import datetime, timedelta, timezone
+
+from bench.notify_receiver import Receiver, free_port
+from service.notify.retention import OutboxRetention
+from service.notify.tables import DELIVERED, PENDING
+from service.store.database import Database
+from tests.fhir_samples import observation
+from tests.notify.conftest import create, events, eventually, fast_settings, running, subscription
+
+
+async def _delivered_and_pending(database_url: str, receiver: Receiver) -> None:
+    """One event delivered to the receiver, one still owed to an endpoint that is not there."""
+    nobody = f"http://127.0.0.1:{free_port()}/hook"
+    async with running(fast_settings(database_url)) as (_, client):
+        await create(client, subscription(receiver.url))
+        await create(client, subscription(nobody))
+        await create(client, observation())
+        await receiver.wait_for(1)
+
+        async def one_delivered() -> bool:
+            return len(await events(database_url, state=DELIVERED)) == 1
+
+        await eventually(one_delivered)
+
+
+async def _purge(database_url: str, now: datetime, keep: timedelta = timedelta(hours=1)) -> int:
+    db = Database(database_url)
+    try:
+        return await OutboxRetention(db, keep, batch=1).purge(now)
+    finally:
+        await db.dispose()
+
+
+async def test_delivered_events_older_than_the_retention_are_purged_and_pending_ones_kept(
+    database_url: str, receiver: Receiver
+) -> None:
+    await _delivered_and_pending(database_url, receiver)
+    assert await _purge(database_url, datetime.now(timezone.utc) + timedelta(hours=2)) == 1
+    assert [e.state for e in await events(database_url)] == [PENDING]
+
+
+async def test_events_younger_than_the_retention_are_kept(database_url: str, receiver: Receiver) -> None:
+    await _delivered_and_pending(database_url, receiver)
+    assert await _purge(database_url, datetime.now(timezone.utc)) == 0
+    assert sorted(e.state for e in await events(database_url)) == [DELIVERED, PENDING]
