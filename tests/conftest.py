@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from bench.notify_receiver import Receiver
 from service.app import create_app
 from service.config import Settings
 from service.store.database import Database
@@ -121,3 +122,12 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dyad.test") as http:
             yield http
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP endpoint on loopback that records what is posted to it (subscription tests)."""
+    endpoint = Receiver()
+    await endpoint.start()
+    yield endpoint
+    await endpoint.stop()

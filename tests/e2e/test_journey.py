@@ -65,14 +65,6 @@ def at(day: date, time: str = "10:00:00") -> str:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    hook = Receiver()
-    await hook.start()
-    yield hook
-    await hook.stop()
-
-
-@pytest.fixture
 async def fhir(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"{server.base}/fhir", timeout=60) as client:
         yield client

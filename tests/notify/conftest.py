@@ -6,11 +6,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from bench.notify_receiver import Receiver
 from service.app import create_app
 from service.config import Settings
 from service.notify.subscriptions import PAYLOAD_CONTENT_URL
@@ -45,14 +43,6 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dyad.test") as client:
             yield app, client
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    endpoint = Receiver()
-    await endpoint.start()
-    yield endpoint
-    await endpoint.stop()
 
 
 def subscription(
