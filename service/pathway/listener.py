@@ -80,9 +80,13 @@ class PathwayListener:
             return
         now = datetime.now(timezone.utc)
         trigger = f"{change.res_type}/{change.res_id}"
+        occurrence = rule.occurrence_of(resource)
+        # The first occurrence keeps the plain key, so a rule that gains `occurrence` later
+        # does not raise its first Task again.
+        cause = trigger if occurrence <= 1 else f"{trigger}#{occurrence}"
         for owner, due, contact in await self._owners(conn, rule, resource, infant, now):
             task_code = rule.template["code"]["coding"][0]["code"]
-            key = f"{task_code}:{trigger}:{owner['reference']}"
+            key = f"{task_code}:{cause}:{owner['reference']}"
             task = rule.task(resource, {
                 "key": key, "trigger": trigger, "infant": infant, "owner": owner, "due": due,
                 "contact": contact, "now": now.isoformat(timespec="seconds"),

@@ -50,6 +50,14 @@ class Rule:
     owner_expression: str | None
     due: dict[str, Any]
     template: Any
+    occurrence: str | None = None
+
+    def occurrence_of(self, resource: dict[str, Any]) -> int:
+        """Which time this rule fires for the resource (1 without an `occurrence` expression)."""
+        if self.occurrence is None:
+            return 1
+        found = evaluate(resource, self.occurrence)
+        return int(found[0]) if found and isinstance(found[0], (int, float)) else 1
 
     def fires_on(self, resource: dict[str, Any]) -> bool:
         return resource.get("resourceType") == self.on and is_true(resource, self.when)
@@ -132,11 +140,13 @@ def load_rules(path: Path = RULES_FILE) -> RuleBook:
         unknown = [t for t in owners.get("teams", []) if t not in teams]
         if unknown:
             raise ValueError(f"rule {spec['id']} names teams the rule file does not define: {unknown}")
-        evaluate({"resourceType": spec["on"]}, spec["when"])  # fail at start, not mid-write
+        for expression in (spec["when"], spec.get("occurrence")):
+            if expression:
+                evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
         rules.append(Rule(
             spec["id"], spec["on"], spec["when"], spec.get("infant", "subject"),
             tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}),
-            json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()),
+            json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()), spec.get("occurrence"),
         ))
     outcomes = tuple(_outcome(spec) for spec in data.get("outcomes", []))
     return RuleBook(teams, tuple(rules), outcomes)

@@ -71,6 +71,15 @@ async def test_the_sixth_session_raises_one_review_task_for_the_plans_author(cli
     assert reviews[0]["focus"] == {"reference": "CarePlan/careplan-ava-clarke"}
 
 
+async def test_each_further_block_of_six_sessions_raises_another_review(client: httpx.AsyncClient) -> None:
+    await family_with_plan(client)
+    for number in range(1, 13):
+        await put(client, session(number))
+    reviews = await search(client, f"Task?code={REVIEW}")
+    assert len(reviews) == 2
+    assert {r["description"].split(" ")[0] for r in reviews} == {"6", "12"}
+
+
 async def test_the_care_team_holds_both_parents_and_the_grandmother(client: httpx.AsyncClient) -> None:
     await family_with_plan(client)
     members = [p["member"]["reference"] for p in (await client.get("/fhir/CareTeam/careteam-clarke-family")).json()["participant"]]

@@ -12,7 +12,9 @@ from service.pathway.expressions import _fast, evaluate
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = json.loads((ROOT / "service" / "pathway" / "rules" / "routing.json").read_text())
 RULES = BOOK["rules"]
-OUTCOME_EXPRESSIONS = [(o["id"], o["on"], key, o[key]) for o in BOOK["outcomes"] for key in ("when", "referrals")]
+OUTCOME_EXPRESSIONS = [(o["id"], o["on"], key, o[key]) for o in BOOK["outcomes"] for key in ("when", "referrals")] + [
+    (r["id"], r["on"], "occurrence", r["occurrence"]) for r in RULES if "occurrence" in r
+]
 EXAMPLES = [json.loads(p.read_text()) for p in sorted((ROOT / "profiles" / "examples").glob("*.json"))]
 
 
@@ -26,7 +28,7 @@ def test_rule_condition_is_compiled_fast_and_agrees_with_fhirpathpy(rule: dict) 
 
 @pytest.mark.parametrize(("on", "expression"), [(on, e) for _, on, _, e in OUTCOME_EXPRESSIONS],
                          ids=[f"{i}-{k}" for i, _, k, _ in OUTCOME_EXPRESSIONS])
-def test_outcome_expressions_are_compiled_fast_and_agree_with_fhirpathpy(on: str, expression: str) -> None:
+def test_outcome_and_occurrence_expressions_are_compiled_fast_and_agree_with_fhirpathpy(on: str, expression: str) -> None:
     assert _fast(expression) is not None
     for resource in (e for e in EXAMPLES if e["resourceType"] == on):
         expected = list(fhirpathpy.compile(expression, models["r4"])(resource, {}))
