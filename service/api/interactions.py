@@ -185,9 +185,26 @@ async def conditional_update(
         return await update(ctx, conn, access, {**resource, "id": target.res_id}, target.res_id, if_match=if_match)
     if resource.get("id"):
         return await update(ctx, conn, access, resource, resource["id"], if_match=if_match)
+    return await create_by_criteria(ctx, conn, access, resource, criteria)
+
+
+async def create_by_criteria(
+    ctx: FhirContext, conn: AsyncConnection, access: Access, resource: dict[str, Any], criteria: QueryItems
+) -> Outcome:
+    """A conditional update that matched nothing creates, under the criteria's conditional key.
+
+    A racing request that created first wins the key; this one then updates what it made, as
+    it would have had it come second.
+    """
+    res_type = resource["resourceType"]
+    access.require(res_type, "u")
     access.require(res_type, "c")
-    resource = labelled(resource, ctx.settings, access.organization)
-    return await _create_once(ctx, conn, access, resource, criteria, None)
+    created = await _create_once(ctx, conn, access, labelled(resource, ctx.settings, access.organization),
+                                 criteria, resource.get("id"))
+    if created.wrote or created.stored is None:
+        return created
+    winner = created.stored
+    return await update(ctx, conn, access, {**resource, "id": winner.res_id}, winner.res_id)
 
 
 async def delete(

@@ -2,7 +2,6 @@
 
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 from fastapi.responses import Response
 
@@ -11,7 +10,7 @@ from service.api.operations import OperationCall, operation
 from service.api.outcome import FhirError
 from service.api.responses import fhir_json
 from service.pathway.clock_store import breaches_in_period, clocks_for_period
-from service.pathway.extraction import Extractor
+from service.pathway.extraction import Extractor, revision_of
 from service.pathway.metrics import Period, pathway_metrics
 from service.pathway.summary import dyad_summary
 from service.store.errors import ResourceGone, ResourceNotFound
@@ -43,27 +42,32 @@ async def _response_to_extract(call: OperationCall) -> tuple[dict[str, Any], str
 
 @operation("extract", levels={"type", "instance"}, types={"QuestionnaireResponse"}, definition=SDC)
 async def extract(call: OperationCall) -> Response:
-    """SDC $extract: a transaction Bundle of the Observations, each a conditional update on its identifier.
+    """SDC $extract: a transaction Bundle of the Observations, nothing stored.
 
-    Nothing is stored: POSTing the Bundle stores each Observation once however often it is sent,
-    and the Bundle of an amended response revises the Observations extracted before (the write
-    path can also extract on its own, DYAD_PATHWAY_EXTRACT_ON_WRITE).
+    An Observation not yet stored is a conditional create on its identifier (the response and
+    the caregiver), so the Bundle stores it once however often it is sent. One the response has
+    changed since (an amended response) is an update of the stored Observation, status amended,
+    guarded by If-Match: a Bundle made before someone else's revision fails (412) rather than
+    undoing it. The write path can also extract on its own (DYAD_PATHWAY_EXTRACT_ON_WRITE).
     """
     response, source = await _response_to_extract(call)
     observations = _extractor(call).observations(response, source)
-    entries = []
-    for observation in observations:
-        identifier = observation["identifier"][0]
-        entries.append({
-            "resource": observation,
-            # The value holds '#': quoted, so a client that parses the URL keeps the whole value.
-            "request": {"method": "PUT", "url": f"Observation?identifier={quote(_token(identifier), safe=':/|')}"},
-        })
+    async with call.ctx.db.read() as conn:
+        entries = [await _extract_entry(call, conn, observation) for observation in observations]
     return fhir_json({"resourceType": "Bundle", "type": "transaction", "entry": entries}, call.request)
 
 
-def _token(identifier: dict[str, str]) -> str:
-    return f"{identifier['system']}|{identifier['value']}"
+async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, Any]) -> dict[str, Any]:
+    identifier = observation["identifier"][0]
+    criteria = f"{identifier['system']}|{identifier['value']}"
+    matches = await interactions.find_matches(call.ctx, conn, call.access, "Observation", [("identifier", criteria)])
+    stored = interactions.one_or_none("Observation", matches)
+    revised = revision_of(stored.content, observation) if stored is not None and stored.content else None
+    if stored is None or revised is None:
+        return {"resource": observation,
+                "request": {"method": "POST", "url": "Observation", "ifNoneExist": f"identifier={criteria}"}}
+    return {"resource": revised, "request": {
+        "method": "PUT", "url": f"Observation/{stored.res_id}", "ifMatch": f'W/"{stored.version}"'}}
 
 
 async def _searcher(call: OperationCall, conn: Any) -> Any:

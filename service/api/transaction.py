@@ -46,6 +46,7 @@ class Entry:
     if_match: int | None = None
     if_none_exist: list[tuple[str, str]] | None = None
     existing: StoredResource | None = None  # a conditional create that matched
+    creates_by_criteria: bool = False  # a conditional update that matched nothing: it creates
 
 
 @dataclass
@@ -208,6 +209,7 @@ async def _assign_identity(ctx: FhirContext, conn: Any, access: Access, entry: E
         matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.criteria)
         found = interactions.one_or_none(entry.res_type, matches)
         assert entry.resource is not None
+        entry.creates_by_criteria = found is None and not entry.resource.get("id")
         entry.res_id = found.res_id if found else entry.resource.get("id") or str(uuid.uuid4())
     if entry.method in ("POST", "PUT") and entry.full_url and entry.res_id:
         return {entry.full_url: f"{entry.res_type}/{entry.res_id}"}
@@ -280,6 +282,10 @@ async def _run(ctx: FhirContext, conn: Any, access: Access, entry: Entry, base: 
         )
         return EntryResult(outcome.status, outcome.stored, wrote=outcome.wrote)
     resource = {**entry.resource, "id": entry.res_id}
+    if entry.creates_by_criteria:
+        # Under the criteria's key, as a direct conditional update: of racing Bundles, one creates.
+        outcome = await interactions.create_by_criteria(ctx, conn, access, resource, entry.criteria or [])
+        return EntryResult(outcome.status, outcome.stored)
     outcome = await interactions.update(ctx, conn, access, resource, entry.res_id, if_match=entry.if_match)
     return EntryResult(outcome.status, outcome.stored)
 

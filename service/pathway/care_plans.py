@@ -8,7 +8,8 @@ one per write, keeps the count right when an Encounter is re-sent or corrected.
 from typing import Any
 
 SESSIONS_EXT = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-sessions-attended"
-SESSION_TYPE = "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts|intervention-session"
+CARE_CONTACTS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts"
+SESSION_TYPE = f"{CARE_CONTACTS}|intervention-session"
 
 
 def is_session(encounter: dict[str, Any] | None) -> bool:

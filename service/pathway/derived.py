@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.store.repository import conditional_key
+from service.pathway.extraction import revision_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.records import StoredResource, format_instant
-from service.store.repository import ResourceRepository
+from service.store.repository import ResourceRepository, conditional_key
 from service.store.search import run_search
 
 DERIVED_SYSTEM = "https://w3id.org/dyad/fhir/Id/pathway-derived"
@@ -43,16 +43,23 @@ async def create_once(
     cause: StoredResource | None,
 ) -> StoredResource | None:
     """Create unless a resource with its first identifier exists; None when it already did."""
-    res_type = resource["resourceType"]
     identifier = resource["identifier"][0]
-    if await find_by_identifier(conn, registry, res_type, identifier["system"], identifier["value"]):
+    if await find_by_identifier(conn, registry, resource["resourceType"], identifier["system"], identifier["value"]):
         return None
-    key = conditional_key(res_type, [("identifier", f"{identifier['system']}|{identifier['value']}")])
+    return await _create_under_key(conn, repository, resource, cause)
+
+
+async def _create_under_key(
+    conn: AsyncConnection, repository: ResourceRepository, resource: dict[str, Any], cause: StoredResource | None
+) -> StoredResource | None:
+    """Create under the identifier's conditional key; None when a concurrent write created it first."""
+    identifier = resource["identifier"][0]
+    key = conditional_key(resource["resourceType"], [("identifier", f"{identifier['system']}|{identifier['value']}")])
     try:
         async with conn.begin_nested():
             stored = await repository.create(conn, resource, conditional_key=key)
     except IntegrityError:
-        return None  # a concurrent write created it first
+        return None
     await record_derivation(conn, repository, [stored], cause)
     return stored
 
@@ -64,20 +71,18 @@ async def create_or_revise(
     resource: dict[str, Any],
     cause: StoredResource,
 ) -> StoredResource | None:
-    """Create, or write a new version when what was derived before differs; None when unchanged."""
+    """Create, or write an amended version when what is derived now differs; None when unchanged."""
     identifier = resource["identifier"][0]
     found = await find_by_identifier(conn, registry, resource["resourceType"], identifier["system"], identifier["value"])
     if found is None:
-        return await create_once(conn, repository, registry, resource, cause)
-    if found.content is not None and _without_meta(found.content) == _without_meta(resource):
+        return await _create_under_key(conn, repository, resource, cause)
+    current = await repository.read_for_update(conn, found.res_type, found.res_id)
+    revised = revision_of(current.content, resource) if current and current.content else None
+    if current is None or revised is None:
         return None
-    revised, _ = await repository.update(conn, {**resource, "id": found.res_id}, found.res_id, expected_version=found.version)
-    await record_derivation(conn, repository, [revised], cause)
-    return revised
-
-
-def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    stored, _ = await repository.update(conn, revised, current.res_id, expected_version=current.version)
+    await record_derivation(conn, repository, [stored], cause)
+    return stored
 
 
 async def record_derivation(

@@ -60,6 +60,22 @@ class Extractor:
         return observations
 
 
+def revision_of(stored: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any] | None:
+    """What to store when `extracted` comes again for an Observation already `stored`: None when
+    it says nothing new, else the new content as an `amended` revision of the stored one.
+
+    Each Observation is keyed on its response and caregiver, so an amended response revises
+    the Observation of the same caregiver, never another caregiver's.
+    """
+    if _clinical(stored) == _clinical(extracted):
+        return None
+    return {**extracted, "id": stored.get("id"), "status": "amended"}
+
+
+def _clinical(observation: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in observation.items() if k not in ("id", "meta", "status")}
+
+
 def _unprocessable(message: str, expression: str | None) -> InvalidResource:
     return InvalidResource(
         [Issue("error", "processing", message, f"QuestionnaireResponse.{expression}" if expression else None)],

@@ -8,6 +8,7 @@
 - a finished intervention-session Encounter → the plan's sessions attended recounted.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +20,7 @@ from service.pathway.clock_store import clocks_of, save_clock
 from service.pathway.clocks import task_clocks
 from service.pathway.derived import create_once, create_or_revise, record_derivation
 from service.pathway.extraction import Extractor, extractable
-from service.pathway.routing import Outcome, Rule, RuleBook
+from service.pathway.routing import OutcomeRule, Rule, RuleBook
 from service.pathway.teams import team_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
@@ -27,9 +28,6 @@ from service.search.values import parse_instant
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
-
-
-CARE_CONTACTS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts"
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class PathwayListener:
                     await self._apply(conn, change, resource, rule)
             for outcome in self.rules.outcomes_for(change.res_type):
                 for referral in outcome.answers(resource):
-                    await self._return_outcome(conn, change, referral, outcome)
+                    await self._return_outcome(conn, change, resource, referral, outcome)
 
     # -- routing rules ---------------------------------------------------------------------
 
@@ -111,7 +109,7 @@ class PathwayListener:
             when, contact = team.next_contact(birth, now.date())
             coding = None
             if contact is not None:
-                coding = {"system": CARE_CONTACTS, "code": contact.code, "display": contact.display}
+                coding = {"system": care_plans.CARE_CONTACTS, "code": contact.code, "display": contact.display}
             found.append((owner, when.isoformat(), coding))
         for owner in rule.owners_on(resource):
             found.append(({"reference": owner["reference"]}, rule.due_after(resource, now).isoformat(), None))
@@ -123,20 +121,21 @@ class PathwayListener:
         """The team's next booked (planned) contact with the infant: (its date, its contact type).
 
         A booked visit is the family's real next contact; the universal schedule is the fallback.
+        The date search also matches a past visit with no end (its period is open), so the start
+        is checked here; the date is the one the booking system wrote, in its own offset.
         """
         planned = await self._search(conn, "Encounter", [
             ("subject", infant), ("service-provider", owner), ("status", "planned"),
-            ("date", f"ge{now.date().isoformat()}"), ("_sort", "date"), ("_count", "1"),
+            ("date", f"ge{now.date().isoformat()}"), ("_sort", "date"), ("_count", "20"),
         ])
-        if not planned or planned[0].content is None:
-            return None
-        encounter = planned[0].content
-        start = str((encounter.get("period") or {}).get("start") or "")
-        if len(start) < 10:
-            return None
-        coding = next((c for t in encounter.get("type") or [] for c in t.get("coding") or []
-                       if c.get("system") == CARE_CONTACTS), None)
-        return start[:10], coding
+        for encounter in (p.content for p in planned if p.content is not None):
+            start = str((encounter.get("period") or {}).get("start") or "")
+            starts = parse_instant(start) if "T" in start else None
+            if (starts is not None and starts >= now) or (starts is None and start[:10] >= now.date().isoformat()):
+                coding = next((c for t in encounter.get("type") or [] for c in t.get("coding") or []
+                               if c.get("system") == care_plans.CARE_CONTACTS), None)
+                return start[:10], coding
+        return None
 
     async def _birth_date(self, conn: AsyncConnection, infant: str) -> Any:
         res_type, _, res_id = infant.partition("/")
@@ -171,27 +170,58 @@ class PathwayListener:
         reference = str((task.get("focus") or {}).get("reference", ""))
         if wanted is None or not reference.startswith("ServiceRequest/"):
             return
-        res_id = reference.split("/", 1)[1]
-        stored = (await self.repository.read_many(conn, [("ServiceRequest", res_id)])).get(("ServiceRequest", res_id))
-        if stored is None or stored.content is None or stored.content.get("status") == wanted:
-            return
-        updated, _ = await self.repository.update(
-            conn, {**stored.content, "status": wanted}, res_id, expected_version=stored.version
-        )
-        await record_derivation(conn, self.repository, [updated], change)
 
-    async def _return_outcome(self, conn: AsyncConnection, change: StoredResource, referral: str, outcome: Outcome) -> None:
+        def follow(referral: dict[str, Any]) -> dict[str, Any] | None:
+            return None if referral.get("status") == wanted else {**referral, "status": wanted}
+
+        await self._revise(conn, "ServiceRequest", reference.split("/", 1)[1], follow, change)
+
+    async def _return_outcome(
+        self, conn: AsyncConnection, change: StoredResource, resource: dict[str, Any], referral: str, outcome: OutcomeRule
+    ) -> None:
         """Add the resource to the outputs of the referral's open Tasks, once: the referrer sees it there."""
+        reference = f"{change.res_type}/{change.res_id}"
         tasks = await self._search(conn, "Task", [("focus", referral), ("code", f"{referrals.TASK_CODES}|referral")])
         for task in tasks:
             assert task.content is not None
-            answered = referrals.with_output(
-                task.content, outcome.output, f"{change.res_type}/{change.res_id}", single=outcome.single
-            )
-            if answered is None:
+            if outcome.newest_by and not await self._newest(conn, task.content, outcome, resource, reference):
                 continue
-            updated, _ = await self.repository.update(conn, answered, task.res_id, expected_version=task.version)
-            await record_derivation(conn, self.repository, [updated], change)
+
+            def answer(current: dict[str, Any]) -> dict[str, Any] | None:
+                return referrals.with_output(current, outcome.output, reference, single=outcome.newest_by is not None)
+
+            await self._revise(conn, "Task", task.res_id, answer, change)
+
+    async def _newest(
+        self, conn: AsyncConnection, task: dict[str, Any], outcome: OutcomeRule, resource: dict[str, Any], reference: str
+    ) -> bool:
+        """Whether `resource` may take the task's one output of this type: it is at least as new
+        as the one there (an older plan written again must not displace a newer one)."""
+        current = referrals.output_reference(task, outcome.output)
+        if current is None or current == reference:
+            return True
+        res_type, _, res_id = current.partition("/")
+        other = (await self.repository.read_many(conn, [(res_type, res_id)])).get((res_type, res_id))
+        if other is None or other.content is None:
+            return True
+        return outcome.newest(resource) >= outcome.newest(other.content)
+
+    async def _revise(
+        self, conn: AsyncConnection, res_type: str, res_id: str,
+        revise: Callable[[dict[str, Any]], dict[str, Any] | None], cause: StoredResource,
+    ) -> None:
+        """Write revise(current) as a new version, with a Provenance; nothing when it gives None.
+
+        The current version is read under the resource's row lock, so a client's concurrent
+        write is either seen here or waits: it is never overwritten, nor does it make this
+        write fail its version check.
+        """
+        current = await self.repository.read_for_update(conn, res_type, res_id)
+        revised = revise(current.content) if current is not None and current.content is not None else None
+        if current is None or revised is None:
+            return
+        updated, _ = await self.repository.update(conn, revised, res_id, expected_version=current.version)
+        await record_derivation(conn, self.repository, [updated], cause)
 
     # -- care-plan sessions ------------------------------------------------------------------
 
@@ -200,14 +230,14 @@ class PathwayListener:
             attended = await self._finished_sessions(conn, referral)
             plans = await self._search(conn, "CarePlan", [("activity-reference", referral), ("status", "active")])
             for plan in plans:
-                assert plan.content is not None
-                recounted = care_plans.counted(plan.content, referral, attended)
-                if care_plans.sessions_of(recounted) == care_plans.sessions_of(plan.content) and recounted.get(
-                    "activity"
-                ) == plan.content.get("activity"):
-                    continue
-                updated, _ = await self.repository.update(conn, recounted, plan.res_id, expected_version=plan.version)
-                await record_derivation(conn, self.repository, [updated], change)
+
+                def recount(current: dict[str, Any], referral: str = referral) -> dict[str, Any] | None:
+                    recounted = care_plans.counted(current, referral, attended)
+                    unchanged = care_plans.sessions_of(recounted) == care_plans.sessions_of(current) and recounted.get(
+                        "activity") == current.get("activity")
+                    return None if unchanged else recounted
+
+                await self._revise(conn, "CarePlan", plan.res_id, recount, change)
 
     async def _finished_sessions(self, conn: AsyncConnection, referral: str) -> int:
         matches = await self._search(

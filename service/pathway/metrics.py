@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from service.pathway.care_plans import CARE_CONTACTS
 from service.pathway.clock_store import Clock
 from service.pathway.summary import Search
 
@@ -20,7 +21,6 @@ POSTNATAL_CONTACTS = (
     "postnatal-midwife-visit", "new-birth-visit", "six-to-eight-week-review", "one-year-review",
     "additional-health-visiting-contact", "perinatal-mh-appointment", "mbu-discharge",
 )
-CONTACTS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts"
 METRICS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-pathway-clocks"
 
 
@@ -99,7 +99,7 @@ async def pathway_metrics(
 
 
 async def _postnatal_contacts(search: Search, period: Period, organization: str | None) -> list[dict[str, Any]]:
-    items = period.search_items("date") + [("type", ",".join(f"{CONTACTS_SYSTEM}|{c}" for c in POSTNATAL_CONTACTS))]
+    items = period.search_items("date") + [("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in POSTNATAL_CONTACTS))]
     if organization:
         items.append(("service-provider", organization))
     return await search("Encounter", items)

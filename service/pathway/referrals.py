@@ -105,6 +105,14 @@ def with_output(task: dict[str, Any], output_type: str, reference: str, *, singl
     return {**task, "output": outputs}
 
 
+def output_reference(task: dict[str, Any], output_type: str) -> str | None:
+    """The reference of the task's (first) output of this type."""
+    for output in task.get("output") or []:
+        if _has_type(output, output_type):
+            return str((output.get("valueReference") or {}).get("reference") or "") or None
+    return None
+
+
 def _has_type(output: dict[str, Any], output_type: str) -> bool:
     codings = (output.get("type") or {}).get("coding") or []
     return any(c.get("system") == TASK_CODES and c.get("code") == output_type for c in codings)

@@ -88,7 +88,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OutcomeRule:
     """A written resource that answers a referral: it goes back to the referrer on the referral's Task."""
 
     id: str
@@ -96,7 +96,13 @@ class Outcome:
     when: str
     referrals: str
     output: str  # dyad-task-codes output type
-    single: bool  # one output of this type per task: a newer resource replaces the older
+    # With it, the task holds one output of this type: the resource newest by this FHIRPath.
+    newest_by: str | None = None
+
+    def newest(self, resource: dict[str, Any]) -> str:
+        """The value the newest output is chosen by (ISO dates order as strings)."""
+        found = evaluate(resource, self.newest_by) if self.newest_by else []
+        return str(found[0]) if found else ""
 
     def answers(self, resource: dict[str, Any]) -> list[str]:
         """The ServiceRequest references this resource answers (empty when the outcome does not apply)."""
@@ -110,12 +116,12 @@ class Outcome:
 class RuleBook:
     teams: dict[str, Team]
     rules: tuple[Rule, ...]
-    outcomes: tuple[Outcome, ...] = ()
+    outcomes: tuple[OutcomeRule, ...] = ()
 
     def for_type(self, res_type: str) -> list[Rule]:
         return [r for r in self.rules if r.on == res_type]
 
-    def outcomes_for(self, res_type: str) -> list[Outcome]:
+    def outcomes_for(self, res_type: str) -> list[OutcomeRule]:
         return [o for o in self.outcomes if o.on == res_type]
 
     @property
@@ -152,7 +158,8 @@ def load_rules(path: Path = RULES_FILE) -> RuleBook:
     return RuleBook(teams, tuple(rules), outcomes)
 
 
-def _outcome(spec: dict[str, Any]) -> Outcome:
-    for expression in (spec["when"], spec["referrals"]):
-        evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
-    return Outcome(spec["id"], spec["on"], spec["when"], spec["referrals"], spec["output"], bool(spec.get("single")))
+def _outcome(spec: dict[str, Any]) -> OutcomeRule:
+    for expression in (spec["when"], spec["referrals"], spec.get("newestBy")):
+        if expression:
+            evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
+    return OutcomeRule(spec["id"], spec["on"], spec["when"], spec["referrals"], spec["output"], spec.get("newestBy"))

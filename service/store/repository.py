@@ -223,6 +223,16 @@ class ResourceRepository:
             raise ResourceGone(res_type, res_id, row.version)
         return to_stored(row)
 
+    async def read_for_update(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource | None:
+        """The current version, with the resource's row locked until the transaction ends.
+
+        For writers that build a new version from the current one: read after the lock, the
+        version cannot change under them, so no concurrent write is lost.
+        """
+        if await self._lock_row(conn, res_type, res_id) is None:
+            return None
+        return (await self.read_many(conn, [(res_type, res_id)])).get((res_type, res_id))
+
     async def read_many(
         self, conn: AsyncConnection, keys: list[tuple[str, str]], *, viewer: Viewer | None = None
     ) -> dict[tuple[str, str], StoredResource]:

@@ -45,10 +45,16 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> 
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
+def server_env() -> dict[str, str]:
+    """Extra DYAD_* settings for the server process; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path, server_env: dict[str, str]) -> Iterator[RunningServer]:
     port = _free_port()
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_LOG_LEVEL": "INFO"}
+    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_LOG_LEVEL": "INFO", **server_env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],

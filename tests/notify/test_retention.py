@@ -2,9 +2,11 @@
 
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import update
+
 from bench.notify_receiver import Receiver, free_port
 from service.notify.retention import OutboxRetention
-from service.notify.tables import DELIVERED, PENDING
+from service.notify.tables import DEAD, DELIVERED, PENDING, NotifyEventRow
 from service.store.database import Database
 from tests.fhir_samples import observation
 from tests.notify.conftest import create, events, eventually, fast_settings, running, subscription
@@ -45,3 +47,22 @@ async def test_events_younger_than_the_retention_are_kept(database_url: str, rec
     await _delivered_and_pending(database_url, receiver)
     assert await _purge(database_url, datetime.now(timezone.utc)) == 0
     assert sorted(e.state for e in await events(database_url)) == [DELIVERED, PENDING]
+
+
+async def test_dead_events_are_purged_like_delivered_ones(database_url: str, receiver: Receiver) -> None:
+    await _delivered_and_pending(database_url, receiver)
+    db = Database(database_url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(update(NotifyEventRow).where(NotifyEventRow.state == PENDING).values(state=DEAD))
+    finally:
+        await db.dispose()
+    assert await _purge(database_url, datetime.now(timezone.utc) + timedelta(hours=2)) == 2
+    assert await events(database_url) == []
+
+
+async def test_a_retention_of_zero_keeps_every_event(database_url: str) -> None:
+    async with running(fast_settings(database_url, notify_retention_hours=0)) as (app, _):
+        assert app.state.notifications.purge is None
+    async with running(fast_settings(database_url)) as (app, _):
+        assert app.state.notifications.purge is not None

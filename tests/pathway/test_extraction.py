@@ -42,8 +42,10 @@ async def test_type_level_extract_returns_one_profiled_observation_per_caregiver
     assert observation["valueCodeableConcept"]["coding"][0]["code"] == "some-concern"
     domains = {c["code"]["coding"][0]["code"] for c in observation["component"]}
     assert {"verbal-interaction", "emotional-sensitivity", "physical-care", "strengths-observed"} <= domains
-    assert entry["request"]["method"] == "PUT"
-    assert entry["request"]["url"].startswith("Observation?identifier=https://w3id.org/dyad/fhir/Id/extracted-observation|")
+    assert entry["request"]["ifNoneExist"] == (
+        "identifier=https://w3id.org/dyad/fhir/Id/extracted-observation|"
+        "QuestionnaireResponse#RelatedPerson/caregiver-maureen-grandmother-of-ava"
+    )
 
 
 async def test_two_caregivers_assessed_make_two_observations(client: httpx.AsyncClient) -> None:
@@ -64,7 +66,8 @@ async def test_instance_level_extract_points_derived_from_at_the_stored_response
     assert observation["derivedFrom"] == [{"reference": f"QuestionnaireResponse/{stored['id']}"}]
     stored_twice = [await client.post("/fhir", json=extracted.json(), headers=FHIR) for _ in range(2)]
     assert all(r.status_code == 200 for r in stored_twice)
-    assert len(await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")) == 1
+    [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    assert observation["meta"]["versionId"] == "1"
 
 
 def amended(response: dict[str, Any], concern: str) -> dict[str, Any]:
@@ -87,6 +90,49 @@ async def test_the_bundle_of_an_amended_response_revises_the_observation_extract
     [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
     assert (observation["status"], observation["meta"]["versionId"]) == ("amended", "2")
     assert observation["valueCodeableConcept"]["coding"][0]["code"] == "significant-concern"
+
+
+async def test_a_replay_of_the_first_bundle_after_an_amendment_leaves_the_amendment_in_place(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    stored = (await post(client, completed_response())).json()
+    first = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
+    await client.post("/fhir", json=first, headers=FHIR)
+    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR)
+    second = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
+    assert (await client.post("/fhir", json=second, headers=FHIR)).status_code == 200
+    assert (await client.post("/fhir", json=first, headers=FHIR)).status_code == 200
+    assert (await client.post("/fhir", json=second, headers=FHIR)).status_code == 412  # made before the revision
+    [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    assert (observation["status"], observation["meta"]["versionId"]) == ("amended", "2")
+
+
+async def test_the_first_extraction_of_an_amended_response_is_final(client: httpx.AsyncClient) -> None:
+    extracted = await client.post("/fhir/QuestionnaireResponse/$extract", json=amended(completed_response(), "no-concern"),
+                                  headers=FHIR)
+    assert extracted.json()["entry"][0]["resource"]["status"] == "final"
+
+
+async def test_an_amendment_dropping_a_caregiver_never_rewrites_another_caregivers_observation(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    both = completed_response()
+    caregiver = both["item"][0]["item"][0]
+    caregiver["answer"].append({"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}})
+    stored = (await post(client, both)).json()
+    await client.post("/fhir", json=(await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json(),
+                      headers=FHIR)
+    only_daniel = amended(stored, "some-concern")
+    only_daniel["item"][0]["item"][0]["answer"] = [{"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}}]
+    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=only_daniel, headers=FHIR)
+    again = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
+    assert (await client.post("/fhir", json=again, headers=FHIR)).status_code == 200
+    observations = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    by_focus = {o["focus"][0]["reference"]: o["meta"]["versionId"] for o in observations}
+    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "1",
+                        "RelatedPerson/caregiver-daniel-father-of-ava": "1"}
 
 
 async def test_an_in_progress_response_is_not_extracted(client: httpx.AsyncClient) -> None:

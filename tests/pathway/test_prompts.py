@@ -64,6 +64,14 @@ async def test_the_prompt_is_due_by_the_teams_booked_visit_when_one_is_planned(c
     assert prompt["restriction"]["period"]["end"] == visit.isoformat()
 
 
+async def test_a_planned_visit_that_began_in_the_past_is_not_the_next_contact(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    assert (await post(client, booked_visit(HEALTH_VISITING, date.today() - timedelta(days=20)))).status_code == 201
+    await post(client, concern_observation())
+    prompt = (await _prompts(client))[0]
+    assert prompt["restriction"]["period"]["end"] == (BORN + timedelta(days=14)).isoformat()
+
+
 async def test_another_services_booked_visit_does_not_set_the_prompts_due_date(client: httpx.AsyncClient) -> None:
     await seed_family(client)
     assert (await post(client, booked_visit(MIDWIFERY, date.today() + timedelta(days=2), "postnatal-midwife-visit"))).status_code == 201

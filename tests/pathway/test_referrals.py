@@ -1,5 +1,6 @@
 """Referral lifecycle: an active referral gives the receiving service a Task that follows FHIR's state machine."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -157,7 +158,19 @@ async def test_the_agreed_care_plan_is_the_tasks_one_care_plan_output_and_a_newe
         await put(client, example(goal))
     await put(client, example("CarePlan-careplan-ava-clarke"))
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke")]
-    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised"})
+    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
+    assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke-revised")]
+
+
+async def test_an_older_plan_written_again_does_not_displace_the_newer_one(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    for goal in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, example(goal))
+    await put(client, example("CarePlan-careplan-ava-clarke"))
+    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
+    await put(client, {**example("CarePlan-careplan-ava-clarke"), "status": "completed",
+                       "period": {"start": "2026-10-06", "end": "2026-11-01"}})
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke-revised")]
 
 
@@ -180,3 +193,21 @@ async def test_an_observation_not_made_for_a_referral_changes_no_task(client: ht
     del unrelated["basedOn"]
     assert (await client.post("/fhir/Observation", json=unrelated, headers=FHIR)).status_code == 201
     assert outputs_of(await referral_task(client)) == []
+
+
+async def test_outcomes_racing_the_teams_task_updates_never_fail_a_write_that_sent_no_if_match(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = (await move(client, await referral_task(client), "accepted", "accepted")).json()
+
+    async def assess(n: int) -> int:
+        response = await client.post("/fhir/Observation", json=assessment_for_referral(f"pit-assessment-{n}"), headers=FHIR)
+        return response.status_code
+
+    async def touch(n: int) -> int:
+        return (await move(client, task, "accepted", "accepted", note=[{"text": f"call {n}"}])).status_code
+
+    statuses = await asyncio.gather(*(f(n) for n in range(6) for f in (assess, touch)))
+    assert sorted(set(statuses)) == [200, 201]
