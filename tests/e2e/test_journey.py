@@ -16,6 +16,7 @@ Dates are relative to today: the baby is three days old when the midwife's recor
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -157,9 +158,20 @@ def midwifes_record() -> dict[str, Any]:
     }
 
 
-async def midwife_records_the_concern(fhir: httpx.AsyncClient) -> None:
-    response = await fhir.post("/$ingest", params={"system": "maternity"}, json=midwifes_record())
-    await ok(response, 200)
+@dataclass(frozen=True)
+class Family:
+    infant: str
+    grace: str
+    daniel: str
+    concern: dict[str, Any]  # the midwife's Observation, as Dyad holds it
+
+
+async def midwife_records_the_concern(fhir: httpx.AsyncClient, infant: str) -> Family:
+    """The maternity record goes through $ingest; the family is then found as Dyad holds it."""
+    await ok(await fhir.post("/$ingest", params={"system": "maternity"}, json=midwifes_record()), 200)
+    people = await caregivers(fhir, infant)
+    [concern] = await found(fhir, "Observation", subject=infant)
+    return Family(infant, await patient_with(fhir, GRACE_NHS), people["Daniel"], concern)
 
 
 async def caregivers(fhir: httpx.AsyncClient, infant: str) -> dict[str, str]:
@@ -342,10 +354,8 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     infant = await health_visiting_registers_the_birth(fhir)
 
     # 1. The midwife's concern arrives through the maternity mapping ...
-    await midwife_records_the_concern(fhir)
-    grace = await patient_with(fhir, GRACE_NHS)
-    family = await caregivers(fhir, infant)
-    [midwife_observation] = await found(fhir, "Observation", subject=infant)
+    family = await midwife_records_the_concern(fhir, infant)
+    grace, midwife_observation = family.grace, family.concern
     assert midwife_observation["valueCodeableConcept"]["coding"][0]["code"] == "some-concern"
     assert midwife_observation["focus"] == [{"reference": grace}]
 
@@ -377,7 +387,7 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     await ok(await fhir.put(f"/Task/{prompt['id']}", json=prompt, headers=FHIR), 200)
 
     # 4. She refers to the parent–infant team, which is notified of a referral task.
-    referral_body = referral_to_parent_infant_team(infant, grace, family["Daniel"], f"Observation/{confirmation['id']}")
+    referral_body = referral_to_parent_infant_team(infant, grace, family.daniel, f"Observation/{confirmation['id']}")
     referral = await ok(await fhir.post("/ServiceRequest", json=referral_body, headers=FHIR), 201)
     referral_ref = f"ServiceRequest/{referral['id']}"
     task = await arrives(receiver, "parent-infant-team", task_of("referral"))
@@ -403,15 +413,15 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
         "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PGRMTH"}]}],
         "name": [{"family": "Clarke", "given": ["Maureen"]}]}, headers=FHIR), 201)
     team = await ok(await fhir.post("/CareTeam", json=family_care_team(
-        infant, [grace, family["Daniel"], f"RelatedPerson/{maureen['id']}", PSYCHOTHERAPIST, HEALTH_VISITOR]), headers=FHIR), 201)
+        infant, [grace, family.daniel, f"RelatedPerson/{maureen['id']}", PSYCHOTHERAPIST, HEALTH_VISITOR]), headers=FHIR), 201)
     goals = []
     for parent, code, words in ((grace, "understand-baby-cues", "Grace: to know what Ava is telling me when she cries"),
-                                (family["Daniel"], "build-parenting-confidence", "Daniel: to settle Ava on my own")):
+                                (family.daniel, "build-parenting-confidence", "Daniel: to settle Ava on my own")):
         created = await ok(await fhir.post("/Goal", json=goal(infant, parent, code, words, f"Observation/{assessment['id']}"),
                                            headers=FHIR), 201)
         goals.append(f"Goal/{created['id']}")
     plan = await ok(await fhir.post("/CarePlan", json=care_plan(
-        infant, grace, family["Daniel"], goals, f"CareTeam/{team['id']}", referral_ref), headers=FHIR), 201)
+        infant, grace, family.daniel, goals, f"CareTeam/{team['id']}", referral_ref), headers=FHIR), 201)
 
     # 7. Video interaction guidance starts within a month of the assessment.
     task = await ok(await fhir.get(f"/Task/{task['id']}"), 200)
@@ -470,12 +480,9 @@ async def test_a_referral_left_unassessed_past_two_weeks_breaches_once_and_both_
     await load_service_directory(fhir)
     await subscribe(fhir, receiver, "parent-infant-team", f"Communication?recipient={PARENT_INFANT_TEAM}")
     await subscribe(fhir, receiver, "health-visitor-referrals", f"Communication?recipient={HEALTH_VISITOR}")
-    infant = await health_visiting_registers_the_birth(fhir)
-    await midwife_records_the_concern(fhir)
-    grace = await patient_with(fhir, GRACE_NHS)
-    family = await caregivers(fhir, infant)
-    [concern] = await found(fhir, "Observation", subject=infant)
-    referral_body = referral_to_parent_infant_team(infant, grace, family["Daniel"], f"Observation/{concern['id']}")
+    family = await midwife_records_the_concern(fhir, await health_visiting_registers_the_birth(fhir))
+    referral_body = referral_to_parent_infant_team(
+        family.infant, family.grace, family.daniel, f"Observation/{family.concern['id']}")
     referral_body["authoredOn"] = at(TODAY - timedelta(days=21))
     referral = await ok(await fhir.post("/ServiceRequest", json=referral_body, headers=FHIR), 201)
     [task] = await found(fhir, "Task", focus=f"ServiceRequest/{referral['id']}")
