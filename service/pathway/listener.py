@@ -182,8 +182,11 @@ class PathwayListener:
         """Add the resource to the outputs of the referral's open Tasks, once: the referrer sees it there."""
         reference = f"{change.res_type}/{change.res_id}"
         tasks = await self._search(conn, "Task", [("focus", referral), ("code", f"{referrals.TASK_CODES}|referral")])
+        writer = await self.repository.owner_of(conn, change.pk) if tasks else None
         for task in tasks:
             assert task.content is not None
+            if not referrals.answered_by(task.content, writer):
+                continue
             if outcome.newest_by and not await self._newest(conn, task.content, outcome, resource, reference):
                 continue
 

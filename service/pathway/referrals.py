@@ -105,6 +105,14 @@ def with_output(task: dict[str, Any], output_type: str, reference: str, *, singl
     return {**task, "output": outputs}
 
 
+def answered_by(task: dict[str, Any], writer: str | None) -> bool:
+    """Whether an outcome written by this organisation may answer the task: only the service the
+    referral went to (the Task's owner) answers it. Without authentication there is no writer to
+    check, and an owner that is not an organisation cannot be compared, so both are let through."""
+    owner = str((task.get("owner") or {}).get("reference") or "")
+    return writer is None or not owner.startswith("Organization/") or owner == writer
+
+
 def output_reference(task: dict[str, Any], output_type: str) -> str | None:
     """The reference of the task's (first) output of this type."""
     for output in task.get("output") or []:

@@ -223,6 +223,12 @@ class ResourceRepository:
             raise ResourceGone(res_type, res_id, row.version)
         return to_stored(row)
 
+    async def owner_of(self, conn: AsyncConnection, pk: int) -> str | None:
+        """The organisation that created the resource (None: written with authentication off)."""
+        result = await conn.execute(select(ResourceRow.owner_org).where(ResourceRow.pk == pk))
+        owner: str | None = result.scalar_one_or_none()
+        return owner
+
     async def read_for_update(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource | None:
         """The current version, with the resource's row locked until the transaction ends.
 
