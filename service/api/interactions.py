@@ -68,7 +68,8 @@ async def find_matches(
     """At most two matches: enough to tell none, one and too many apart."""
     if not items:
         raise FhirError(412, f"A conditional {res_type} request needs search criteria", code="invalid")
-    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset")] + [("_count", "2")]
+    # No total: only the matches are wanted, and counting them would run the search twice.
+    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset", "_total")] + [("_count", "2"), ("_total", "none")]
     _, page = await search(ctx, conn, access, res_type, criteria, strict=True)
     return page.matches
 

@@ -173,5 +173,5 @@ class PathwayListener:
     async def _search(self, conn: AsyncConnection, res_type: str, items: list[tuple[str, str]]) -> list[StoredResource]:
         if not any(k == "_count" for k, _ in items):
             items = items + [("_count", "100")]
-        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items, strict=True))
+        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items + [("_total", "none")], strict=True))
         return page.matches

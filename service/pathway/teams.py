@@ -19,7 +19,7 @@ from service.store.search import run_search
 async def _search(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100")], strict=True))
+    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True))
     return [m.content for m in page.matches if m.content]
 
 
