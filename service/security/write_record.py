@@ -4,7 +4,7 @@ from service.security.access import Access
 from service.security.audit import AuditRecord, audit_event
 from service.security.provenance import provenance_for
 from service.store.records import StoredResource
-from service.store.repository import ResourceRepository
+from service.store.repository import NewResource, ResourceRepository
 
 
 async def record_write(
@@ -24,4 +24,5 @@ async def record_write(
     entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched
     audit = audit_event(AuditRecord(access.caller, interaction, status, entities))
     # The server's own records: written together, and not announced as changes.
-    await repository.create_many(conn, [r for r in (provenance, audit) if r is not None], announce=False)  # type: ignore[arg-type]
+    records = [NewResource(r) for r in (provenance, audit) if r is not None]
+    await repository.create_many(conn, records, announce=False)  # type: ignore[arg-type]
