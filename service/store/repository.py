@@ -65,7 +65,12 @@ class NewResource:
 
 
 class ChangeListener(Protocol):
-    """Told of every version written, inside the transaction that wrote it (e.g. the outbox)."""
+    """Told of every version written, inside the transaction that wrote it (e.g. the outbox).
+
+    A listener may also have `async def prepare(conn, changes)`: called once for a batch of new
+    versions before the per-change calls, so it can do for all of them in one statement what it
+    would otherwise do per change (the outbox matches them against each criteria at once).
+    """
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None: ...
 
@@ -80,6 +85,13 @@ class ResourceRepository:
     def __init__(self, write_index: IndexWriter, listeners: tuple[ChangeListener, ...] = ()) -> None:
         self._write_index = write_index
         self._listeners = listeners
+
+    async def prepare_announcements(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
+        """Let the listeners that can prepare for a batch of changes before each is announced."""
+        for listener in self._listeners:
+            prepare = getattr(listener, "prepare", None)
+            if prepare is not None:
+                await prepare(conn, changes)
 
     async def announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
         """Tell the change listeners of a version written with create_many(announce=False)."""
@@ -151,6 +163,8 @@ class ResourceRepository:
             StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
         ]
         if announce:
+            if len(created) > 1:
+                await self.prepare_announcements(conn, created)
             for change in created:
                 await self.announce(conn, change)
         return created

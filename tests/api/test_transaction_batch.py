@@ -99,3 +99,18 @@ async def test_batched_creates_keep_their_versions_and_access_labels(client: htt
     assert [s["meta"]["versionId"] for s in stored] == ["1", "1"]
     assert [c["code"] for c in stored[0]["meta"]["security"]] == ["R"]
     assert "security" not in stored[1]["meta"]
+
+
+async def test_a_subscription_created_in_the_same_transaction_hears_of_the_creates_after_it(database_url: str) -> None:
+    entries = [post(subscription(ENDPOINT)), *(post(observation(f"Patient/infant-{n}")) for n in range(3))]
+    async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
+        await create(client, subscription(ENDPOINT, "Observation?subject=Patient/infant-1"))
+        response = await client.post("/fhir", json=bundle("transaction", *entries), headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    ids = _ids(response)
+    queued = await events(database_url)
+    by_subscription: dict[str, list[str]] = {}
+    for event in queued:
+        by_subscription.setdefault(event.subscription_id, []).append(event.res_id)
+    assert sorted(by_subscription.pop(ids[0])) == sorted(ids[1:])
+    assert list(by_subscription.values()) == [[ids[2]]]
