@@ -19,7 +19,7 @@ from service.pathway.clocks import task_clocks
 from service.pathway.derived import create_once, record_derivation
 from service.pathway.extraction import Extractor, extractable
 from service.pathway.routing import Rule, RuleBook
-from service.pathway.teams import team_of
+from service.pathway.teams import TEAM_TYPES, forget_families, team_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.search.values import parse_instant
@@ -51,6 +51,8 @@ class PathwayListener:
         return self._repository
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None:
+        if change.res_type in TEAM_TYPES:
+            forget_families(conn)
         resource = change.content
         if resource is None or change.res_type in ("AuditEvent", "Provenance"):
             return
