@@ -1,5 +1,7 @@
 """What a write leaves behind in its own transaction: a Provenance and an AuditEvent."""
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from service.security.access import Access
 from service.security.audit import AuditRecord, audit_event
 from service.security.provenance import provenance_for
@@ -7,9 +9,29 @@ from service.store.records import StoredResource
 from service.store.repository import NewResource, ResourceRepository
 
 
+def write_records(
+    access: Access,
+    interaction: str,
+    status: int,
+    written: list[StoredResource],
+    *,
+    touched: tuple[str, ...] = (),
+    with_provenance: bool = True,
+) -> list[NewResource]:
+    """The Provenance (unless the request brought its own) and the AuditEvent of a write.
+
+    touched names resources the request involved without writing (e.g. a conditional match);
+    with_provenance=False when the request brought its own Provenance (a mapped record does).
+    """
+    provenance = provenance_for(written, access.caller) if with_provenance else None
+    entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched
+    audit = audit_event(AuditRecord(access.caller, interaction, status, entities))
+    return [NewResource(r) for r in (provenance, audit) if r is not None]
+
+
 async def record_write(
     repository: ResourceRepository,
-    conn: object,
+    conn: AsyncConnection,
     access: Access,
     interaction: str,
     status: int,
@@ -18,11 +40,6 @@ async def record_write(
     touched: tuple[str, ...] = (),
     with_provenance: bool = True,
 ) -> None:
-    """touched names resources the request involved without writing (e.g. a conditional match);
-    with_provenance=False when the request brought its own Provenance (a mapped record does)."""
-    provenance = provenance_for(written, access.caller) if with_provenance else None
-    entities = tuple(f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written) + touched
-    audit = audit_event(AuditRecord(access.caller, interaction, status, entities))
-    # The server's own records: written together, and not announced as changes.
-    records = [NewResource(r) for r in (provenance, audit) if r is not None]
-    await repository.create_many(conn, records, announce=False)  # type: ignore[arg-type]
+    """The write's records, written together and not announced as changes (they are the server's own)."""
+    records = write_records(access, interaction, status, written, touched=touched, with_provenance=with_provenance)
+    await repository.create_many(conn, records, announce=False)

@@ -4,7 +4,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -64,6 +64,11 @@ class NewResource:
     owner_org: str | None = None
 
 
+# Resources to write in the same statements as a create, made from what it is about to write
+# (its Provenance and AuditEvent); they are not announced.
+Along = Callable[[list[StoredResource]], Sequence[NewResource]]
+
+
 class ChangeListener(Protocol):
     """Told of every version written, inside the transaction that wrote it (e.g. the outbox).
 
@@ -107,12 +112,13 @@ class ResourceRepository:
         res_id: str | None = None,
         conditional_key: str | None = None,
         owner_org: str | None = None,
+        along: Along | None = None,
     ) -> StoredResource:
         new = NewResource(content, res_id=res_id, conditional_key=conditional_key, owner_org=owner_org)
-        return (await self.create_many(conn, [new]))[0]
+        return (await self.create_many(conn, [new], along=along))[0]
 
     async def create_many(
-        self, conn: AsyncConnection, items: Sequence[NewResource], *, announce: bool = True
+        self, conn: AsyncConnection, items: Sequence[NewResource], *, announce: bool = True, along: Along | None = None
     ) -> list[StoredResource]:
         """New resources in one statement per table, however many there are.
 
@@ -129,6 +135,11 @@ class ResourceRepository:
             return []
         now = utc_now()
         stamped = [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in items]
+        announced = len(items)
+        if along is not None:
+            extra = along([StoredResource(s["resourceType"], s["id"], 1, now, s, "POST") for s in stamped])
+            items = [*items, *extra]
+            stamped += [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in extra]
         # RETURNING with sort_by_parameter_order would make SQLite insert row by row; (type, id)
         # is unique, so the keys are matched to their rows by it instead, in multi-row INSERTs.
         result = await conn.execute(
@@ -162,6 +173,7 @@ class ResourceRepository:
         created = [
             StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
         ]
+        created = created[:announced]
         if announce:
             if len(created) > 1:
                 await self.prepare_announcements(conn, created)
