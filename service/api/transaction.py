@@ -18,7 +18,7 @@ from service.api.context import FhirContext
 from service.api.errors import status_and_issues
 from service.security.access import Access, AccessDenied
 from service.security.labels import labelled
-from service.security.write_record import record_write
+from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
@@ -201,9 +201,8 @@ async def _record(ctx: FhirContext, conn: Any, access: Access, interaction: str,
     written = [r.stored for r in results if r.stored is not None and r.wrote]
     touched = tuple(f"{r.stored.res_type}/{r.stored.res_id}" for r in results if r.stored is not None and not r.wrote)
     brought_own = any(w.res_type == "Provenance" for w in written)
-    await record_write(
-        ctx.repository, conn, access, interaction, 200, written, touched=touched, with_provenance=not brought_own
-    )
+    records = write_records(access, interaction, 200, written, touched=touched, with_provenance=not brought_own)
+    await record_write(ctx.repository, conn, records)
 
 
 async def _batch(

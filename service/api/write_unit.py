@@ -53,7 +53,6 @@ async def write_unit(request: Request, ctx: FhirContext, access: Access, interac
         unit = WriteUnit(conn, access, interaction)
         yield unit
         if not unit.recorded:
-            await record_write(
-                ctx.repository, conn, access, interaction, unit.status, unit.written, touched=tuple(unit.touched)
-            )
+            records = write_records(access, interaction, unit.status, unit.written, touched=tuple(unit.touched))
+            await record_write(ctx.repository, conn, records)
     request.state.audited = True

@@ -1,5 +1,7 @@
 """What a write leaves behind in its own transaction: a Provenance and an AuditEvent."""
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.security.access import Access
@@ -29,17 +31,7 @@ def write_records(
     return [NewResource(r) for r in (provenance, audit) if r is not None]
 
 
-async def record_write(
-    repository: ResourceRepository,
-    conn: AsyncConnection,
-    access: Access,
-    interaction: str,
-    status: int,
-    written: list[StoredResource],
-    *,
-    touched: tuple[str, ...] = (),
-    with_provenance: bool = True,
-) -> None:
-    """The write's records, written together and not announced as changes (they are the server's own)."""
-    records = write_records(access, interaction, status, written, touched=touched, with_provenance=with_provenance)
+async def record_write(repository: ResourceRepository, conn: AsyncConnection, records: Sequence[NewResource]) -> None:
+    """Write a request's records (see write_records) together, not announced as changes: they are
+    the server's own, and trigger neither pathway rules nor notifications."""
     await repository.create_many(conn, records, announce=False)

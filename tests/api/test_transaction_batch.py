@@ -3,7 +3,11 @@
 from typing import Any
 
 import httpx
+from sqlalchemy import insert, select
 
+from service.store.database import Database
+from service.store.repository import conditional_key
+from service.store.tables import ConditionalKeyRow, ResourceRow
 from tests.api.test_transaction import bundle, post
 from tests.fhir_samples import FHIR_JSON, NHS, infant, observation
 from tests.notify.conftest import create, events, fast_settings, running, subscription
@@ -114,3 +118,20 @@ async def test_a_subscription_created_in_the_same_transaction_hears_of_the_creat
         by_subscription.setdefault(event.subscription_id, []).append(event.res_id)
     assert sorted(by_subscription.pop(ids[0])) == sorted(ids[1:])
     assert list(by_subscription.values()) == [[ids[2]]]
+
+
+async def test_a_conditional_key_taken_meanwhile_sends_the_batch_the_one_by_one_way_and_leaves_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """As if a concurrent conditional create held the key without its resource matching yet."""
+    holder = (await client.post("/fhir/Patient", json=infant("9000000025"), headers=FHIR_JSON)).json()
+    criteria = [("identifier", f"{NHS}|9000000017")]
+    async with database.write() as conn:
+        pk = await conn.scalar(select(ResourceRow.pk).where(ResourceRow.res_id == holder["id"]))
+        await conn.execute(insert(ConditionalKeyRow).values(res_type="Patient", key_hash=conditional_key("Patient", criteria), resource_pk=pk))
+    sent = bundle("transaction", post(observation()), post(infant("9000000017"), ifNoneExist=f"identifier={NHS}|9000000017"))
+    response = await client.post("/fhir", json=sent, headers=FHIR_JSON)
+    assert response.status_code == 409, response.text
+    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")
+    assert await _count(client, "Observation") == 0
+    assert await _count(client, "Patient") == 1
