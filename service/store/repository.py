@@ -120,16 +120,14 @@ class ResourceRepository:
     async def create_many(
         self, conn: AsyncConnection, items: Sequence[NewResource], *, announce: bool = True, along: Along | None = None
     ) -> list[StoredResource]:
-        """New resources in one statement per table, however many there are.
+        """New resources in one statement per table, however many there are (a Bundle's creates,
+        a write's records), rather than a handful of statements each.
 
-        A transaction Bundle's creates and a write's audit trail go through here, so a Bundle of
-        1,000 entries costs a handful of round trips rather than thousands. The listeners are told
-        afterwards, in order, when every row (index rows included) is in place; announce=False
-        leaves that to the caller (who may attribute a listener's refusal to the entry it concerns)
-        or skips it for the server's own records, which trigger neither rules nor notifications.
-        A conditional key that is already taken raises IntegrityError and writes nothing of the
-        batch only if the caller wrapped it in a savepoint; the caller's transaction is otherwise
-        rolled back whole.
+        The listeners are told afterwards, in order, once every row (index rows included) is in
+        place. announce=False leaves that to the caller (a Bundle, which names the entry a listener
+        refuses) or skips it for the server's own records, which trigger neither pathway rules nor
+        notifications. `along` adds resources made from the stamped ones (a create's Provenance and
+        AuditEvent) to the same statements; they are neither announced nor returned.
         """
         if not items:
             return []
