@@ -1,5 +1,6 @@
 """The application factory: it only wires the rooms together."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,6 +64,16 @@ async def build_context(
     return FhirContext(settings, db, repository, registry, package, terminology, admission, mappings)
 
 
+def _freeze_startup_objects() -> None:
+    """Start-up's objects live as long as the process: leave them out of every later collection.
+
+    Without this each full collection rescans the compiled guide, and a 1,000-entry Bundle (which
+    allocates enough to set several off) spent ~0.4 s in collector pauses of up to ~200 ms.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -78,9 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications.start()
         statistics.start()
         pathway.start()
+        if settings.gc_freeze_after_start:
+            _freeze_startup_objects()
         try:
             yield
         finally:
+            if settings.gc_freeze_after_start:
+                gc.unfreeze()
             await pathway.stop()
             await statistics.stop()
             await notifications.stop()

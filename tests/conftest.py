@@ -23,6 +23,9 @@ from service.app import create_app
 from service.config import Settings
 from service.store.database import Database
 
+# Each test starts the app again: a collection at every start would cost more than it saves.
+os.environ.setdefault("DYAD_GC_FREEZE_AFTER_START", "false")
+
 POSTGRES_URL = os.environ.get(
     "DYAD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

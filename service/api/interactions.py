@@ -19,7 +19,7 @@ from service.security.access import Access
 from service.security.labels import labelled
 from service.store.errors import VersionConflict
 from service.store.records import StoredResource
-from service.store.repository import conditional_key
+from service.store.repository import Along, conditional_key
 from service.store.search import SearchPage, run_search
 
 QueryItems = list[tuple[str, str]]
@@ -68,7 +68,8 @@ async def find_matches(
     """At most two matches: enough to tell none, one and too many apart."""
     if not items:
         raise FhirError(412, f"A conditional {res_type} request needs search criteria", code="invalid")
-    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset")] + [("_count", "2")]
+    # No total: only the matches are wanted, and counting them would run the search twice.
+    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset", "_total")] + [("_count", "2"), ("_total", "none")]
     _, page = await search(ctx, conn, access, res_type, criteria, strict=True)
     return page.matches
 
@@ -89,13 +90,19 @@ async def create(
     *,
     if_none_exist: QueryItems | None = None,
     res_id: str | None = None,
+    along: Along | None = None,
 ) -> Outcome:
-    """Create with a server id (or the one a transaction assigned); If-None-Exist makes it idempotent."""
+    """Create with a server id (or the one a transaction assigned); If-None-Exist makes it idempotent.
+
+    `along` makes the records of a plain create (its Provenance and AuditEvent) to be written in
+    the create's own statements; a conditional create does not use it (its outcome is not known
+    until it has searched), and its caller records it afterwards.
+    """
     res_type = resource["resourceType"]
     access.require(res_type, "c")
     resource = labelled(resource, ctx.settings, access.organization)
     if not if_none_exist:
-        stored = await ctx.repository.create(conn, resource, res_id=res_id, owner_org=access.organization)
+        stored = await ctx.repository.create(conn, resource, res_id=res_id, owner_org=access.organization, along=along)
         return Outcome(201, stored)
     existing = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, if_none_exist))
     if existing is not None:

@@ -145,7 +145,9 @@ async def create(
 ) -> Response:
     criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
     async with write_unit(request, ctx, access, "create") as unit:
-        outcome = unit.done(await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria))
+        outcome = unit.done(
+            await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria, along=unit.records_along())
+        )
     return _written(request, outcome, base, prefer)
 
 

@@ -1,19 +1,24 @@
 """Bundle transaction (all or nothing) and batch (each entry on its own) at POST [base]."""
 
+import asyncio
 import base64
 import re
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 
 from service.api import bundles, interactions
 from service.api.context import FhirContext
 from service.api.errors import status_and_issues
 from service.security.access import Access, AccessDenied
-from service.security.write_record import record_write
+from service.security.labels import labelled
+from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
@@ -24,6 +29,7 @@ from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError
 from service.store.errors import ResourceNotFound, StoreError
 from service.store.records import StoredResource, format_instant
+from service.store.repository import NewResource, conditional_key
 
 # FHIR's processing order for a transaction: deletes, creates, updates, then reads.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -83,32 +89,121 @@ def _bundle_kind(bundle: Any, max_entries: int) -> str:
 async def _transaction(
     ctx: FhirContext, access: Access, raw_entries: list[Any], base: str, prefer: Prefer
 ) -> dict[str, Any]:
-    entries = [_parse_entry(ctx, i, raw, base) for i, raw in enumerate(raw_entries)]
+    entries = await _parse_entries(ctx, raw_entries, base)
     results: dict[int, EntryResult] = {}
     async with ctx.db.write() as conn:
-        current = None
         try:
             targets = {}
-            for current in entries:
-                targets.update(await _assign_identity(ctx, conn, access, current))
-            for current in entries:
-                if current.resource is not None:
-                    current.resource = await _resolve_references(ctx, conn, access, current.resource, targets)
-            for current in sorted(entries, key=lambda e: _ORDER[e.method]):
-                results[current.index] = await _run(ctx, conn, access, current, base)
-        except _ENTRY_ERRORS as exc:
-            raise _entry_error(current.index if current else 0, exc) from None
+            for entry in entries:
+                with _blame(entry):
+                    targets.update(await _assign_identity(ctx, conn, access, entry))
+            for entry in entries:
+                if entry.resource is not None:
+                    with _blame(entry):
+                        entry.resource = await _resolve_references(ctx, conn, access, entry.resource, targets)
+            for group in _processing_groups(entries):
+                if group[0].method == "POST":
+                    results.update(await _create_all(ctx, conn, access, group, base))
+                    continue
+                for entry in group:
+                    with _blame(entry):
+                        results[entry.index] = await _run(ctx, conn, access, entry, base)
+        except _AtEntry as failed:
+            raise _entry_error(failed.index, failed.error) from None
         await _record(ctx, conn, access, "transaction", list(results.values()))
     return _response_bundle("transaction-response", entries, results, base, prefer)
+
+
+class _AtEntry(Exception):
+    """A transaction entry's failure, carried out of the processing loops with the entry's place."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
+
+
+@contextmanager
+def _blame(entry: Entry) -> Iterator[None]:
+    try:
+        yield
+    except _ENTRY_ERRORS as exc:
+        raise _AtEntry(entry.index, exc) from None
+
+
+def _processing_groups(entries: list[Entry]) -> list[list[Entry]]:
+    """The entries in FHIR's processing order, one group per step (deletes, creates, updates, reads)."""
+    groups: dict[int, list[Entry]] = {}
+    for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
+        groups.setdefault(_ORDER[entry.method], []).append(entry)
+    return list(groups.values())
+
+
+async def _create_all(
+    ctx: FhirContext, conn: Any, access: Access, entries: list[Entry], base: str
+) -> dict[int, EntryResult]:
+    """The Bundle's creates in one batch: one INSERT per table for all of them, then the listeners.
+
+    Every create's identity (and a conditional create's match) was settled before any write, so
+    no create depends on another and they can go in together. The one-by-one path is kept for
+    what a batch cannot tell apart: two creates under the same conditional key (the second
+    matches the first), and a conditional key a concurrent writer took in the meantime.
+    """
+    results = {e.index: EntryResult(200, e.existing, wrote=False) for e in entries if e.existing is not None}
+    fresh = [e for e in entries if e.existing is None]
+    new = [_new_resource(ctx, access, entry) for entry in fresh]
+    keys = [n.conditional_key for n in new if n.conditional_key]
+    if len(set(keys)) < len(keys):
+        return results | await _one_by_one(ctx, conn, access, fresh, base)
+    try:
+        async with _savepoint_if(conn, bool(keys)):
+            created = await ctx.repository.create_many(conn, new, announce=False)
+    except IntegrityError:
+        return results | await _one_by_one(ctx, conn, access, fresh, base)
+    await ctx.repository.prepare_announcements(conn, created)
+    for entry, stored in zip(fresh, created, strict=True):
+        with _blame(entry):
+            await ctx.repository.announce(conn, stored)
+        results[entry.index] = EntryResult(201, stored)
+    return results
+
+
+def _new_resource(ctx: FhirContext, access: Access, entry: Entry) -> NewResource:
+    """What interactions.create would write for the entry, checked the same way."""
+    assert entry.resource is not None and entry.res_id is not None
+    with _blame(entry):
+        access.require(entry.res_type, "c")
+    key = conditional_key(entry.res_type, entry.if_none_exist) if entry.if_none_exist else None
+    resource = labelled(entry.resource, ctx.settings, access.organization)
+    return NewResource(resource, res_id=entry.res_id, conditional_key=key, owner_org=access.organization)
+
+
+async def _one_by_one(
+    ctx: FhirContext, conn: Any, access: Access, entries: list[Entry], base: str
+) -> dict[int, EntryResult]:
+    results = {}
+    for entry in entries:
+        with _blame(entry):
+            results[entry.index] = await _run(ctx, conn, access, entry, base)
+    return results
+
+
+@asynccontextmanager
+async def _savepoint_if(conn: Any, wanted: bool) -> AsyncIterator[None]:
+    """A savepoint only where a batch can fail and be retried (conditional keys), since it costs two statements."""
+    if not wanted:
+        yield
+        return
+    async with conn.begin_nested():
+        yield
 
 
 async def _record(ctx: FhirContext, conn: Any, access: Access, interaction: str, results: list[EntryResult]) -> None:
     written = [r.stored for r in results if r.stored is not None and r.wrote]
     touched = tuple(f"{r.stored.res_type}/{r.stored.res_id}" for r in results if r.stored is not None and not r.wrote)
     brought_own = any(w.res_type == "Provenance" for w in written)
-    await record_write(
-        ctx.repository, conn, access, interaction, 200, written, touched=touched, with_provenance=not brought_own
-    )
+    records = write_records(access, interaction, 200, written, touched=touched, with_provenance=not brought_own)
+    await record_write(ctx.repository, conn, records)
 
 
 async def _batch(
@@ -129,6 +224,20 @@ async def _batch(
             entries.append(None)
             results[index] = EntryResult(error.status, body=operation_outcome(error.issues))
     return _response_bundle("batch-response", entries, results, base, prefer)
+
+
+async def _parse_entries(ctx: FhirContext, raw_entries: list[Any], base: str) -> list[Entry]:
+    """Each entry parsed and validated, letting the event loop run between entries.
+
+    Validation is synchronous CPU work (a millisecond or more per resource); done for a whole
+    Bundle in one go it holds the loop for tens of milliseconds (seconds at 1,000 entries), and
+    every other request and the notification worker's deliveries wait behind it.
+    """
+    entries = []
+    for index, raw in enumerate(raw_entries):
+        entries.append(_parse_entry(ctx, index, raw, base))
+        await asyncio.sleep(0)
+    return entries
 
 
 def _parse_entry(ctx: FhirContext, index: int, raw: Any, base: str) -> Entry:
@@ -217,31 +326,55 @@ async def _assign_identity(ctx: FhirContext, conn: Any, access: Access, entry: E
 
 
 async def _resolve_references(
-    ctx: FhirContext, conn: Any, access: Access, node: Any, targets: dict[str, str]
-) -> Any:
-    """Rewrite urn:uuid and fullUrl references to the ids assigned, and resolve `Type?query` ones."""
+    ctx: FhirContext, conn: Any, access: Access, resource: dict[str, Any], targets: dict[str, str]
+) -> dict[str, Any]:
+    """Rewrite urn:uuid and fullUrl references to the ids assigned, and resolve `Type?query` ones.
+
+    The conditional references are searched first and the resource then rewritten in one plain
+    walk: an awaited call per node was ~13 % of a 1,000-entry Bundle's time (py-spy).
+    """
+    resolved = {value: await _resolve_conditional(ctx, conn, access, value) for value in _conditional_references(resource, targets)}
+    rewritten: dict[str, Any] = _rewrite(resource, targets, resolved)
+    return rewritten
+
+
+def _conditional_references(node: Any, targets: dict[str, str]) -> set[str]:
+    found: set[str] = set()
     if isinstance(node, dict):
-        resolved = {}
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                resolved[key] = await _resolve_reference(ctx, conn, access, value, targets)
+                if value not in targets and _is_conditional(value):
+                    found.add(value)
             else:
-                resolved[key] = await _resolve_references(ctx, conn, access, value, targets)
-        return resolved
+                found |= _conditional_references(value, targets)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _conditional_references(item, targets)
+    return found
+
+
+def _is_conditional(value: str) -> bool:
+    conditional = _CONDITIONAL_REFERENCE.match(value)
+    return conditional is not None and conditional.group(1) in SUPPORTED_TYPES
+
+
+def _rewrite(node: Any, targets: dict[str, str], resolved: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: (targets.get(value) or resolved.get(value, value))
+            if key == "reference" and isinstance(value, str)
+            else _rewrite(value, targets, resolved)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [await _resolve_references(ctx, conn, access, item, targets) for item in node]
-    if isinstance(node, str) and node in targets:
-        return targets[node]
+        return [_rewrite(item, targets, resolved) for item in node]
+    if isinstance(node, str):
+        return targets.get(node, node)
     return node
 
 
-async def _resolve_reference(ctx: FhirContext, conn: Any, access: Access, value: str, targets: dict[str, str]) -> str:
-    if value in targets:
-        return targets[value]
-    conditional = _CONDITIONAL_REFERENCE.match(value)
-    if not conditional or conditional.group(1) not in SUPPORTED_TYPES:
-        return value
-    res_type, query = conditional.groups()
+async def _resolve_conditional(ctx: FhirContext, conn: Any, access: Access, value: str) -> str:
+    res_type, query = value.split("?", 1)
     matches = await interactions.find_matches(ctx, conn, access, res_type, _criteria(query))
     if len(matches) != 1:
         raise FhirError(

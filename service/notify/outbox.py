@@ -5,7 +5,7 @@ leaves none behind and a committed one cannot lose its notifications.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +26,10 @@ from service.store.tables import ResourceRow, ResourceVersionRow
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8f0e-4a43-9a55-2b8c3d1e7a10")
 _INTERACTIONS = {"POST": "create", "DELETE": "delete"}
 POKE_KEY = "dyad_notify_poke"
+# Verdicts prepared for a batch of new versions: (type, id, version) -> (criteria searched, criteria
+# matched); dropped when the connection goes back to the pool (service.notify.runtime).
+PREPARED_KEY = "dyad_notify_prepared"
+CriteriaKey = tuple[str, str | None]  # (criteria, owning organisation): what one search answers
 
 
 def event_id(sub_id: str, change: StoredResource) -> str:
@@ -67,6 +71,26 @@ class OutboxListener:
         # Read by the pool check-in hook (service.notify.runtime) once the transaction is over.
         conn.info.setdefault(POKE_KEY, set()).update(s.sub_id for s in matched)
 
+    async def prepare(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
+        """Match a batch of new versions against each criteria in one search, not one per version.
+
+        The per-change calls that follow take their verdicts from here; a criteria not searched
+        here (a Subscription written in the same batch) is still searched for each change.
+        """
+        now = self.clock()
+        by_type: dict[str, list[StoredResource]] = {}
+        for change in changes:
+            if change.content is not None and change.res_type != "Subscription":
+                by_type.setdefault(change.res_type, []).append(change)
+        prepared: dict[tuple[str, str, int], tuple[set[CriteriaKey], set[CriteriaKey]]] = {}
+        for res_type, batch in by_type.items():
+            subscribers = await self.cache.for_type(conn, res_type, now)
+            matching = await _matching_batch(conn, self.registry, subscribers, batch)
+            searched = set(matching)
+            for change in batch:
+                prepared[(change.res_type, change.res_id, change.version)] = (searched, {k for k, pks in matching.items() if change.pk in pks})
+        conn.info[PREPARED_KEY] = prepared
+
     async def _on_subscription_write(self, conn: AsyncConnection, change: StoredResource) -> None:
         self.cache.note_write(conn, change.res_id, change.version)
         if change.content is None:
@@ -81,7 +105,8 @@ class OutboxListener:
         self, conn: AsyncConnection, change: StoredResource, subscribers: list[Subscriber]
     ) -> list[Subscriber]:
         if change.content is not None:
-            return await _matching_now(conn, self.registry, subscribers, change)
+            prepared = conn.info.get(PREPARED_KEY, {}).pop((change.res_type, change.res_id, change.version), None)
+            return await _matching_now(conn, self.registry, subscribers, change, prepared)
         return await self._matching_deleted(conn, change, subscribers)
 
     async def _matching_deleted(
@@ -110,10 +135,17 @@ class OutboxListener:
 
 
 async def _matching_now(
-    conn: AsyncConnection, registry: SearchRegistry, subscribers: list[Subscriber], change: StoredResource
+    conn: AsyncConnection,
+    registry: SearchRegistry,
+    subscribers: list[Subscriber],
+    change: StoredResource,
+    prepared: tuple[set[CriteriaKey], set[CriteriaKey]] | None = None,
 ) -> list[Subscriber]:
     """Each distinct criteria is searched once per owning organisation, however many share it."""
-    verdicts: dict[tuple[str, str | None], bool] = {}
+    verdicts: dict[CriteriaKey, bool] = {}
+    if prepared is not None:
+        searched, matched = prepared
+        verdicts = {key: key in matched for key in searched}
     for subscriber in subscribers:
         key = (subscriber.criteria_key, subscriber.owner_org)
         if key not in verdicts:
@@ -128,13 +160,27 @@ async def _matches(conn: AsyncConnection, registry: SearchRegistry, subscriber: 
     return bool(await find_pks(conn, query, limit=1, viewer=subscriber.viewer))
 
 
-def _restricted(registry: SearchRegistry, criteria: SearchQuery, res_id: str) -> SearchQuery:
-    """The criteria AND `_id=<the changed resource>`: the search engine answers for one resource.
+async def _matching_batch(
+    conn: AsyncConnection, registry: SearchRegistry, subscribers: list[Subscriber], batch: list[StoredResource]
+) -> dict[CriteriaKey, set[int]]:
+    """For each distinct criteria (and owner), which of the batch's resources it matches."""
+    matching: dict[CriteriaKey, set[int]] = {}
+    res_ids = [change.res_id for change in batch]
+    for subscriber in subscribers:
+        key = (subscriber.criteria_key, subscriber.owner_org)
+        if key not in matching:
+            query = _restricted(registry, subscriber.criteria, *res_ids)
+            matching[key] = set(await find_pks(conn, query, viewer=subscriber.viewer))
+    return matching
 
-    Equivalent to parse_search(criteria items + [("_id", id)]) without re-parsing the criteria
+
+def _restricted(registry: SearchRegistry, criteria: SearchQuery, *res_ids: str) -> SearchQuery:
+    """The criteria AND `_id=<the changed resources>`: the search engine answers for them alone.
+
+    Equivalent to parse_search(criteria items + [("_id", ids)]) without re-parsing the criteria
     on every write.
     """
-    only = parse_search(registry, criteria.res_type, [("_id", res_id)], strict=True)
+    only = parse_search(registry, criteria.res_type, [("_id", ",".join(res_ids))], strict=True)
     return replace(criteria, filters=[*only.filters, *criteria.filters])
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import event
 
 from service.config import Settings
 from service.notify.cache import SubscriptionCache
-from service.notify.outbox import POKE_KEY, OutboxListener
+from service.notify.outbox import POKE_KEY, PREPARED_KEY, OutboxListener
 from service.notify.retention import OutboxRetention
 from service.notify.retry import RetryPolicy
 from service.notify.worker import DeliveryWorker, WorkerConfig
@@ -87,6 +87,7 @@ class Notifications:
     def _on_checkin(self, _dbapi_connection: Any, record: Any) -> None:
         if record is None:
             return
+        record.info.pop(PREPARED_KEY, None)
         subscription_ids = record.info.pop(POKE_KEY, None)
         if subscription_ids and self.worker is not None:
             self.worker.poke(subscription_ids)

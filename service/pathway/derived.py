@@ -30,7 +30,7 @@ def derived_identifier(value: str) -> dict[str, str]:
 async def find_by_identifier(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, system: str, value: str
 ) -> StoredResource | None:
-    query = parse_search(registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1")], strict=True)
+    query = parse_search(registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1"), ("_total", "none")], strict=True)
     page = await run_search(conn, registry, query)
     return page.matches[0] if page.matches else None
 

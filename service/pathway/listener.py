@@ -21,7 +21,7 @@ from service.pathway.clocks import task_clocks
 from service.pathway.derived import create_once, create_or_revise, record_derivation
 from service.pathway.extraction import Extractor, extractable
 from service.pathway.routing import OutcomeRule, Rule, RuleBook
-from service.pathway.teams import team_of
+from service.pathway.teams import TEAM_TYPES, forget_families, team_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.search.values import parse_instant
@@ -53,6 +53,8 @@ class PathwayListener:
         return self._repository
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None:
+        if change.res_type in TEAM_TYPES:
+            forget_families(conn)
         resource = change.content
         if resource is None or change.res_type in ("AuditEvent", "Provenance"):
             return
@@ -252,5 +254,5 @@ class PathwayListener:
     async def _search(self, conn: AsyncConnection, res_type: str, items: list[tuple[str, str]]) -> list[StoredResource]:
         if not any(k == "_count" for k, _ in items):
             items = items + [("_count", "100")]
-        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items, strict=True))
+        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items + [("_total", "none")], strict=True))
         return page.matches

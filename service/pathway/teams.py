@@ -19,7 +19,7 @@ from service.store.search import run_search
 async def _search(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100")], strict=True))
+    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True))
     return [m.content for m in page.matches if m.content]
 
 
@@ -36,10 +36,41 @@ def _organization_refs(resources: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+# The families looked up in the current transaction: a Bundle of Observations about a few infants
+# would otherwise search their CareTeams and EpisodeOfCares again for every Observation.
+_FAMILIES_KEY = "dyad_pathway_families"
+TEAM_TYPES = frozenset({"CareTeam", "EpisodeOfCare", "Organization"})
+
+
+def _families(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
+    """This transaction's lookups; conn.info outlives the transaction, so the entry names it."""
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
+    held = conn.info.get(_FAMILIES_KEY)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        conn.info[_FAMILIES_KEY] = held
+    families: dict[str, list[dict[str, Any]]] = held[1]
+    return families
+
+
+def forget_families(conn: AsyncConnection) -> None:
+    """A CareTeam, EpisodeOfCare or Organization was written: what was looked up may be stale."""
+    conn.info.pop(_FAMILIES_KEY, None)
+
+
 async def family_organizations(
     conn: AsyncConnection, registry: SearchRegistry, repository: ResourceRepository, infant: str
 ) -> list[dict[str, Any]]:
     """The Organizations the infant's CareTeams and EpisodeOfCares name, CareTeams first."""
+    families = _families(conn)
+    if infant not in families:
+        families[infant] = await _family_organizations(conn, registry, repository, infant)
+    return families[infant]
+
+
+async def _family_organizations(
+    conn: AsyncConnection, registry: SearchRegistry, repository: ResourceRepository, infant: str
+) -> list[dict[str, Any]]:
     care_teams = await _search(conn, registry, "CareTeam", [("subject", infant), ("status", "active")])
     episodes = await _search(conn, registry, "EpisodeOfCare", [("patient", infant), ("status", "active")])
     refs = _organization_refs(care_teams + episodes)

@@ -11,7 +11,7 @@ from typing import Any
 from service.security.tokens import Caller
 from service.store.database import Database
 from service.store.records import format_instant
-from service.store.repository import ResourceRepository
+from service.store.repository import NewResource, ResourceRepository
 
 log = logging.getLogger("dyad.audit")
 
@@ -113,7 +113,7 @@ class AuditTrail:
         while self._pending:
             batch, self._pending = self._pending[:500], self._pending[500:]
             async with self._db.write() as conn:
-                await self._repository.create_many(conn, [audit_event(r) for r in batch], announce=False)
+                await self._repository.create_many(conn, [NewResource(audit_event(r)) for r in batch], announce=False)
 
     async def _run(self) -> None:
         while not self._stopping:

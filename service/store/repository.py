@@ -2,8 +2,9 @@
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -53,8 +54,28 @@ def stamp(content: dict[str, Any], res_id: str, version: int, when: datetime) ->
     return stamped
 
 
+@dataclass(frozen=True, slots=True)
+class NewResource:
+    """A resource to create: its content, and the id, conditional key and owner it is created with."""
+
+    content: dict[str, Any]
+    res_id: str | None = None  # a server id is made when None
+    conditional_key: str | None = None
+    owner_org: str | None = None
+
+
+# Resources to write in the same statements as a create, made from what it is about to write
+# (its Provenance and AuditEvent); they are not announced.
+Along = Callable[[list[StoredResource]], Sequence[NewResource]]
+
+
 class ChangeListener(Protocol):
-    """Told of every version written, inside the transaction that wrote it (e.g. the outbox)."""
+    """Told of every version written, inside the transaction that wrote it (e.g. the outbox).
+
+    A listener may also have `async def prepare(conn, changes)`: called once for a batch of new
+    versions before the per-change calls, so it can do for all of them in one statement what it
+    would otherwise do per change (the outbox matches them against each criteria at once).
+    """
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None: ...
 
@@ -70,7 +91,15 @@ class ResourceRepository:
         self._write_index = write_index
         self._listeners = listeners
 
-    async def _announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
+    async def prepare_announcements(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
+        """Let the listeners that can prepare for a batch of changes before each is announced."""
+        for listener in self._listeners:
+            prepare = getattr(listener, "prepare", None)
+            if prepare is not None:
+                await prepare(conn, changes)
+
+    async def announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
+        """Tell the change listeners of a version written with create_many(announce=False)."""
         for listener in self._listeners:
             await listener(conn, change)
         return change
@@ -83,53 +112,46 @@ class ResourceRepository:
         res_id: str | None = None,
         conditional_key: str | None = None,
         owner_org: str | None = None,
+        along: Along | None = None,
     ) -> StoredResource:
-        res_type = content["resourceType"]
-        res_id = res_id or str(uuid.uuid4())
-        now = utc_now()
-        stored = stamp(content, res_id, 1, now)
-        pk = await conn.scalar(
-            insert(ResourceRow)
-            .values(
-                res_type=res_type, res_id=res_id, version=1, last_updated=now, deleted=False,
-                owner_org=owner_org, restricted=is_restricted(stored),
-            )
-            .returning(ResourceRow.pk)
-        )
-        assert pk is not None
-        await self._insert_version(conn, pk, res_type, 1, now, "POST", stored)
-        if conditional_key:
-            await conn.execute(
-                insert(ConditionalKeyRow).values(
-                    res_type=res_type, key_hash=conditional_key, resource_pk=pk
-                )
-            )
-        await self._write_index(conn, pk, res_type, stored, fresh=True)
-        return await self._announce(conn, StoredResource(res_type, res_id, 1, now, stored, "POST", pk))
+        new = NewResource(content, res_id=res_id, conditional_key=conditional_key, owner_org=owner_org)
+        return (await self.create_many(conn, [new], along=along))[0]
 
     async def create_many(
-        self, conn: AsyncConnection, contents: Sequence[dict[str, Any]], *, announce: bool = True
+        self, conn: AsyncConnection, items: Sequence[NewResource], *, announce: bool = True, along: Along | None = None
     ) -> list[StoredResource]:
-        """Several new resources with server ids in a handful of statements, not a handful each.
+        """New resources in one statement per table, however many there are (a Bundle's creates,
+        a write's records), rather than a handful of statements each.
 
-        For the server's own records (AuditEvents and Provenances): announce=False skips the
-        change listeners, so the audit trail neither triggers pathway rules nor notifications.
+        The listeners are told afterwards, in order, once every row (index rows included) is in
+        place. announce=False leaves that to the caller (a Bundle, which names the entry a listener
+        refuses) or skips it for the server's own records, which trigger neither pathway rules nor
+        notifications. `along` adds resources made from the stamped ones (a create's Provenance and
+        AuditEvent) to the same statements; they are neither announced nor returned.
         """
-        if not contents:
+        if not items:
             return []
         now = utc_now()
-        stamped = [stamp(content, str(uuid.uuid4()), 1, now) for content in contents]
+        stamped = [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in items]
+        announced = len(items)
+        if along is not None:
+            extra = along([StoredResource(s["resourceType"], s["id"], 1, now, s, "POST") for s in stamped])
+            items = [*items, *extra]
+            stamped += [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in extra]
+        # RETURNING with sort_by_parameter_order would make SQLite insert row by row; (type, id)
+        # is unique, so the keys are matched to their rows by it instead, in multi-row INSERTs.
         result = await conn.execute(
-            insert(ResourceRow).returning(ResourceRow.pk, sort_by_parameter_order=True),
+            insert(ResourceRow).returning(ResourceRow.pk, ResourceRow.res_type, ResourceRow.res_id),
             [
                 {
                     "res_type": s["resourceType"], "res_id": s["id"], "version": 1, "last_updated": now,
-                    "deleted": False, "owner_org": None, "restricted": is_restricted(s),
+                    "deleted": False, "owner_org": item.owner_org, "restricted": is_restricted(s),
                 }
-                for s in stamped
+                for item, s in zip(items, stamped, strict=True)
             ],
         )
-        pks = [int(pk) for pk in result.scalars()]
+        pk_of = {(res_type, res_id): int(pk) for pk, res_type, res_id in result}
+        pks = [pk_of[(s["resourceType"], s["id"])] for s in stamped]
         await conn.execute(
             insert(ResourceVersionRow),
             [
@@ -138,13 +160,23 @@ class ResourceRepository:
                 for pk, s in zip(pks, stamped, strict=True)
             ],
         )
+        keys = [
+            {"res_type": s["resourceType"], "key_hash": item.conditional_key, "resource_pk": pk}
+            for item, s, pk in zip(items, stamped, pks, strict=True)
+            if item.conditional_key
+        ]
+        if keys:
+            await conn.execute(insert(ConditionalKeyRow), keys)
         await self._write_index.many(conn, [(pk, s["resourceType"], s) for pk, s in zip(pks, stamped, strict=True)])
         created = [
             StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
         ]
+        created = created[:announced]
         if announce:
+            if len(created) > 1:
+                await self.prepare_announcements(conn, created)
             for change in created:
-                await self._announce(conn, change)
+                await self.announce(conn, change)
         return created
 
     async def update(
@@ -183,7 +215,7 @@ class ResourceRepository:
         await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, stored)
         change = StoredResource(res_type, res_id, version, now, stored, method, row.pk)
-        return await self._announce(conn, change), False
+        return await self.announce(conn, change), False
 
     async def delete(
         self,
@@ -206,7 +238,7 @@ class ResourceRepository:
         await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None)
         await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, None)
-        return await self._announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
+        return await self.announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
 
     async def read(
         self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer | None = None
