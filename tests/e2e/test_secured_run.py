@@ -2,9 +2,6 @@
 its AuditEvent, and its logs hold none of the NHS numbers, names or free text it was sent."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,35 +10,27 @@ import pytest
 
 from service.config import Settings
 from service.security.dev_keys import DevSigningKey
-from tests.e2e.conftest import ROOT, _free_port, _wait_ready
+from tests.e2e.conftest import ROOT, RunningServer
 from tests.fhir_samples import NHS, infant, observation
 
 SECRET_TEXT = "Mum says the twins' grandmother Wilhelmina helps at night"
 
 
 @pytest.fixture
-def secured(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    key_file = tmp_path / "dev-key.pem"
-    settings = Settings(dev_key_file=key_file)
-    key = DevSigningKey.from_settings(settings)
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    env = {
-        **os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "jwt", "DYAD_SERVE_DEV_JWKS": "true",
-        "DYAD_DEV_KEY_FILE": str(key_file), "DYAD_AUDIT_FLUSH_SECONDS": "0.05", "DYAD_LOG_LEVEL": "INFO",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log_path)
-        yield base, key, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "dev-key.pem"
+
+
+@pytest.fixture
+def server_env(key_file: Path) -> dict[str, str]:
+    return {"DYAD_AUTH": "jwt", "DYAD_SERVE_DEV_JWKS": "true", "DYAD_DEV_KEY_FILE": str(key_file),
+            "DYAD_AUDIT_FLUSH_SECONDS": "0.05"}
+
+
+@pytest.fixture
+def secured(server: RunningServer, key_file: Path) -> tuple[str, DevSigningKey, Path]:
+    """The server started by tests/e2e/conftest.py, with auth on, and the dev key it trusts."""
+    return server.base, DevSigningKey.from_settings(Settings(dev_key_file=key_file)), server.log_path
 
 
 def test_every_request_is_audited_and_logs_carry_no_identifiers(secured) -> None:  # type: ignore[no-untyped-def]
