@@ -124,10 +124,6 @@ class RuleBook:
     def outcomes_for(self, res_type: str) -> list[OutcomeRule]:
         return [o for o in self.outcomes if o.on == res_type]
 
-    @property
-    def types(self) -> frozenset[str]:
-        return frozenset(r.on for r in self.rules)
-
 
 def load_rules(path: Path = RULES_FILE) -> RuleBook:
     data = json.loads(path.read_text())
