@@ -5,26 +5,18 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
-from service.config import get_settings
+from service.config import ConfigurationError, get_settings
 from service.mapping.commands import register as register_map
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from service.app import create_app
+    from service.serve import serve
     from service.telemetry.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
-    return 0
+    port = args.port if args.port is not None else settings.port
+    return serve(settings, args.host or settings.host, port)
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -137,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except ConfigurationError as error:
+        print(f"dyad: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

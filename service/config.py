@@ -4,7 +4,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +142,23 @@ class Settings(BaseSettings):
     )
 
 
+class ConfigurationError(Exception):
+    """The settings describe a server that cannot run; the message names the variable to fix."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value raises ConfigurationError naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError("; ".join(_described(e) for e in error.errors())) from None
+
+
+def _described(error: ErrorDetails) -> str:
+    field = ".".join(str(part) for part in error["loc"])
+    return f"DYAD_{field.upper()}: {error['msg']}"
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

@@ -66,8 +66,8 @@ async def _on_request_validation(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # The exception's text may quote clinical content, so only its type is logged.
-    log.error("unhandled error", extra={"error_type": type(exc).__name__})
+    # The exception's text may quote clinical content: the log gets its type and where it passed.
+    log.error("unhandled error", exc_info=exc, extra={"error_type": type(exc).__name__})
     return _outcome_response(request, 500, status_and_issues(exc)[1])
 
 

@@ -7,7 +7,9 @@ neither identifiers nor clinical content can reach the log through a formatted s
 import contextvars
 import logging
 import sys
+import traceback
 from datetime import datetime, timezone
+from types import TracebackType
 
 import orjson
 
@@ -16,8 +18,12 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 # Extra fields a log call may attach; anything else passed in `extra` is dropped.
 ALLOWED_FIELDS = (
     "method", "route", "status", "duration_ms", "interaction", "resource_type", "error_type",
-    "written", "database", "host", "port", "auth",
+    "written", "database", "host", "port", "auth", "traceback",
 )
+
+# Loggers of the server's own machinery (start-up, migrations) whose messages are formatted from
+# their arguments: they carry addresses and revisions, never request data.
+FORMATTED_LOGGERS = ("uvicorn.error", "alembic")
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +32,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+            "event": _event(record),
         }
         current = request_id.get()
         if current:
@@ -37,7 +43,26 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None and "error_type" not in entry:
             # The exception's type only: its message and traceback can quote the request's data.
             entry["error_type"] = record.exc_info[0].__name__
+        if record.exc_info and record.exc_info[2] is not None:
+            entry["traceback"] = frames(record.exc_info[2])
         return orjson.dumps(entry, default=str).decode()
+
+
+def _event(record: logging.LogRecord) -> str:
+    if not isinstance(record.msg, str):
+        return type(record.msg).__name__
+    if record.args and record.name.startswith(FORMATTED_LOGGERS):
+        return record.getMessage()
+    return record.msg
+
+
+def frames(tb: TracebackType) -> list[str]:
+    """Where an exception passed, as file:line in function: what an operator needs, and no values.
+
+    The exception's message and the source lines are left out: either can quote the request.
+    """
+    summary = traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+    return [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in summary]
 
 
 def configure_logging(level: str) -> None:
