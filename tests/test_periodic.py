@@ -3,6 +3,7 @@
 import asyncio
 
 from service.periodic import Periodic
+from tests.polling import until
 
 
 async def test_stop_waits_for_the_running_job_instead_of_cancelling_it() -> None:
@@ -15,7 +16,7 @@ async def test_stop_waits_for_the_running_job_instead_of_cancelling_it() -> None
 
     periodic = Periodic("test-job", job, interval=0.05)
     periodic.start()
-    await asyncio.sleep(0.05)
+    await until(lambda: events == ["start"])
     await periodic.stop()
     assert events == ["start", "end"]
 
@@ -30,7 +31,7 @@ async def test_a_failing_run_does_not_end_the_job() -> None:
 
     periodic = Periodic("test-failing", job, interval=0.01)
     periodic.start()
-    await asyncio.sleep(0.1)
+    await until(lambda: runs >= 3)
     await periodic.stop()
     assert runs >= 3
 

@@ -52,17 +52,6 @@ def test_unknown_system_exits_2() -> None:
     assert code == 2 and "dentistry" in err
 
 
-def _map_is_wired() -> bool:
-    from service.cli import build_parser
-
-    try:
-        build_parser().parse_args(["map", "--from", "maternity", "x.json"])
-    except SystemExit:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _map_is_wired(), reason="service/cli.py does not call service.mapping.commands.register yet")
 def test_dyad_map_as_a_process() -> None:
     sample = MAPPINGS / "health-visiting/samples/new-birth-visit-ava.json"
     done = subprocess.run(

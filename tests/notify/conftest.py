@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from tests.polling import until
 from service.app import create_app
 from service.config import Settings
 from service.notify.subscriptions import PAYLOAD_CONTENT_URL
@@ -86,8 +87,4 @@ async def events(database_url: str, **where: Any) -> list[Any]:
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     """Poll check until it holds; the worker runs on its own clock."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+    await until(check, timeout)

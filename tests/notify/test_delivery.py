@@ -227,7 +227,11 @@ async def test_two_workers_on_one_database_never_deliver_an_event_twice(database
             await create(clients[i % 2], observation())
         total = 40 * len(subs)
         await receiver.wait_for(total, timeout=30)
-        await asyncio.sleep(0.5)  # room for any duplicate to arrive
+
+        async def all_delivered() -> bool:
+            return len(await events(database_url, state="delivered")) == total
+
+        await eventually(all_delivered)
     ids = [r.headers["x-dyad-event-id"] for r in receiver.requests]
     assert len(ids) == total
     assert len(set(ids)) == total

@@ -5,6 +5,7 @@ import uuid
 
 from sqlalchemy import func, select, text
 
+from tests.polling import until
 from service.config import Settings
 from service.notify.outbox import EVENT_NAMESPACE
 from service.notify.tables import NotifyEventRow
@@ -134,8 +135,12 @@ async def test_subscription_written_by_another_replica_is_seen_after_the_refresh
     async with running(settings) as (_, first), running(settings) as (_, second):
         await create(first, observation())  # loads first's cache: no subscriptions yet
         await create(second, subscription(ENDPOINT))
-        await asyncio.sleep(settings.notify_subscription_refresh_seconds + 0.1)
-        await create(first, observation())
+
+        async def announced_by_first() -> bool:
+            await create(first, observation())
+            return len(await events(database_url)) > 0
+
+        await until(announced_by_first)
     assert len(await events(database_url)) == 1
 
 
