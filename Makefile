@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test test-sqlite bench migrate clean
+.PHONY: serve test check bench migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ serve: $(BIN)/.installed
 ## Run the whole test suite, on SQLite and on PostgreSQL.
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+## Lint, formatting and types (ruff and mypy, configured in pyproject.toml).
+check: $(BIN)/.installed
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy
 
 migrate: $(BIN)/.installed
 	$(BIN)/dyad migrate
