@@ -34,8 +34,32 @@ def _accept_is_xml(part: str) -> bool:
 
 
 def dump(body: Any, request: Request) -> bytes:
+    """Every FHIR response body goes out through here, so secrets are left out here, once."""
     pretty = request.query_params.get("_pretty") == "true"
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+    return orjson.dumps(without_secrets(body), option=orjson.OPT_INDENT_2 if pretty else 0)
+
+
+def without_secrets(body: Any) -> Any:
+    """The body with every Subscription's channel.header left out, at any depth of Bundles.
+
+    The headers carry the subscriber's credentials for its endpoint (`Authorization: Bearer ...`):
+    they are kept for delivery but returned to nobody, the owner included (docs/security.md).
+    """
+    if not isinstance(body, dict):
+        return body
+    kind = body.get("resourceType")
+    if kind == "Subscription" and isinstance(body.get("channel"), dict) and "header" in body["channel"]:
+        channel = {k: v for k, v in body["channel"].items() if k != "header"}
+        return {**body, "channel": channel}
+    if kind == "Bundle" and isinstance(body.get("entry"), list):
+        return {**body, "entry": [_entry_without_secrets(e) for e in body["entry"]]}
+    return body
+
+
+def _entry_without_secrets(entry: Any) -> Any:
+    if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+        return {**entry, "resource": without_secrets(entry["resource"])}
+    return entry
 
 
 def fhir_json(

@@ -21,6 +21,7 @@ from tests.fhir_samples import FHIR_JSON, infant, observation
 
 MAT, HV, PMH = "Organization/maternity-unit", "Organization/hv-team", "Organization/pmh-team"
 ALL = "system/*.cruds"
+GRANTS = "system/*.cruds dyad/consent.grant"  # may record a Consent that grants access
 
 Mint = Callable[..., str]
 
@@ -205,11 +206,11 @@ async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": HV}}]},
     }
-    assert (await put(app_client, mint(org=MAT), consent)).status_code == 201
+    assert (await put(app_client, mint(GRANTS, org=PMH), consent)).status_code == 201
     assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 200
     search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
     assert search["total"] == 1
-    assert (await put(app_client, mint(org=MAT), {**consent, "status": "inactive"})).status_code == 200
+    assert (await put(app_client, mint(GRANTS, org=PMH), {**consent, "status": "inactive"})).status_code == 200
     assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 404
     assert (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()["total"] == 0
 
@@ -224,7 +225,7 @@ async def test_consent_for_another_organisation_grants_nothing(app_client: httpx
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": MAT}}]},
     }
-    await put(app_client, mint(org=MAT), consent)
+    assert (await put(app_client, mint(GRANTS, org=PMH), consent)).status_code == 201
     assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=HV)))).status_code == 404
     assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=MAT)))).status_code == 200
 
@@ -274,7 +275,7 @@ async def test_failed_write_leaves_no_provenance_but_an_audit_of_the_failure(app
 
 
 async def test_rate_limit_answers_429_with_retry_after(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(database_url=database_url, rate_limit_per_minute=60, rate_limit_burst=3)
+    settings = Settings(database_url=database_url, auth="off", rate_limit_per_minute=60, rate_limit_burst=3)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as client:
