@@ -204,15 +204,20 @@ async def update(
     if res_type == "Subscription":
         resource = await _keeping_secret(ctx, conn, access, resource, res_id)
     owner = access.organization
+    # A restricted resource is never created under a client's id (no existence oracle: see
+    # IdNotAssignable); the server's ids for it cannot be guessed.
+    may_create = not is_restricted(resource) or access.viewer.sees_everything
     try:
         async with conn.begin_nested():
             stored, created = await ctx.repository.update(
-                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
+                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+                may_create=may_create,
             )
     except IntegrityError:
         # Another request created this id between our look and our insert: now it exists.
         stored, created = await ctx.repository.update(
-            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
+            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+            may_create=may_create,
         )
     if created:
         access.require(res_type, "c")

@@ -93,7 +93,8 @@ def _granted(viewer: Viewer, resource: Any) -> ColumnElement[bool]:
     about_patient = select(ref.resource_pk).where(
         ref.resource_pk == resource.pk,
         ref.target_type == "Patient",
-        exists(select(grant.pk).where(and_(*conditions))),
+        # Everything but the grant comes from the enclosing queries (the reference, the resource).
+        exists(select(grant.pk).where(and_(*conditions)).correlate_except(grant)),
     )
     return exists(about_patient)
 

@@ -36,3 +36,15 @@ class NotOwner(StoreError):
     def __init__(self, res_type: str, res_id: str) -> None:
         self.res_type, self.res_id = res_type, res_id
         super().__init__(f"Only the organisation that recorded {res_type}/{res_id} may change or delete it")
+
+
+class IdNotAssignable(StoreError):
+    """A restricted resource takes a server-assigned id: a client-chosen one could be probed by
+    another organisation (update-as-create answers differently for free and taken ids)."""
+
+    def __init__(self, res_type: str, res_id: str) -> None:
+        self.res_type, self.res_id = res_type, res_id
+        super().__init__(
+            f"A restricted {res_type} cannot be created with a client-assigned id; "
+            "create it with POST or a conditional update"
+        )

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
-from service.store.errors import NotOwner, ResourceGone, ResourceNotFound, VersionConflict
+from service.store.errors import IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict
 from service.store.records import (
     StoredResource,
     format_instant,
@@ -192,16 +192,21 @@ class ResourceRepository:
         viewer: Viewer,
         method: str = "PUT",
         owner_org: str | None = None,
+        may_create: bool = True,
     ) -> tuple[StoredResource, bool]:
         """Write a new version; returns it and whether the resource was created by this write.
 
         owner_org only applies when the write creates the resource; a viewer that may not see
         an existing resource is told it does not exist, rather than allowed to overwrite it.
         A restricting label stays unless the owner removes it: anyone else's version without it
-        gets it back.
+        gets it back. may_create=False refuses to create (IdNotAssignable) where it would.
         """
         res_type = content["resourceType"]
         row = await self._lock_row(conn, res_type, res_id, viewer)
+        if not may_create and (row is None or not row.visible):
+            # The same answer whether the id is free or held by something this viewer may not
+            # see, so that refusing the create tells nothing about what exists.
+            raise IdNotAssignable(res_type, res_id)
         if row is None:
             if expected_version is not None:
                 raise VersionConflict(res_type, res_id, expected_version, None)
