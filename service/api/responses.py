@@ -52,13 +52,17 @@ def without_secrets(body: Any) -> Any:
         channel = {k: v for k, v in body["channel"].items() if k != "header"}
         return {**body, "channel": channel}
     if kind == "Bundle" and isinstance(body.get("entry"), list):
-        return {**body, "entry": [_entry_without_secrets(e) for e in body["entry"]]}
+        entries = [_entry_without_secrets(e) for e in body["entry"]]
+        if any(new is not old for new, old in zip(entries, body["entry"])):
+            return {**body, "entry": entries}
     return body
 
 
 def _entry_without_secrets(entry: Any) -> Any:
-    if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-        return {**entry, "resource": without_secrets(entry["resource"])}
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    if isinstance(resource, dict) and resource.get("resourceType") in ("Subscription", "Bundle"):
+        cleaned = without_secrets(resource)
+        return entry if cleaned is resource else {**entry, "resource": cleaned}
     return entry
 
 
