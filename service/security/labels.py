@@ -12,11 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.config import Settings
 from service.security.access import Access
-from service.store.access import CONFIDENTIALITY, RESTRICTED, RESTRICTING_CODES, Viewer, is_restricted
+from service.store.access import CONFIDENTIALITY, IDENTITY_TYPES, RESTRICTED, RESTRICTING_CODES, Viewer, is_restricted
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
-
-IDENTITY_TYPES = frozenset({"Patient", "RelatedPerson"})
 
 
 def labelled(resource: dict[str, Any], settings: Settings, *, restricted_writer: bool) -> dict[str, Any]:

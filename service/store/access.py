@@ -21,6 +21,9 @@ from sqlalchemy.orm import aliased
 
 from service.store.tables import AccessGrantRow, ReferenceIndexRow, ResourceRow
 
+# Identity records (the baby, the caregivers) are never restricted: every service must find the
+# same person by NHS number, or it registers a second one (docs/security.md).
+IDENTITY_TYPES = frozenset({"Patient", "RelatedPerson"})
 # Types only their owner sees and changes: a Subscription names its owner's endpoint and secrets.
 OWNED_TYPES = frozenset({"Subscription"})
 # Types everyone entitled may see but only their owner may change or delete: a Consent's grants
@@ -118,7 +121,7 @@ def is_restricted(content: dict[str, Any] | None) -> bool:
 def keep_restriction(content: dict[str, Any]) -> dict[str, Any]:
     """The content with a restricting label, added back where a writer other than the owner left
     it out: labels are sticky, only their owner removes them."""
-    if is_restricted(content):
+    if is_restricted(content) or content.get("resourceType") in IDENTITY_TYPES:
         return content
     meta = dict(content.get("meta") or {})
     meta["security"] = [*(meta.get("security") or []), RESTRICTED]

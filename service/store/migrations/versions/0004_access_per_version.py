@@ -26,6 +26,9 @@ def upgrade() -> None:
         "UPDATE resource_version SET restricted = TRUE WHERE resource_pk IN "
         "(SELECT pk FROM resource WHERE restricted = TRUE)"
     )
+    # Identity records are never restricted any more (the baby first recorded by perinatal
+    # mental health must be found by health visiting); their versions stay as they were written.
+    op.execute("UPDATE resource SET restricted = FALSE WHERE res_type IN ('Patient', 'RelatedPerson')")
     op.execute(
         "UPDATE access_grant SET grantor = "
         "(SELECT owner_org FROM resource WHERE resource.pk = access_grant.consent_pk)"
