@@ -12,8 +12,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## Start the FHIR server on the embedded SQLite database with profiles/ loaded (http://127.0.0.1:8080/fhir).
+## DEVELOPMENT ONLY: authentication is turned OFF here on purpose (DYAD_AUTH=off), so every caller is
+## the server itself and sees every record. Dyad's default is DYAD_AUTH=jwt; never serve real data this way.
 serve: $(BIN)/.installed
-	$(BIN)/dyad serve
+	@echo "*** make serve: DYAD_AUTH=off (development only: no tokens, every caller sees everything) ***"
+	DYAD_AUTH=off $(BIN)/dyad serve
 
 ## Run the whole test suite, on SQLite and on PostgreSQL.
 test: $(BIN)/.installed

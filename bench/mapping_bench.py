@@ -88,7 +88,7 @@ def _renamed(record: dict[str, Any], serial: int) -> dict[str, Any]:
 
 def end_to_end(url: str, records: int, workers: int) -> float:
     port = free_port()
-    env = {"DYAD_DATABASE_URL": url, "DYAD_RATE_LIMIT_PER_MINUTE": "0", "DYAD_LOG_LEVEL": "WARNING"}
+    env = {"DYAD_DATABASE_URL": url, "DYAD_AUTH": "off", "DYAD_RATE_LIMIT_PER_MINUTE": "0", "DYAD_LOG_LEVEL": "WARNING"}
     samples = _samples()
     with running("dyad-ingest", dyad_command(port), "/readyz", port, env, Path("/tmp")) as server:
         with httpx.Client(base_url=server.base_url, timeout=120) as client:

@@ -15,6 +15,7 @@ from bench.notify_bench import CODE, fresh_database, observation
 from service.app import build_context
 from service.config import Settings
 from service.notify.runtime import Notifications
+from service.store.access import Viewer
 
 
 def subscription(n: int) -> dict[str, object]:
@@ -27,13 +28,13 @@ def subscription(n: int) -> dict[str, object]:
 
 
 async def creates_per_second(url: str, subscriptions: int, writes: int) -> float:
-    settings = Settings(database_url=url, notify_worker_enabled=False)
+    settings = Settings(database_url=url, auth="off", notify_worker_enabled=False)
     notifications = Notifications(settings)
     ctx = await build_context(settings, notifications)
     try:
         async with ctx.db.write() as conn:
             for n in range(subscriptions):
-                await ctx.repository.update(conn, subscription(n), f"bench-{n}")
+                await ctx.repository.update(conn, subscription(n), f"bench-{n}", viewer=Viewer.system())
         start = time.perf_counter()
         for n in range(writes):
             async with ctx.db.write() as conn:
@@ -42,7 +43,7 @@ async def creates_per_second(url: str, subscriptions: int, writes: int) -> float
     finally:
         async with ctx.db.write() as conn:
             for n in range(subscriptions):
-                await ctx.repository.delete(conn, "Subscription", f"bench-{n}")
+                await ctx.repository.delete(conn, "Subscription", f"bench-{n}", viewer=Viewer.system())
         await ctx.db.dispose()
 
 

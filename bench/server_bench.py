@@ -186,7 +186,7 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, round
         port = free_port()
         # The rate limiter (200 requests/s per client by default) would answer the one wrk client
         # with 429s: fast, counted as requests/s and as errors, and not what is being measured.
-        env = {"DYAD_DATABASE_URL": url, "DYAD_LOG_LEVEL": "WARNING", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
+        env = {"DYAD_DATABASE_URL": url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
         with running(name, dyad_command(port), "/readyz", port, env, bench.logs) as server:
             print(f"  {name}: loading {observations:,} Observations in transactions of {BUNDLE_SIZE:,} ...", flush=True)
             with sampled(server.pid, bench.profile, f"{name}-transaction"):

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Organisations (Organization/<id>) whose writes are labelled restricted, e.g. perinatal mental health teams",
     )
+    restricted_organization_types: list[str] = Field(
+        default_factory=lambda: [
+            "http://snomed.info/sct|901221000000102",  # Perinatal mental health service (UK Core CareSettingType)
+            "http://snomed.info/sct|1079481000000104",  # Perinatal psychiatry service (UK Core CareSettingType)
+        ],
+        description="Organization.type codings (system|code) whose organisations' writes are labelled restricted",
+    )
     audit_flush_seconds: float = Field(
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
     )
@@ -62,8 +69,9 @@ class Settings(BaseSettings):
 
     # Security: bearer tokens, keys and rate limits (service/security/).
     auth: Literal["off", "jwt"] = Field(
-        default="off",
-        description="'jwt' requires a signed bearer token on every FHIR request; 'off' is for local development only.",
+        default="jwt",
+        description="'jwt' (the default) requires a signed bearer token on every FHIR request; 'off' makes every "
+        "caller the server itself and must be chosen explicitly, for local development only.",
     )
     jwt_jwks_file: Path | None = Field(default=None, description="JWKS file holding the token issuer's public keys.")
     jwt_jwks_url: str = Field(

@@ -53,7 +53,7 @@ def _postgres_admin(sql: str) -> None:
 
 async def _start_once(url: str) -> None:
     """Run the app's start-up (migrations, profile load) against url, then let go of it."""
-    app = create_app(Settings(database_url=url))
+    app = create_app(Settings(database_url=url, auth="off"))
     async with app.router.lifespan_context(app):
         pass
 
@@ -107,7 +107,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Tests fire requests faster than any client should; the limiter has tests of its own.
-    return Settings(database_url=database_url, rate_limit_per_minute=0)
+    return Settings(database_url=database_url, auth="off", rate_limit_per_minute=0)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from service.conformance.parse import UnsupportedType
 from service.search.query import SearchError
 from service.security.access import AccessDenied
 from service.security.tokens import KeysUnavailableError
-from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
+from service.store.errors import IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict
 
 log = logging.getLogger("dyad.api")
 
@@ -34,7 +34,9 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
         return 410, [Issue("error", "deleted", str(exc))]
     if isinstance(exc, VersionConflict):
         return 412, [Issue("error", "conflict", str(exc))]
-    if isinstance(exc, AccessDenied):
+    if isinstance(exc, IdNotAssignable):
+        return 422, [Issue("error", "business-rule", str(exc))]
+    if isinstance(exc, (AccessDenied, NotOwner)):
         return 403, [Issue("error", "forbidden", str(exc))]
     if isinstance(exc, KeysUnavailableError):
         return 503, [Issue("error", "transient", exc.reason)]
@@ -74,7 +76,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (
         FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
-        AccessDenied,
+        AccessDenied, NotOwner, IdNotAssignable,
     ):
         app.add_exception_handler(kind, _on_known)
     app.add_exception_handler(HTTPException, _on_http)

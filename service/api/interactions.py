@@ -14,9 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.context import FhirContext
 from service.api.outcome import FhirError
-from service.search.query import SearchQuery, parse_search
+from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, parse_search
 from service.security.access import Access
-from service.security.labels import labelled
+from service.security.scopes import EXPLICIT_SCOPE_ONLY
+from service.security.consent import check_recorder
+from service.security.labels import labelled, writes_restricted
+from service.store.access import is_restricted
 from service.store.errors import VersionConflict
 from service.store.records import StoredResource
 from service.store.repository import Along, conditional_key
@@ -53,6 +56,8 @@ async def search(
 ) -> tuple[SearchQuery, SearchPage]:
     access.require(res_type, "s")
     query = parse_search(ctx.registry, res_type, items, strict=strict)
+    for passed in _explicit_only_types_passed(query):
+        access.require(passed, "s")
     query.count = min(
         ctx.settings.default_page_size if query.count is None else query.count,
         ctx.settings.max_page_size,
@@ -60,6 +65,47 @@ async def search(
     page = await run_search(conn, ctx.registry, query, viewer=access.viewer)
     # Included resources of types the scopes do not let the caller read are left out.
     return query, replace(page, included=[s for s in page.included if access.may(s.res_type, "r")])
+
+
+async def prepared(ctx: FhirContext, conn: AsyncConnection, access: Access, resource: dict[str, Any]) -> dict[str, Any]:
+    """What every client write stores: a Consent checked against who may record it, and the
+    resource labelled by the rules (source, writer's organisation, identity never restricted)."""
+    if resource.get("resourceType") == "Consent":
+        check_recorder(access.caller, resource)
+    restricted = await writes_restricted(ctx.repository, conn, ctx.settings, access)
+    return labelled(resource, ctx.settings, restricted_writer=restricted)
+
+
+def creation_key(access: Access, resource: dict[str, Any], criteria: QueryItems) -> str:
+    """The conditional key a create is stored under.
+
+    A restricted resource's key is its owner's alone: another organisation's identical
+    conditional create, which cannot see it, must neither collide with it (a 409 would tell that
+    it exists) nor be blocked by it; two of the owner's still collide as they should.
+    """
+    owner = access.organization if is_restricted(resource) else None
+    extra = [("_dyad_owner", owner)] if owner else []
+    return conditional_key(resource["resourceType"], criteria + extra)
+
+
+def _explicit_only_types_passed(query: SearchQuery) -> set[str]:
+    """The audit-trail types a search looks through (chains, _has, includes): asking which families
+    an organisation's AuditEvents name is reading the audit trail, so it needs the same explicit
+    scope as searching AuditEvent itself (EXPLICIT_SCOPE_ONLY; wildcards never grant it)."""
+    passed: set[str] = set()
+    pending: list[Filter] = list(query.filters)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, HasFilter):
+            passed.add(item.source_type)
+            pending.append(item.inner)
+        elif isinstance(item, ChainFilter):
+            for target_type, inner in item.targets:
+                passed.add(target_type)
+                pending.append(inner)
+    for include in [*query.includes, *query.revincludes]:
+        passed.update(t for t in (include.source_type, include.target_type) if t)
+    return passed & EXPLICIT_SCOPE_ONLY
 
 
 async def find_matches(
@@ -100,7 +146,7 @@ async def create(
     """
     res_type = resource["resourceType"]
     access.require(res_type, "c")
-    resource = labelled(resource, ctx.settings, access.organization)
+    resource = await prepared(ctx, conn, access, resource)
     if not if_none_exist:
         stored = await ctx.repository.create(conn, resource, res_id=res_id, owner_org=access.organization, along=along)
         return Outcome(201, stored)
@@ -120,7 +166,7 @@ async def _create_once(
 ) -> Outcome:
     """Create under a unique conditional key: of racing identical creates, one wins."""
     res_type = resource["resourceType"]
-    key = conditional_key(res_type, criteria)
+    key = creation_key(access, resource, criteria)
     try:
         async with conn.begin_nested():
             stored = await ctx.repository.create(
@@ -154,21 +200,46 @@ async def update(
             400, f"Resource id '{resource.get('id')}' does not match the URL's id '{res_id}'",
             code="invalid", expression="id",
         )
-    resource = labelled(resource, ctx.settings, access.organization)
+    resource = await prepared(ctx, conn, access, resource)
+    if res_type == "Subscription":
+        resource = await _keeping_secret(ctx, conn, access, resource, res_id)
     owner = access.organization
+    # A restricted resource is never created under a client's id (no existence oracle: see
+    # IdNotAssignable); the server's ids for it cannot be guessed.
+    may_create = not is_restricted(resource) or access.viewer.sees_everything
     try:
         async with conn.begin_nested():
             stored, created = await ctx.repository.update(
-                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
+                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+                may_create=may_create,
             )
     except IntegrityError:
         # Another request created this id between our look and our insert: now it exists.
         stored, created = await ctx.repository.update(
-            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer
+            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+            may_create=may_create,
         )
     if created:
         access.require(res_type, "c")
     return Outcome(201 if created else 200, stored)
+
+
+async def _keeping_secret(
+    ctx: FhirContext, conn: AsyncConnection, access: Access, resource: dict[str, Any], res_id: str
+) -> dict[str, Any]:
+    """A Subscription's channel.header is never returned, so its owner's read-modify-write would
+    drop it: an update without one keeps the stored one, but only for the same endpoint, so a
+    secret never follows a subscription to an endpoint it was not given for."""
+    channel = resource.get("channel")
+    if not isinstance(channel, dict) or "header" in channel:
+        return resource
+    current = (await ctx.repository.read_many(conn, [("Subscription", res_id)], viewer=access.viewer)).get(
+        ("Subscription", res_id)
+    )
+    stored = ((current.content or {}).get("channel") or {}) if current is not None else {}
+    if "header" not in stored or stored.get("endpoint") != channel.get("endpoint"):
+        return resource
+    return {**resource, "channel": {**channel, "header": stored["header"]}}
 
 
 async def conditional_update(
@@ -206,8 +277,7 @@ async def create_by_criteria(
     res_type = resource["resourceType"]
     access.require(res_type, "u")
     access.require(res_type, "c")
-    created = await _create_once(ctx, conn, access, labelled(resource, ctx.settings, access.organization),
-                                 criteria, resource.get("id"))
+    created = await _create_once(ctx, conn, access, await prepared(ctx, conn, access, resource), criteria, resource.get("id"))
     if created.wrote or created.stored is None:
         return created
     winner = created.stored
@@ -250,7 +320,7 @@ async def patch(
     patched = apply_json_patch(current.content or {}, operations)
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise FhirError(422, "A patch may not change resourceType or id", code="business-rule")
-    patched = labelled(ctx.admission.admit(patched, res_type), ctx.settings, access.organization)
+    patched = await prepared(ctx, conn, access, ctx.admission.admit(patched, res_type))
     stored, _ = await ctx.repository.update(
         conn, patched, res_id, expected_version=current.version, method="PATCH", viewer=access.viewer
     )

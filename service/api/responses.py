@@ -34,8 +34,36 @@ def _accept_is_xml(part: str) -> bool:
 
 
 def dump(body: Any, request: Request) -> bytes:
+    """Every FHIR response body goes out through here, so secrets are left out here, once."""
     pretty = request.query_params.get("_pretty") == "true"
-    return orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+    return orjson.dumps(without_secrets(body), option=orjson.OPT_INDENT_2 if pretty else 0)
+
+
+def without_secrets(body: Any) -> Any:
+    """The body with every Subscription's channel.header left out, at any depth of Bundles.
+
+    The headers carry the subscriber's credentials for its endpoint (`Authorization: Bearer ...`):
+    they are kept for delivery but returned to nobody, the owner included (docs/security.md).
+    """
+    if not isinstance(body, dict):
+        return body
+    kind = body.get("resourceType")
+    if kind == "Subscription" and isinstance(body.get("channel"), dict) and "header" in body["channel"]:
+        channel = {k: v for k, v in body["channel"].items() if k != "header"}
+        return {**body, "channel": channel}
+    if kind == "Bundle" and isinstance(body.get("entry"), list):
+        entries = [_entry_without_secrets(e) for e in body["entry"]]
+        if any(new is not old for new, old in zip(entries, body["entry"])):
+            return {**body, "entry": entries}
+    return body
+
+
+def _entry_without_secrets(entry: Any) -> Any:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    if isinstance(resource, dict) and resource.get("resourceType") in ("Subscription", "Bundle"):
+        cleaned = without_secrets(resource)
+        return entry if cleaned is resource else {**entry, "resource": cleaned}
+    return entry
 
 
 def fhir_json(

@@ -17,7 +17,6 @@ from service.api import bundles, interactions
 from service.api.context import FhirContext
 from service.api.errors import status_and_issues
 from service.security.access import Access, AccessDenied
-from service.security.labels import labelled
 from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
 from service.api.paths import check_id
@@ -151,7 +150,7 @@ async def _create_all(
     """
     results = {e.index: EntryResult(200, e.existing, wrote=False) for e in entries if e.existing is not None}
     fresh = [e for e in entries if e.existing is None]
-    new = [_new_resource(ctx, access, entry) for entry in fresh]
+    new = [await _new_resource(ctx, conn, access, entry) for entry in fresh]
     keys = [n.conditional_key for n in new if n.conditional_key]
     if len(set(keys)) < len(keys):
         return results | await _one_by_one(ctx, conn, access, fresh, base)
@@ -168,13 +167,13 @@ async def _create_all(
     return results
 
 
-def _new_resource(ctx: FhirContext, access: Access, entry: Entry) -> NewResource:
+async def _new_resource(ctx: FhirContext, conn: Any, access: Access, entry: Entry) -> NewResource:
     """What interactions.create would write for the entry, checked the same way."""
     assert entry.resource is not None and entry.res_id is not None
     with _blame(entry):
         access.require(entry.res_type, "c")
-    key = conditional_key(entry.res_type, entry.if_none_exist) if entry.if_none_exist else None
-    resource = labelled(entry.resource, ctx.settings, access.organization)
+        resource = await interactions.prepared(ctx, conn, access, entry.resource)
+    key = interactions.creation_key(access, resource, entry.if_none_exist) if entry.if_none_exist else None
     return NewResource(resource, res_id=entry.res_id, conditional_key=key, owner_org=access.organization)
 
 

@@ -22,6 +22,7 @@ from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import find_pks, write_index
 from service.store.tables import ResourceRow, ResourceVersionRow
+from service.store.access import Viewer
 
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8f0e-4a43-9a55-2b8c3d1e7a10")
 _INTERACTIONS = {"POST": "create", "DELETE": "delete"}
@@ -99,7 +100,7 @@ class OutboxListener:
         if subscriber.status == "requested":
             # R4 leaves activation to the server; the criteria and channel were checked just above.
             assert self._repository is not None, "OutboxListener.bind was not called"
-            await self._repository.update(conn, {**change.content, "status": "active"}, change.res_id)
+            await self._repository.update(conn, {**change.content, "status": "active"}, change.res_id, viewer=Viewer.system())
 
     async def _matching(
         self, conn: AsyncConnection, change: StoredResource, subscribers: list[Subscriber]

@@ -10,6 +10,7 @@ import logging
 from service.store.database import Database
 from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
 from service.store.repository import ResourceRepository
+from service.store.access import Viewer
 
 log = logging.getLogger("dyad.notify")
 
@@ -21,7 +22,7 @@ async def set_delivery_status(
     source = "error" if status == "active" else "active"
     try:
         async with db.write() as conn:
-            current = await repository.read(conn, "Subscription", sub_id)
+            current = await repository.read(conn, "Subscription", sub_id, viewer=Viewer.system())
             content = dict(current.content or {})
             if content.get("status") != source:
                 return False
@@ -30,7 +31,7 @@ async def set_delivery_status(
                 content.pop("error", None)
             else:
                 content["error"] = error
-            await repository.update(conn, content, sub_id, expected_version=current.version)
+            await repository.update(conn, content, sub_id, expected_version=current.version, viewer=Viewer.system())
     except (ResourceNotFound, ResourceGone, VersionConflict):
         return False
     log.info("subscription status", extra={"subscription": sub_id, "status": status})

@@ -41,6 +41,7 @@ from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.errors import ResourceGone, ResourceNotFound
 from service.store.repository import ResourceRepository
+from service.store.access import Viewer
 
 log = logging.getLogger("dyad.notify")
 
@@ -222,7 +223,7 @@ class _LaneRun:
         """The Subscription as it is now; its events are dropped (kept as dead) once it cannot fire."""
         reason = None
         try:
-            stored = await self.w.repository.read(conn, "Subscription", self.sub_id)
+            stored = await self.w.repository.read(conn, "Subscription", self.sub_id, viewer=Viewer.system())
             subscriber = read_subscriber(self.w.registry, stored.content or {}, stored.version)
             if subscriber.queues(self.w.clock()):
                 return subscriber

@@ -20,6 +20,7 @@ from service.store.database import Database
 from service.store.errors import StoreError
 from service.store.records import format_instant
 from service.store.repository import ResourceRepository
+from service.store.access import Viewer
 
 log = logging.getLogger("dyad.pathway.clocks")
 
@@ -63,10 +64,11 @@ def _notification(task: dict[str, Any], clock: Clock, now: datetime) -> dict[str
 async def raise_breach(
     conn: AsyncConnection, repository: ResourceRepository, registry: SearchRegistry, clock: Clock, now: datetime
 ) -> None:
-    current = await repository.read(conn, "Task", clock.task_id)
+    current = await repository.read(conn, "Task", clock.task_id, viewer=Viewer.system())
     assert current.content is not None
     marked, _ = await repository.update(
-        conn, _breach_marked(current.content, clock.clock), clock.task_id, expected_version=current.version
+        conn, _breach_marked(current.content, clock.clock), clock.task_id, expected_version=current.version,
+        viewer=Viewer.system(),
     )
     if not await claim_breach(conn, clock.task_id, clock.clock, now):
         raise _AlreadyRaised()

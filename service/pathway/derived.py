@@ -18,6 +18,7 @@ from service.search.registry import SearchRegistry
 from service.store.records import StoredResource, format_instant
 from service.store.repository import ResourceRepository, conditional_key
 from service.store.search import run_search
+from service.store.access import Viewer
 
 DERIVED_SYSTEM = "https://w3id.org/dyad/fhir/Id/pathway-derived"
 RULES_AGENT = "Dyad pathway rules"
@@ -31,7 +32,7 @@ async def find_by_identifier(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, system: str, value: str
 ) -> StoredResource | None:
     query = parse_search(registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1"), ("_total", "none")], strict=True)
-    page = await run_search(conn, registry, query)
+    page = await run_search(conn, registry, query, viewer=Viewer.system())
     return page.matches[0] if page.matches else None
 
 
@@ -76,11 +77,11 @@ async def create_or_revise(
     found = await find_by_identifier(conn, registry, resource["resourceType"], identifier["system"], identifier["value"])
     if found is None:
         return await _create_under_key(conn, repository, resource, cause)
-    current = await repository.read_for_update(conn, found.res_type, found.res_id)
+    current = await repository.read_for_update(conn, found.res_type, found.res_id, viewer=Viewer.system())
     revised = revision_of(current.content, resource) if current and current.content else None
     if current is None or revised is None:
         return None
-    stored, _ = await repository.update(conn, revised, current.res_id, expected_version=current.version)
+    stored, _ = await repository.update(conn, revised, current.res_id, expected_version=current.version, viewer=Viewer.system())
     await record_derivation(conn, repository, [stored], cause)
     return stored
 

@@ -28,6 +28,7 @@ from service.search.values import parse_instant
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
+from service.store.access import Viewer
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class PathwayListener:
 
     async def _birth_date(self, conn: AsyncConnection, infant: str) -> Any:
         res_type, _, res_id = infant.partition("/")
-        stored = await self.repository.read_many(conn, [(res_type, res_id)])
+        stored = await self.repository.read_many(conn, [(res_type, res_id)], viewer=Viewer.system())
         content = stored[(res_type, res_id)].content if (res_type, res_id) in stored else None
         birth = (content or {}).get("birthDate")
         return datetime.fromisoformat(birth).date() if isinstance(birth, str) and len(birth) == 10 else None
@@ -158,7 +159,7 @@ class PathwayListener:
     async def _referral_task_moved(self, conn: AsyncConnection, change: StoredResource, task: dict[str, Any]) -> None:
         before = None
         if change.version > 1:
-            before = (await self.repository.vread(conn, "Task", change.res_id, change.version - 1)).content
+            before = (await self.repository.vread(conn, "Task", change.res_id, change.version - 1, viewer=Viewer.system())).content
         referrals.check_transition(before, task)
         at = parse_instant(task.get("lastModified")) if task.get("lastModified") != (before or {}).get("lastModified") else None
         at = at or change.last_updated
@@ -206,7 +207,7 @@ class PathwayListener:
         if current is None or current == reference:
             return True
         res_type, _, res_id = current.partition("/")
-        other = (await self.repository.read_many(conn, [(res_type, res_id)])).get((res_type, res_id))
+        other = (await self.repository.read_many(conn, [(res_type, res_id)], viewer=Viewer.system())).get((res_type, res_id))
         if other is None or other.content is None:
             return True
         return outcome.newest(resource) >= outcome.newest(other.content)
@@ -221,11 +222,11 @@ class PathwayListener:
         write is either seen here or waits: it is never overwritten, nor does it make this
         write fail its version check.
         """
-        current = await self.repository.read_for_update(conn, res_type, res_id)
+        current = await self.repository.read_for_update(conn, res_type, res_id, viewer=Viewer.system())
         revised = revise(current.content) if current is not None and current.content is not None else None
         if current is None or revised is None:
             return
-        updated, _ = await self.repository.update(conn, revised, res_id, expected_version=current.version)
+        updated, _ = await self.repository.update(conn, revised, res_id, expected_version=current.version, viewer=Viewer.system())
         await record_derivation(conn, self.repository, [updated], cause)
 
     # -- care-plan sessions ------------------------------------------------------------------
@@ -254,5 +255,5 @@ class PathwayListener:
     async def _search(self, conn: AsyncConnection, res_type: str, items: list[tuple[str, str]]) -> list[StoredResource]:
         if not any(k == "_count" for k, _ in items):
             items = items + [("_count", "100")]
-        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items + [("_total", "none")], strict=True))
+        page = await run_search(conn, self.registry, parse_search(self.registry, res_type, items + [("_total", "none")], strict=True), viewer=Viewer.system())
         return page.matches

@@ -14,12 +14,13 @@ from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
+from service.store.access import Viewer
 
 
 async def _search(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True))
+    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True), viewer=Viewer.system())
     return [m.content for m in page.matches if m.content]
 
 
@@ -74,7 +75,7 @@ async def _family_organizations(
     care_teams = await _search(conn, registry, "CareTeam", [("subject", infant), ("status", "active")])
     episodes = await _search(conn, registry, "EpisodeOfCare", [("patient", infant), ("status", "active")])
     refs = _organization_refs(care_teams + episodes)
-    stored = await repository.read_many(conn, [tuple(r.split("/", 1)) for r in refs])  # type: ignore[misc]
+    stored = await repository.read_many(conn, [tuple(r.split("/", 1)) for r in refs], viewer=Viewer.system())  # type: ignore[misc]
     return [stored[key].content for key in (tuple(r.split("/", 1)) for r in refs) if key in stored]  # type: ignore[misc]
 
 

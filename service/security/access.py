@@ -1,6 +1,7 @@
 """One request's rights: what the caller's scopes allow, and what its organisation may see."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from service.security.scopes import Permission
 from service.security.tokens import Caller
@@ -19,18 +20,22 @@ class AccessDenied(Exception):
 @dataclass(frozen=True)
 class Access:
     caller: Caller
-    viewer: Viewer | None  # None: sees every resource (trusted internal work, or auth off)
+    viewer: Viewer
+    # Facts looked up once per request (e.g. whether the caller's organisation writes restricted).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, caller: Caller) -> "Access":
+        """An authenticated caller sees what its organisation may; with DYAD_AUTH=off every
+        caller is the server (an explicit development choice, logged loudly at start)."""
         if not caller.authenticated:
-            return cls(caller, None)
+            return cls(caller, Viewer.system())
         return cls(caller, Viewer(caller.organization, caller.purpose_of_use))
 
     @classmethod
     def internal(cls) -> "Access":
-        """The server acting for itself (start-up, background work): every right, no filter."""
-        return cls(Caller.local_unauthenticated(), None)
+        """The server acting for itself (start-up, background work): every right, every record."""
+        return cls(Caller.local_unauthenticated(), Viewer.system())
 
     @property
     def organization(self) -> str | None:

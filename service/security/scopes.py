@@ -61,6 +61,11 @@ V1_ACTIONS: Mapping[str, frozenset[Permission]] = MappingProxyType(
 
 WILDCARD = "*"
 
+# Recording a Consent that grants an organisation access to restricted records is a right of its
+# own, never implied by system/Consent.c: a client that may file consents is not thereby trusted
+# to open a family's perinatal mental health record to another service (docs/security.md).
+CONSENT_GRANT_SCOPE = "dyad/consent.grant"
+
 _SCOPE = re.compile(
     r"^(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]{0,63})\.(?P<action>[^?]+)(?:\?(?P<query>.*))?$"
 )
@@ -167,7 +172,7 @@ class ScopeSet:
 
         AuditEvent gets rs, not cruds: the audit trail is written by the server, never by a client.
         """
-        return cls.parse("system/*.cruds system/AuditEvent.rs")
+        return cls.parse(f"system/*.cruds system/AuditEvent.rs {CONSENT_GRANT_SCOPE}")
 
     def allows(self, resource_type: str, permission: str) -> bool:
         """Whether an unrestricted system/ or user/ scope grants `permission` on `resource_type`."""
@@ -191,6 +196,10 @@ class ScopeSet:
     @property
     def has_restricted_scopes(self) -> bool:
         return any(scope.restricted for scope in self.resource_scopes)
+
+    def names(self, scope: str) -> bool:
+        """Whether the token carries this exact (non-resource) scope, e.g. CONSENT_GRANT_SCOPE."""
+        return scope in self.raw
 
     def __iter__(self) -> Iterator[ResourceScope]:
         return iter(self.resource_scopes)

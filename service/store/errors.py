@@ -27,3 +27,24 @@ class VersionConflict(StoreError):
             f"{res_type}/{res_id}: If-Match version {expected} is not the current version"
             + (f" ({current})" if current is not None else "")
         )
+
+
+class NotOwner(StoreError):
+    """Only the organisation that owns this resource may change or delete it (a Consent's grants
+    are its recorder's word)."""
+
+    def __init__(self, res_type: str, res_id: str) -> None:
+        self.res_type, self.res_id = res_type, res_id
+        super().__init__(f"Only the organisation that recorded {res_type}/{res_id} may change or delete it")
+
+
+class IdNotAssignable(StoreError):
+    """A restricted resource takes a server-assigned id: a client-chosen one could be probed by
+    another organisation (update-as-create answers differently for free and taken ids)."""
+
+    def __init__(self, res_type: str, res_id: str) -> None:
+        self.res_type, self.res_id = res_type, res_id
+        super().__init__(
+            f"A restricted {res_type} cannot be created with a client-assigned id; "
+            "create it with POST or a conditional update"
+        )

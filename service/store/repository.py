@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.store.access import Viewer, is_restricted, visible
-from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
+from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
+from service.store.errors import IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict
 from service.store.records import (
     StoredResource,
     format_instant,
@@ -138,6 +138,9 @@ class ResourceRepository:
             extra = along([StoredResource(s["resourceType"], s["id"], 1, now, s, "POST") for s in stamped])
             items = [*items, *extra]
             stamped += [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in extra]
+        labelled = await inherited(conn, [(s, item.owner_org) for item, s in zip(items, stamped, strict=True)])
+        stamped = [content for content, _ in labelled]
+        owners = [owner for _, owner in labelled]
         # RETURNING with sort_by_parameter_order would make SQLite insert row by row; (type, id)
         # is unique, so the keys are matched to their rows by it instead, in multi-row INSERTs.
         result = await conn.execute(
@@ -145,9 +148,9 @@ class ResourceRepository:
             [
                 {
                     "res_type": s["resourceType"], "res_id": s["id"], "version": 1, "last_updated": now,
-                    "deleted": False, "owner_org": item.owner_org, "restricted": is_restricted(s),
+                    "deleted": False, "owner_org": owner, "restricted": is_restricted(s),
                 }
-                for item, s in zip(items, stamped, strict=True)
+                for owner, s in zip(owners, stamped, strict=True)
             ],
         )
         pk_of = {(res_type, res_id): int(pk) for pk, res_type, res_id in result}
@@ -156,7 +159,7 @@ class ResourceRepository:
             insert(ResourceVersionRow),
             [
                 {"resource_pk": pk, "version": 1, "res_type": s["resourceType"], "last_updated": now,
-                 "method": "POST", "content": s}
+                 "method": "POST", "content": s, "restricted": is_restricted(s)}
                 for pk, s in zip(pks, stamped, strict=True)
             ],
         )
@@ -186,25 +189,34 @@ class ResourceRepository:
         res_id: str,
         *,
         expected_version: int | None = None,
+        viewer: Viewer,
         method: str = "PUT",
         owner_org: str | None = None,
-        viewer: Viewer | None = None,
+        may_create: bool = True,
     ) -> tuple[StoredResource, bool]:
         """Write a new version; returns it and whether the resource was created by this write.
 
         owner_org only applies when the write creates the resource; a viewer that may not see
         an existing resource is told it does not exist, rather than allowed to overwrite it.
+        A restricting label stays unless the owner removes it: anyone else's version without it
+        gets it back. may_create=False refuses to create (IdNotAssignable) where it would.
         """
         res_type = content["resourceType"]
         row = await self._lock_row(conn, res_type, res_id, viewer)
+        if not may_create and (row is None or not row.visible):
+            # The same answer whether the id is free or held by something this viewer may not
+            # see, so that refusing the create tells nothing about what exists.
+            raise IdNotAssignable(res_type, res_id)
         if row is None:
             if expected_version is not None:
                 raise VersionConflict(res_type, res_id, expected_version, None)
             return await self.create(conn, content, res_id=res_id, owner_org=owner_org), True
-        if not row.visible:
-            raise ResourceNotFound(res_type, res_id)
+        self._check_may_change(res_type, res_id, row, viewer)
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(res_type, res_id, expected_version, row.version)
+        if row.restricted and not viewer.owns(row.owner_org):
+            content = keep_restriction(content)
+        content = (await inherited(conn, [(content, row.owner_org)]))[0][0]
         version = row.version + 1
         now = utc_now()
         stored = stamp(content, res_id, version, now)
@@ -223,25 +235,26 @@ class ResourceRepository:
         res_type: str,
         res_id: str,
         *,
+        viewer: Viewer,
         expected_version: int | None = None,
-        viewer: Viewer | None = None,
     ) -> StoredResource | None:
         """Mark deleted with a content-less version; None when there was nothing to delete."""
         row = await self._lock_row(conn, res_type, res_id, viewer)
         if row is None or row.deleted or not row.visible:
             return None
+        self._check_may_change(res_type, res_id, row, viewer)
         if expected_version is not None and expected_version != row.version:
             raise VersionConflict(res_type, res_id, expected_version, row.version)
         version = row.version + 1
         now = utc_now()
         await self._advance(conn, row.pk, version, now, deleted=True, restricted=row.restricted)
-        await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None)
+        await self._insert_version(conn, row.pk, res_type, version, now, "DELETE", None, restricted=row.restricted)
         await self._drop_conditional_keys(conn, row.pk)
         await self._write_index(conn, row.pk, res_type, None)
         return await self.announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
 
     async def read(
-        self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer | None = None
+        self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer
     ) -> StoredResource:
         result = await conn.execute(
             select_current().where(
@@ -261,18 +274,20 @@ class ResourceRepository:
         owner: str | None = result.scalar_one_or_none()
         return owner
 
-    async def read_for_update(self, conn: AsyncConnection, res_type: str, res_id: str) -> StoredResource | None:
+    async def read_for_update(
+        self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer
+    ) -> StoredResource | None:
         """The current version, with the resource's row locked until the transaction ends.
 
         For writers that build a new version from the current one: read after the lock, the
         version cannot change under them, so no concurrent write is lost.
         """
-        if await self._lock_row(conn, res_type, res_id) is None:
+        if await self._lock_row(conn, res_type, res_id, viewer) is None:
             return None
-        return (await self.read_many(conn, [(res_type, res_id)])).get((res_type, res_id))
+        return (await self.read_many(conn, [(res_type, res_id)], viewer=viewer)).get((res_type, res_id))
 
     async def read_many(
-        self, conn: AsyncConnection, keys: list[tuple[str, str]], *, viewer: Viewer | None = None
+        self, conn: AsyncConnection, keys: list[tuple[str, str]], *, viewer: Viewer
     ) -> dict[tuple[str, str], StoredResource]:
         """Current, non-deleted versions of the given (type, id) pairs; missing ones are absent."""
         found: dict[tuple[str, str], StoredResource] = {}
@@ -293,14 +308,14 @@ class ResourceRepository:
         return found
 
     async def vread(
-        self, conn: AsyncConnection, res_type: str, res_id: str, version: int, *, viewer: Viewer | None = None
+        self, conn: AsyncConnection, res_type: str, res_id: str, version: int, *, viewer: Viewer
     ) -> StoredResource:
         result = await conn.execute(
             select_versions().where(
                 ResourceRow.res_type == res_type,
                 ResourceRow.res_id == res_id,
                 ResourceVersionRow.version == version,
-                visible(viewer),
+                visible(viewer, version=ResourceVersionRow),
             )
         )
         row = result.first()
@@ -319,10 +334,11 @@ class ResourceRepository:
         since: datetime | None = None,
         count: int = 50,
         offset: int = 0,
-        viewer: Viewer | None = None,
+        viewer: Viewer,
     ) -> tuple[int, list[StoredResource]]:
-        """Versions newest first, for instance, type or whole-system history."""
-        conditions = [visible(viewer)]
+        """Versions newest first, for instance, type or whole-system history; each version is
+        judged on its own label as well as the resource's."""
+        conditions = [visible(viewer, version=ResourceVersionRow)]
         if res_type is not None:
             conditions.append(ResourceVersionRow.res_type == res_type)
         if res_id is not None:
@@ -351,15 +367,21 @@ class ResourceRepository:
     async def _drop_conditional_keys(self, conn: AsyncConnection, pk: int) -> None:
         await conn.execute(delete(ConditionalKeyRow).where(ConditionalKeyRow.resource_pk == pk))
 
-    async def _lock_row(
-        self, conn: AsyncConnection, res_type: str, res_id: str, viewer: Viewer | None = None
-    ) -> Any:
+    @staticmethod
+    def _check_may_change(res_type: str, res_id: str, row: Any, viewer: Viewer) -> None:
+        """Invisible rows are missing; owned types change only by their owner's hand."""
+        if not row.visible:
+            raise ResourceNotFound(res_type, res_id)
+        if res_type in OWNER_CHANGES_ONLY and not viewer.owns(row.owner_org):
+            raise NotOwner(res_type, res_id)
+
+    async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str, viewer: Viewer) -> Any:
         # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are
         # already serialised by BEGIN IMMEDIATE and the clause is left out there.
         result = await conn.execute(
             select(
                 ResourceRow.pk, ResourceRow.version, ResourceRow.deleted, ResourceRow.restricted,
-                visible(viewer).label("visible"),
+                ResourceRow.owner_org, visible(viewer).label("visible"),
             )
             .where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
             .with_for_update(of=ResourceRow)
@@ -384,6 +406,8 @@ class ResourceRepository:
         now: datetime,
         method: str,
         content: dict[str, Any] | None,
+        *,
+        restricted: bool | None = None,
     ) -> None:
         await conn.execute(
             insert(ResourceVersionRow).values(
@@ -393,5 +417,6 @@ class ResourceRepository:
                 last_updated=now,
                 method=method,
                 content=content,
+                restricted=is_restricted(content) if restricted is None else restricted,
             )
         )

@@ -152,7 +152,7 @@ def _row_dicts(resource_pk: int, res_type: str, entries: Iterable[Any]) -> list[
 
 
 async def run_search(
-    conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery, *, viewer: Viewer | None = None
+    conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery, *, viewer: Viewer
 ) -> SearchPage:
     """Matches and includes the viewer may see; the total counts only those."""
     where = _where(query, viewer)
@@ -173,7 +173,7 @@ async def run_search(
 
 
 async def find_pks(
-    conn: AsyncConnection, query: SearchQuery, *, limit: int | None = None, viewer: Viewer | None = None
+    conn: AsyncConnection, query: SearchQuery, *, viewer: Viewer, limit: int | None = None
 ) -> list[int]:
     """Primary keys of the current resources matching query; for conditional interactions."""
     statement = select(ResourceRow.pk).where(*_where(query, viewer)).order_by(ResourceRow.pk)
@@ -182,7 +182,7 @@ async def find_pks(
     return [int(pk) for pk in (await conn.execute(statement)).scalars()]
 
 
-def _where(query: SearchQuery, viewer: Viewer | None) -> list[ColumnElement[bool]]:
+def _where(query: SearchQuery, viewer: Viewer) -> list[ColumnElement[bool]]:
     return [
         ResourceRow.res_type == query.res_type,
         ResourceRow.deleted == false(),
@@ -192,7 +192,7 @@ def _where(query: SearchQuery, viewer: Viewer | None) -> list[ColumnElement[bool
 
 
 def _filter_clauses(
-    filters: Sequence[Filter], res_type: str, res: Any, viewer: Viewer | None
+    filters: Sequence[Filter], res_type: str, res: Any, viewer: Viewer
 ) -> list[ColumnElement[bool]]:
     """The most selective filter becomes `pk IN (...)` and drives; the rest are EXISTS probes.
 
@@ -223,7 +223,7 @@ def _selectivity_rank(search_filter: Filter) -> int:
 
 
 def _filter_clause(
-    search_filter: Filter, res_type: str, res: Any, viewer: Viewer | None, *, drives: bool = True
+    search_filter: Filter, res_type: str, res: Any, viewer: Viewer, *, drives: bool = True
 ) -> ColumnElement[bool]:
     """A condition on `res` (ResourceRow or an alias of it) for one AND-ed filter.
 
@@ -281,7 +281,7 @@ def _missing_clause(search_filter: MissingFilter, res_type: str, res: Any) -> Co
 
 
 def _chain_clause(
-    search_filter: ChainFilter, res_type: str, res: Any, viewer: Viewer | None, drives: bool
+    search_filter: ChainFilter, res_type: str, res: Any, viewer: Viewer, drives: bool
 ) -> ColumnElement[bool]:
     ref = ReferenceIndexRow
     per_type = []
@@ -297,7 +297,7 @@ def _chain_clause(
     return _rows_of(ref, res_type, search_filter.param.code, res, drives, or_(*per_type))
 
 
-def _has_clause(search_filter: HasFilter, res_type: str, res: Any, viewer: Viewer | None) -> ColumnElement[bool]:
+def _has_clause(search_filter: HasFilter, res_type: str, res: Any, viewer: Viewer) -> ColumnElement[bool]:
     ref = ReferenceIndexRow
     source = aliased(ResourceRow)
     referenced_ids = (
@@ -488,7 +488,7 @@ async def _included(
     registry: SearchRegistry,
     query: SearchQuery,
     matches: list[StoredResource],
-    viewer: Viewer | None,
+    viewer: Viewer,
 ) -> list[StoredResource]:
     seen = {m.pk for m in matches}
     included: list[StoredResource] = []
@@ -516,7 +516,7 @@ async def _included(
 
 
 async def _follow_include(
-    conn: AsyncConnection, include: Include, sources: list[StoredResource], viewer: Viewer | None
+    conn: AsyncConnection, include: Include, sources: list[StoredResource], viewer: Viewer
 ) -> list[StoredResource]:
     any_source = include.source_type == ANY_TYPE
     source_pks = [s.pk for s in sources if any_source or s.res_type == include.source_type]
@@ -548,7 +548,7 @@ async def _follow_include(
 
 
 async def _follow_revinclude(
-    conn: AsyncConnection, include: Include, targets: list[StoredResource], viewer: Viewer | None
+    conn: AsyncConnection, include: Include, targets: list[StoredResource], viewer: Viewer
 ) -> list[StoredResource]:
     by_type: dict[str, list[str]] = {}
     for target in targets:

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, false, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.store.types import BigIntPK, ResourceJSON, UTCDateTime
@@ -47,6 +47,8 @@ class AccessGrantRow(Base):
     )
     patient_id: Mapped[str] = mapped_column(String(64))
     organization: Mapped[str] = mapped_column(String(128))
+    # The organisation that recorded the Consent: the grant opens only what it owns.
+    grantor: Mapped[str | None] = mapped_column(String(128), nullable=True)
     purpose: Mapped[str | None] = mapped_column(String(64), nullable=True)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -66,6 +68,8 @@ class ResourceVersionRow(Base):
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime())
     method: Mapped[str] = mapped_column(String(8))
     content: Mapped[dict[str, Any] | None] = mapped_column(ResourceJSON, nullable=True)
+    # This version's own label: vread and history judge each version by it (and the current one's).
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ConditionalKeyRow(Base):

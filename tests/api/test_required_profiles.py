@@ -14,6 +14,7 @@ def settings(database_url: str) -> Settings:
     category = "category.coding.where(code = 'parent-infant-relationship').exists()"
     return Settings(
         database_url=database_url,
+        auth="off",
         required_profiles={"https://w3id.org/dyad/fhir/StructureDefinition/dyad-relationship-observation": category},
     )
 

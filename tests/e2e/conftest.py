@@ -54,7 +54,7 @@ def server_env() -> dict[str, str]:
 def server(database_url: str, tmp_path: Path, server_env: dict[str, str]) -> Iterator[RunningServer]:
     port = _free_port()
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_LOG_LEVEL": "INFO", **server_env}
+    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_LOG_LEVEL": "INFO", "DYAD_AUTH": "off", **server_env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],

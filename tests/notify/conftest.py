@@ -24,6 +24,7 @@ def fast_settings(database_url: str, **overrides: Any) -> Settings:
     """Delivery settings squeezed from hours and minutes into fractions of a second."""
     values: dict[str, Any] = {
         "database_url": database_url,
+        "auth": "off",
         "notify_poll_interval_seconds": 0.05,
         "notify_initial_backoff_seconds": 0.05,
         "notify_max_backoff_seconds": 0.2,

@@ -21,6 +21,7 @@ from tests.fhir_samples import FHIR_JSON, infant, observation
 
 MAT, HV, PMH = "Organization/maternity-unit", "Organization/hv-team", "Organization/pmh-team"
 ALL = "system/*.cruds"
+GRANTS = "system/*.cruds dyad/consent.grant"  # may record a Consent that grants access
 
 Mint = Callable[..., str]
 
@@ -163,39 +164,41 @@ async def test_included_resources_need_read_scope_on_their_type(app_client: http
 # --- labels and consent ---------------------------------------------------------------------------
 
 
-async def _family(client: httpx.AsyncClient, mint: Mint) -> None:
-    """An infant and her mother, and an observation written by the perinatal mental health team."""
+async def _family(client: httpx.AsyncClient, mint: Mint) -> str:
+    """An infant and her mother, and an observation written by the perinatal mental health team
+    (its id: a restricted resource takes a server-assigned id)."""
     mother = {"resourceType": "Patient", "id": "mother", "name": [{"family": "Okafor", "given": ["Grace"]}]}
     await put(client, mint(org=MAT), {**infant(), "id": "baby"})
     await put(client, mint(org=MAT), mother)
-    restricted = {**observation("Patient/baby"), "id": "pmh-obs", "focus": [{"reference": "Patient/mother"}]}
-    response = await put(client, mint(org=PMH, subject="client-pmh"), restricted)
+    restricted = {**observation("Patient/baby"), "focus": [{"reference": "Patient/mother"}]}
+    response = await client.post("/fhir/Observation", json=restricted, headers=auth(mint(org=PMH, subject="client-pmh")))
     assert response.status_code == 201, response.text
     assert any(s["code"] == "R" for s in response.json()["meta"]["security"])
+    return str(response.json()["id"])
 
 
 async def test_restricted_resource_is_invisible_to_other_organisations(app_client: httpx.AsyncClient, mint: Mint) -> None:
-    await _family(app_client, mint)
+    obs = await _family(app_client, mint)
     hv = auth(mint(org=HV))
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 404
-    assert (await app_client.get("/fhir/Observation/pmh-obs/_history/1", headers=hv)).status_code == 404
-    assert (await app_client.get("/fhir/Observation/pmh-obs/_history", headers=hv)).status_code == 404
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=hv)).status_code == 404
+    assert (await app_client.get(f"/fhir/Observation/{obs}/_history/1", headers=hv)).status_code == 404
+    assert (await app_client.get(f"/fhir/Observation/{obs}/_history", headers=hv)).status_code == 404
     search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
     assert search["total"] == 0
     revinclude = (await app_client.get("/fhir/Patient", params={"_id": "baby", "_revinclude": "Observation:subject"}, headers=hv)).json()
     assert [e["resource"]["id"] for e in revinclude["entry"]] == ["baby"]
     has = (await app_client.get("/fhir/Patient", params={"_has:Observation:subject:status": "final"}, headers=hv)).json()
     assert has["total"] == 0
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Observation/pmh-obs"}}]}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": f"Observation/{obs}"}}]}
     batch = (await app_client.post("/fhir", json=bundle, headers=hv)).json()
     assert batch["entry"][0]["response"]["status"].startswith("404")
-    overwrite = await put(app_client, mint(org=HV), {**observation("Patient/baby"), "id": "pmh-obs"})
+    overwrite = await put(app_client, mint(org=HV), {**observation("Patient/baby"), "id": obs})
     assert overwrite.status_code == 404
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=PMH)))).status_code == 200
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=PMH)))).status_code == 200
 
 
 async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_client: httpx.AsyncClient, mint: Mint) -> None:
-    await _family(app_client, mint)
+    obs = await _family(app_client, mint)
     hv = auth(mint(org=HV))
     consent = {
         "resourceType": "Consent", "id": "grace-shares", "status": "active",
@@ -205,17 +208,17 @@ async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": HV}}]},
     }
-    assert (await put(app_client, mint(org=MAT), consent)).status_code == 201
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 200
+    assert (await put(app_client, mint(GRANTS, org=PMH), consent)).status_code == 201
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=hv)).status_code == 200
     search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
     assert search["total"] == 1
-    assert (await put(app_client, mint(org=MAT), {**consent, "status": "inactive"})).status_code == 200
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=hv)).status_code == 404
+    assert (await put(app_client, mint(GRANTS, org=PMH), {**consent, "status": "inactive"})).status_code == 200
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=hv)).status_code == 404
     assert (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()["total"] == 0
 
 
 async def test_consent_for_another_organisation_grants_nothing(app_client: httpx.AsyncClient, mint: Mint) -> None:
-    await _family(app_client, mint)
+    obs = await _family(app_client, mint)
     consent = {
         "resourceType": "Consent", "id": "grace-shares-mat", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
@@ -224,9 +227,9 @@ async def test_consent_for_another_organisation_grants_nothing(app_client: httpx
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": MAT}}]},
     }
-    await put(app_client, mint(org=MAT), consent)
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=HV)))).status_code == 404
-    assert (await app_client.get("/fhir/Observation/pmh-obs", headers=auth(mint(org=MAT)))).status_code == 200
+    assert (await put(app_client, mint(GRANTS, org=PMH), consent)).status_code == 201
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=HV)))).status_code == 404
+    assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=MAT)))).status_code == 200
 
 
 # --- audit and provenance -----------------------------------------------------------------------
@@ -274,7 +277,7 @@ async def test_failed_write_leaves_no_provenance_but_an_audit_of_the_failure(app
 
 
 async def test_rate_limit_answers_429_with_retry_after(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(database_url=database_url, rate_limit_per_minute=60, rate_limit_burst=3)
+    settings = Settings(database_url=database_url, auth="off", rate_limit_per_minute=60, rate_limit_burst=3)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as client:
@@ -308,13 +311,13 @@ async def test_subscriptions_are_not_told_of_resources_their_owner_may_not_see(
 async def test_dyad_summary_and_outbound_mapping_leave_out_what_the_caller_may_not_see(
     app_client: httpx.AsyncClient, mint: Mint
 ) -> None:
-    await _family(app_client, mint)
+    obs = await _family(app_client, mint)
     await put(app_client, mint(org=MAT), {**observation("Patient/baby"), "id": "mat-obs"})
     hv, pmh = auth(mint(org=HV)), auth(mint(org=PMH, subject="client-pmh"))
     seen_by_hv = (await app_client.get("/fhir/Patient/baby/$dyad", headers=hv)).json()
     ids = {e["resource"]["id"] for e in seen_by_hv.get("entry", [])}
-    assert "mat-obs" in ids and "pmh-obs" not in ids
+    assert "mat-obs" in ids and obs not in ids
     seen_by_pmh = (await app_client.get("/fhir/Patient/baby/$dyad", headers=pmh)).json()
-    assert "pmh-obs" in {e["resource"]["id"] for e in seen_by_pmh.get("entry", [])}
+    assert obs in {e["resource"]["id"] for e in seen_by_pmh.get("entry", [])}
     rendered = await app_client.get("/fhir/Patient/baby/$render", params={"system": "health-visiting"}, headers=hv)
-    assert "pmh-obs" not in rendered.text
+    assert obs not in rendered.text

@@ -13,6 +13,7 @@ from service.config import PROJECT_ROOT
 from service.conformance.package import load_package
 from service.search.query import SearchError, parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.repository import ResourceRepository
 from service.store.search import SearchIndexer, SearchPage, find_pks, run_search
@@ -45,7 +46,7 @@ def repository(registry: SearchRegistry) -> ResourceRepository:
 async def _put(database: Database, repository: ResourceRepository, *resources: dict[str, Any]) -> None:
     async with database.write() as conn:
         for resource in resources:
-            await repository.update(conn, copy.deepcopy(resource), resource["id"])
+            await repository.update(conn, copy.deepcopy(resource), resource["id"], viewer=Viewer.system())
 
 
 async def _search(
@@ -53,7 +54,7 @@ async def _search(
 ) -> SearchPage:
     query = parse_search(registry, res_type, items, strict=True)
     async with database.read() as conn:
-        return await run_search(conn, registry, query)
+        return await run_search(conn, registry, query, viewer=Viewer.system())
 
 
 async def _ids(database: Database, registry: SearchRegistry, res_type: str, *items: tuple[str, str]) -> list[str]:
@@ -226,7 +227,7 @@ async def test_chained_search_through_a_typed_and_an_untyped_reference(database:
 async def test_chain_ignores_deleted_targets(database: Database, registry: SearchRegistry, repository: ResourceRepository) -> None:
     await _put(database, repository, _patient("p1", name=[{"family": "Smith"}]), _obs("a", subject={"reference": "Patient/p1"}))
     async with database.write() as conn:
-        await repository.delete(conn, "Patient", "p1")
+        await repository.delete(conn, "Patient", "p1", viewer=Viewer.system())
     assert await _ids(database, registry, "Observation", ("subject:Patient.name", "smith")) == []
 
 
@@ -316,7 +317,7 @@ async def test_update_replaces_index_rows_and_delete_removes_the_resource(databa
     assert await _ids(database, registry, "Observation", ("status", "preliminary")) == []
     assert await _ids(database, registry, "Observation", ("status", "final")) == ["a"]
     async with database.write() as conn:
-        await repository.delete(conn, "Observation", "a")
+        await repository.delete(conn, "Observation", "a", viewer=Viewer.system())
     assert await _ids(database, registry, "Observation", ("status", "final")) == []
     assert await _ids(database, registry, "Observation") == []
 
@@ -382,14 +383,14 @@ async def test_find_pks_lists_matching_resources_for_conditional_interactions(da
     await _put(database, repository, _patient("a", identifier=[{"system": NHS, "value": "1"}]), _patient("b"))
     query = parse_search(registry, "Patient", [("identifier", f"{NHS}|1")], strict=True)
     async with database.read() as conn:
-        assert len(await find_pks(conn, query)) == 1
+        assert len(await find_pks(conn, query, viewer=Viewer.system())) == 1
 
 
 async def test_unknown_parameters_are_ignored_when_lenient(database: Database, registry: SearchRegistry, repository: ResourceRepository) -> None:
     await _put(database, repository, _obs("a"))
     query = parse_search(registry, "Observation", [("nonsense", "1")], strict=False)
     async with database.read() as conn:
-        page = await run_search(conn, registry, query)
+        page = await run_search(conn, registry, query, viewer=Viewer.system())
     assert [m.res_id for m in page.matches] == ["a"] and query.unknown == ["nonsense"]
     with pytest.raises(SearchError):
         parse_search(registry, "Observation", [("nonsense", "1")], strict=True)
