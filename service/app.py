@@ -20,6 +20,7 @@ from service.api import (
     terminology_operations,  # noqa: F401 - registers its operations
     validate_operation,  # noqa: F401 - registers its operations
 )
+from service.api.body_limit import BodyLimit
 from service.api.context import FhirContext
 from service.api.errors import install_error_handlers
 from service.config import Settings, get_settings
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditUnrecorded)
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     install_error_handlers(app)
