@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     audit_flush_seconds: float = Field(
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
     )
+    audit_queue_limit: int = Field(
+        default=10000, ge=1,
+        description="AuditEvents waiting to be written beyond which new requests are refused (503) until "
+        "the audit trail can be written again",
+    )
+    audit_retry_initial_seconds: float = Field(
+        default=0.5, gt=0, description="Wait after a failed audit write before it is tried again (doubling)"
+    )
+    audit_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest wait between two audit write attempts")
     sqlite_statistics_seconds: float = Field(
         default=30, description="How often to check whether SQLite's planner statistics need refreshing (0: never)"
     )
