@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=False,
         description="Trust (and publish) the development key's JWKS when no JWKS file or URL is set. "
         "Never in production.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a scraper must send to read /metrics when DYAD_AUTH=jwt; unset, /metrics is "
+        "refused under jwt (it is open only with auth off, for development)",
     )
     rate_limit_per_minute: int = Field(
         default=12000, ge=0, description="Sustained requests a minute per client; 0 turns limiting off."

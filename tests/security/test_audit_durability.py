@@ -15,12 +15,14 @@ from tests.fhir_samples import infant
 from tests.security.hostile import MAT, Mint, app_client, auth, jwt_settings, mint, put  # noqa: F401
 
 AUDITOR = "system/AuditEvent.rs"
+SCRAPER = "scraper-secret"
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return jwt_settings(
-        database_url, tmp_path, audit_queue_limit=8, audit_retry_initial_seconds=0.01, audit_retry_max_seconds=0.05
+        database_url, tmp_path, audit_queue_limit=8, audit_retry_initial_seconds=0.01, audit_retry_max_seconds=0.05,
+        metrics_token=SCRAPER,
     )
 
 
@@ -66,7 +68,7 @@ async def test_a_failed_write_is_retried_until_nothing_is_lost(app_client: httpx
         assert (await app_client.get("/fhir/Patient/baby", headers=reader)).status_code == 200
     await _poll(lambda: failing.attempts >= 3, "three failed attempts")
     assert trail.pending >= 5  # kept, not dropped
-    metrics = (await app_client.get("/metrics")).text
+    metrics = (await app_client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER}"})).text
     assert "dyad_audit_write_failures_total" in metrics
     failures = next(line for line in metrics.splitlines() if line.startswith("dyad_audit_write_failures_total"))
     assert float(failures.split()[-1]) >= 3
