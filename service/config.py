@@ -115,6 +115,16 @@ class Settings(BaseSettings):
 
     # Subscriptions: the outbox and its delivery worker (service/notify/, docs/notifications.md).
     notify_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process.")
+    notify_allow_private: bool = Field(
+        default=False,
+        description="Let subscriptions deliver to private and loopback addresses (development, tests, a closed "
+        "network). Link-local, metadata, unspecified and multicast addresses are refused regardless.",
+    )
+    notify_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or addresses whose private or loopback addresses subscriptions may deliver to, "
+        "as a JSON list (e.g. [\"ehr-gateway.trust.internal\"]); the narrower alternative to DYAD_NOTIFY_ALLOW_PRIVATE",
+    )
     notify_poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often the worker looks for events written by other replicas."
     )
