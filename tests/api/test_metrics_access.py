@@ -8,9 +8,9 @@ import pytest
 
 from service.app import create_app
 from service.config import Settings
+from service.security.dev_keys import DevSigningKey
 from tests.fhir_samples import infant
 from tests.security.hostile import MAT, auth, jwt_settings
-from service.security.dev_keys import DevSigningKey
 
 SCRAPER = "a-long-random-scraper-token"
 
