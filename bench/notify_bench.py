@@ -86,7 +86,8 @@ async def _postgres_admin(statement: str) -> None:
 @contextmanager
 def dyad_server(database_url: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING",
+           "DYAD_NOTIFY_ALLOWED_HOSTS": "[\"127.0.0.1\"]"}  # its receiver is on loopback
     log = tempfile.NamedTemporaryFile(prefix="dyad-notify-bench-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -20,6 +20,7 @@ from service.api import (
     terminology_operations,  # noqa: F401 - registers its operations
     validate_operation,  # noqa: F401 - registers its operations
 )
+from service.api.body_limit import BodyLimit
 from service.api.context import FhirContext
 from service.api.errors import install_error_handlers
 from service.config import Settings, get_settings
@@ -29,7 +30,7 @@ from service.conformance.guide import compiled_guide
 from service.mapping.catalog import loaded_catalog
 from service.notify.runtime import Notifications
 from service.pathway.runtime import Pathway
-from service.security.audit import AuditTrail
+from service.security.audit import AuditPolicy, AuditTrail, AuditWriter
 from service.security.consent import consent_listener
 from service.security.gate import AuditUnrecorded, Gate
 from service.store.database import Database
@@ -64,6 +65,13 @@ async def build_context(
     return FhirContext(settings, db, repository, registry, package, terminology, admission, mappings)
 
 
+def audit_policy(settings: Settings) -> AuditPolicy:
+    return AuditPolicy(
+        settings.audit_flush_seconds, settings.audit_queue_limit,
+        settings.audit_retry_initial_seconds, settings.audit_retry_max_seconds,
+    )
+
+
 def _freeze_startup_objects() -> None:
     """Start-up's objects live as long as the process: leave them out of every later collection.
 
@@ -82,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.notifications = notifications = Notifications(settings)
         app.state.pathway = pathway = Pathway(settings)
         app.state.fhir = context = await build_context(settings, notifications, pathway)
-        trail = AuditTrail(context.db, context.repository, settings.audit_flush_seconds)
+        trail = AuditTrail(AuditWriter(context.db, context.repository), audit_policy(settings), app.state.metrics)
         app.state.gate = Gate.from_settings(settings, trail)
         statistics = StatisticsRefresher(context.db).periodic(settings.sqlite_statistics_seconds)
         trail.start()
@@ -109,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = Metrics()
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditUnrecorded)
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     install_error_handlers(app)

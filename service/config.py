@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     audit_flush_seconds: float = Field(
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
     )
+    audit_queue_limit: int = Field(
+        default=10000, ge=1,
+        description="AuditEvents waiting to be written beyond which new requests are refused (503) until "
+        "the audit trail can be written again",
+    )
+    audit_retry_initial_seconds: float = Field(
+        default=0.5, gt=0, description="Wait after a failed audit write before it is tried again (doubling)"
+    )
+    audit_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest wait between two audit write attempts")
     sqlite_statistics_seconds: float = Field(
         default=30, description="How often to check whether SQLite's planner statistics need refreshing (0: never)"
     )
@@ -101,6 +110,11 @@ class Settings(BaseSettings):
         description="Trust (and publish) the development key's JWKS when no JWKS file or URL is set. "
         "Never in production.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a scraper must send to read /metrics when DYAD_AUTH=jwt; unset, /metrics is "
+        "refused under jwt (it is open only with auth off, for development)",
+    )
     rate_limit_per_minute: int = Field(
         default=12000, ge=0, description="Sustained requests a minute per client; 0 turns limiting off."
     )
@@ -110,6 +124,16 @@ class Settings(BaseSettings):
 
     # Subscriptions: the outbox and its delivery worker (service/notify/, docs/notifications.md).
     notify_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process.")
+    notify_allow_private: bool = Field(
+        default=False,
+        description="Let subscriptions deliver to private and loopback addresses (development, tests, a closed "
+        "network). Link-local, metadata, unspecified and multicast addresses are refused regardless.",
+    )
+    notify_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or addresses whose private or loopback addresses subscriptions may deliver to, "
+        "as a JSON list (e.g. [\"ehr-gateway.trust.internal\"]); the narrower alternative to DYAD_NOTIFY_ALLOW_PRIVATE",
+    )
     notify_poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often the worker looks for events written by other replicas."
     )

@@ -1,5 +1,6 @@
 """Liveness, readiness and metrics: outside the FHIR base."""
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -7,6 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from service.api.context import FhirContext, get_context
+from service.api.outcome import FhirError
+from service.config import Settings
 
 router = APIRouter(tags=["operations"])
 
@@ -29,5 +32,20 @@ async def readyz(ctx: Annotated[FhirContext, Depends(get_context)]) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, ctx: Annotated[FhirContext, Depends(get_context)]) -> Response:
+    _may_scrape(request, ctx.settings)
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _may_scrape(request: Request, settings: Settings) -> None:
+    """Metrics say how busy each service is and when; under jwt only the configured scraper reads
+    them, and with no scraper configured nobody does (fail closed). They hold no identifiers."""
+    if settings.auth == "off":
+        return
+    expected = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise FhirError(
+            401, "/metrics needs the scraper's bearer token (DYAD_METRICS_TOKEN)", code="login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

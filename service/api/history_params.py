@@ -6,6 +6,7 @@ from fastapi import Request
 
 from service.api.outcome import FhirError
 from service.config import Settings
+from service.search.query import MAX_QUERY_INTEGER
 
 
 def page_size(request: Request, settings: Settings) -> tuple[int, int]:
@@ -32,4 +33,6 @@ def _non_negative(request: Request, name: str, default: int) -> int:
         return default
     if not text.isdigit():
         raise FhirError(400, f"{name} must be a non-negative integer", code="invalid")
+    if int(text) > MAX_QUERY_INTEGER:
+        raise FhirError(400, f"{name} must be at most {MAX_QUERY_INTEGER}", code="invalid")
     return int(text)

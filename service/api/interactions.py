@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.context import FhirContext
 from service.api.outcome import FhirError
-from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, parse_search
+from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, check_query_size, parse_search
 from service.security.access import Access
 from service.security.scopes import EXPLICIT_SCOPE_ONLY
 from service.security.consent import check_recorder
@@ -55,16 +55,44 @@ async def search(
     ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, items: QueryItems, *, strict: bool
 ) -> tuple[SearchQuery, SearchPage]:
     access.require(res_type, "s")
+    check_query_size(items)
     query = parse_search(ctx.registry, res_type, items, strict=strict)
     for passed in _explicit_only_types_passed(query):
         access.require(passed, "s")
+    query.filters = [within_scopes(access, f) for f in query.filters]
     query.count = min(
         ctx.settings.default_page_size if query.count is None else query.count,
         ctx.settings.max_page_size,
     )
-    page = await run_search(conn, ctx.registry, query, viewer=access.viewer)
-    # Included resources of types the scopes do not let the caller read are left out.
-    return query, replace(page, included=[s for s in page.included if access.may(s.res_type, "r")])
+    # Included resources of types the scopes do not let the caller read are left out, and are
+    # not followed further by :iterate either.
+    page = await run_search(
+        conn, ctx.registry, query, viewer=access.viewer, readable=lambda t: access.may(t, "r")
+    )
+    return query, page
+
+
+def within_scopes(access: Access, search_filter: Filter) -> Filter:
+    """A chain or `_has` searches the types it passes through, so it needs `s` on each of them.
+
+    A chain with a type (`subject:Patient.family`) or a `_has` naming a type the scopes do not
+    reach is refused (403); an untyped chain keeps only the target types the caller may search,
+    and is refused when none is left. Computing it anyway would let totals answer questions
+    about resources the caller may not search (issue 11 #8).
+    """
+    if isinstance(search_filter, HasFilter):
+        access.require(search_filter.source_type, "s")
+        return replace(search_filter, inner=within_scopes(access, search_filter.inner))
+    if isinstance(search_filter, ChainFilter):
+        allowed = tuple(
+            (target, within_scopes(access, inner))
+            for target, inner in search_filter.targets
+            if access.may(target, "s")
+        )
+        if not allowed:
+            access.require(search_filter.targets[0][0], "s")
+        return replace(search_filter, targets=allowed)
+    return search_filter
 
 
 async def prepared(ctx: FhirContext, conn: AsyncConnection, access: Access, resource: dict[str, Any]) -> dict[str, Any]:

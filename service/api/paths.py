@@ -38,7 +38,8 @@ def check_id(res_id: str) -> None:
 
 
 async def version_id(vid: Annotated[str, Path(description="The version id")]) -> int:
-    if not vid.isdigit():
+    # Versions are counted in 32 bits; a longer number names none and must not reach the SQL.
+    if not vid.isdigit() or int(vid) > 2**31 - 1:
         raise FhirError(404, f"Version '{vid}' does not exist", code="not-found")
     return int(vid)
 

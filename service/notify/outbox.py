@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.conformance.issues import InvalidResource, Issue
 from service.notify.cache import SubscriptionCache
+from service.notify.endpoints import EndpointPolicy
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.notify.tables import PENDING, NotifyEventRow
 from service.search.query import SearchQuery, parse_search
@@ -44,10 +46,12 @@ class OutboxListener:
         self,
         registry: SearchRegistry,
         cache: SubscriptionCache,
+        endpoints: EndpointPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.registry = registry
         self.cache = cache
+        self.endpoints = endpoints
         self.clock = clock
         self._repository: ResourceRepository | None = None
 
@@ -97,6 +101,9 @@ class OutboxListener:
         if change.content is None:
             return
         subscriber = read_subscriber(self.registry, change.content, change.version)  # 422 if unusable
+        problem = self.endpoints.url_problem(subscriber.endpoint)
+        if problem is not None:
+            raise InvalidResource([Issue("error", "security", problem, "Subscription.channel.endpoint")], status=422)
         if subscriber.status == "requested":
             # R4 leaves activation to the server; the criteria and channel were checked just above.
             assert self._repository is not None, "OutboxListener.bind was not called"

@@ -7,6 +7,7 @@ from sqlalchemy import event
 
 from service.config import Settings
 from service.notify.cache import SubscriptionCache
+from service.notify.endpoints import EndpointPolicy
 from service.notify.outbox import POKE_KEY, PREPARED_KEY, OutboxListener
 from service.notify.retention import OutboxRetention
 from service.notify.retry import RetryPolicy
@@ -15,6 +16,10 @@ from service.periodic import Periodic
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
+
+
+def endpoint_policy(settings: Settings) -> EndpointPolicy:
+    return EndpointPolicy.of(settings.notify_allow_private, settings.notify_allowed_hosts)
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
@@ -31,6 +36,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         batch_size=settings.notify_batch_size,
         max_lanes=settings.notify_max_lanes,
         fhir_base=settings.base_url,
+        endpoints=endpoint_policy(settings),
     )
 
 
@@ -47,7 +53,7 @@ class Notifications:
 
     def listener(self, registry: SearchRegistry, db: Database) -> OutboxListener:
         cache = SubscriptionCache(registry, self.settings.notify_subscription_refresh_seconds)
-        self.outbox = OutboxListener(registry, cache)
+        self.outbox = OutboxListener(registry, cache, endpoint_policy(self.settings))
         self._db = db
         # Poke the worker once the writing transaction is over (its connection goes back to the
         # pool): a poke from inside the transaction would race the commit.

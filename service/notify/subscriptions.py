@@ -21,6 +21,13 @@ _JSON_PAYLOADS = frozenset({FHIR_JSON, "application/json", "application/json+fhi
 # `error` is the server's own verdict on delivery, not the client's wish to stop: such a
 # subscription keeps queueing, so that nothing is lost while its endpoint is down.
 QUEUEING_STATUSES = frozenset({"requested", "active", "error"})
+# Headers a subscriber may not set: hop-by-hop and framing headers (which could split or smuggle
+# the request, or send it to another virtual host) and the ones Dyad writes itself.
+SERVER_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
+    "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade", "expect",
+    "content-type", "content-encoding", "content-location",
+})
 
 
 class PayloadContent(Enum):
@@ -102,6 +109,9 @@ def _headers(raw: list[Any], problems: list[Issue]) -> tuple[tuple[str, str], ..
         # A name with spaces or control characters would let a header value smuggle a request.
         if not colon or not name or not name.isascii() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
             problems.append(_issue(f"channel.header '{name}' is not 'Name: value'", "Subscription.channel.header"))
+            continue
+        if name.lower() in SERVER_HEADERS or name.lower().startswith("x-dyad-"):
+            problems.append(_issue(f"channel.header may not set '{name}': Dyad frames the request itself", "Subscription.channel.header"))
             continue
         headers.append((name, value.strip()))
     return tuple(headers)

@@ -36,6 +36,7 @@ from service.notify.claims import (
 from service.notify.delivery import Attempt, send
 from service.notify.retry import RetryPolicy
 from service.notify.status import set_delivery_status
+from service.notify.endpoints import EndpointPolicy, guarded_transport
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.search.registry import SearchRegistry
 from service.store.database import Database
@@ -57,6 +58,7 @@ class WorkerConfig:
     max_lanes: int = 32
     linger: float = 2.0  # how long a drained lane is kept, waiting for more events, before release
     fhir_base: str = ""
+    endpoints: EndpointPolicy = EndpointPolicy.of(False, ())  # public endpoints only, unless configured
 
 
 def worker_name() -> str:
@@ -94,7 +96,11 @@ class DeliveryWorker:
     # --- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.config.timeout, headers={"User-Agent": f"Dyad/{__version__}"})
+        self._client = httpx.AsyncClient(
+            transport=guarded_transport(self.config.endpoints),
+            timeout=self.config.timeout,
+            headers={"User-Agent": f"Dyad/{__version__}"},
+        )
         self._task = asyncio.create_task(self._run(), name="dyad-notify-worker")
 
     async def stop(self) -> None:
@@ -319,7 +325,9 @@ class _LaneRun:
 
     async def _report(self, report_error: bool, report_recovery: bool, failed: tuple[PendingEvent, Attempt] | None) -> None:
         if report_error and failed is not None:
-            text = f"{self.failures} consecutive delivery failures; last: {failed[1].error}"
+            # No reason is given: "connection refused" against "answered 404" would map the network
+            # for whoever wrote the endpoint. The reason stays in the outbox for the operator.
+            text = f"delivery failed {self.failures} times in a row"
             await set_delivery_status(self.w.db, self.w.repository, self.sub_id, status="error", error=text)
             self.error_reported = True
         elif report_recovery:

@@ -36,6 +36,16 @@ _TRANSPORT_PARAMS = frozenset({"_format", "_pretty"})
 _SUMMARY_VALUES = frozenset({"true", "false", "text", "data", "count"})
 _TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})
 MAX_CHAIN_DEPTH = 3
+# Bounds on what one search may ask (docs/security-limits.md). Each alternative and each AND-ed
+# parameter becomes part of one SQL statement; past these, SQLite's expression depth and
+# PostgreSQL's planner give out (a 500, or a server held for minutes), so they are refused first.
+MAX_VALUES_PER_PARAMETER = 100
+MAX_PARAMETERS = 50
+MAX_INCLUDES = 10  # distinct _include and _revinclude parameters together
+# Integers a query may carry (_count, _offset): both databases hold 32-bit offsets and limits.
+MAX_QUERY_INTEGER = 2**31 - 1
+MAX_NUMBER_DIGITS = 20
+MAX_DECIMAL_PLACES = 10
 
 
 class SearchError(ValueError):
@@ -223,12 +233,21 @@ def _parse_control(registry: SearchRegistry, query: SearchQuery, name: str, valu
             raise SearchError(f"_total must be one of {sorted(_TOTAL_VALUES)}, not '{value}'")
         query.total = value
     elif name in ("_include", "_include:iterate", "_include:recurse"):
-        query.includes.append(_parse_include(registry, value, name != "_include", reverse=False))
+        _add_include(query.includes, query, _parse_include(registry, value, name != "_include", reverse=False))
     elif name in ("_revinclude", "_revinclude:iterate", "_revinclude:recurse"):
-        query.revincludes.append(_parse_include(registry, value, name != "_revinclude", reverse=True))
+        _add_include(query.revincludes, query, _parse_include(registry, value, name != "_revinclude", reverse=True))
     else:
         return False
     return True
+
+
+def _add_include(into: list[Include], query: SearchQuery, include: Include) -> None:
+    """A repeated include adds nothing (each one used to be followed again, every round)."""
+    if include in into:
+        return
+    if len(query.includes) + len(query.revincludes) >= MAX_INCLUDES:
+        raise SearchError(f"A search may have at most {MAX_INCLUDES} distinct _include and _revinclude parameters")
+    into.append(include)
 
 
 def _non_negative_int(name: str, value: str) -> int:
@@ -238,7 +257,22 @@ def _non_negative_int(name: str, value: str) -> int:
         raise SearchError(f"{name} must be a whole number, not '{value}'") from None
     if number < 0:
         raise SearchError(f"{name} must not be negative")
+    if number > MAX_QUERY_INTEGER:
+        raise SearchError(f"{name} must be at most {MAX_QUERY_INTEGER}")
     return number
+
+
+def check_query_size(items: list[tuple[str, str]]) -> None:
+    """Refuse a search that asks more than the bounds allow, before any of it is parsed.
+
+    Applied where a client's search enters (the API); the server's own searches may be wider
+    (the outbox asks for every id a transaction wrote).
+    """
+    if len(items) > MAX_PARAMETERS:
+        raise SearchError(f"A search may have at most {MAX_PARAMETERS} parameters")
+    for name, value in items:
+        if len(_split_or(value)) > MAX_VALUES_PER_PARAMETER:
+            raise SearchError(f"'{name}' may have at most {MAX_VALUES_PER_PARAMETER} comma-separated values")
 
 
 def _parse_sort(registry: SearchRegistry, res_type: str, value: str) -> list[SortKey]:
@@ -411,9 +445,16 @@ def _prefix(raw: str) -> tuple[Prefix, str]:
 
 def _decimal(param: SearchParam, text: str) -> Decimal:
     try:
-        return decimal_value(text)
+        number = decimal_value(text)
     except ValueFormatError as exc:
         raise SearchError(f"{param.code}: {exc}") from None
+    # The index holds numbers below 10^20 to 10 decimal places; PostgreSQL refuses to compare
+    # a wider one with them (a 500), so it is refused here.
+    # adjusted(): the power of ten of the leading digit, read without arithmetic (which would
+    # overflow the decimal context on 1e99999999999).
+    if number and not -MAX_DECIMAL_PLACES <= number.adjusted() < MAX_NUMBER_DIGITS:
+        raise SearchError(f"{param.code}: '{text}' is outside the numbers Dyad can search")
+    return number
 
 
 def _quantity_value(param: SearchParam, raw: str) -> NumberValue:

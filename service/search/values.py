@@ -41,6 +41,8 @@ def date_range(text: str) -> tuple[datetime, datetime]:
         return _range_from_parts(parts)
     except ValueError as exc:
         raise ValueFormatError(f"'{text}' is not a valid date: {exc}") from None
+    except OverflowError:  # 9999-12-31T23:59-14:00 is after the last instant stored
+        raise ValueFormatError(f"'{text}' is outside the dates Dyad can store") from None
 
 
 def _range_from_parts(parts: dict[str, str | None]) -> tuple[datetime, datetime]:

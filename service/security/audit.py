@@ -4,6 +4,7 @@ through a short buffer, so that reading stays a read."""
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +13,7 @@ from service.security.tokens import Caller
 from service.store.database import Database
 from service.store.records import format_instant
 from service.store.repository import NewResource, ResourceRepository
+from service.telemetry.metrics import Metrics
 
 log = logging.getLogger("dyad.audit")
 
@@ -82,20 +84,64 @@ def _agents(caller: Caller) -> list[dict[str, Any]]:
     return agents
 
 
-class AuditTrail:
-    """Buffers AuditEvents of requests that wrote nothing, and writes them in small batches."""
+class AuditWriter:
+    """Writes a batch of AuditEvents in one transaction: all of them, or (raising) none."""
 
-    def __init__(self, db: Database, repository: ResourceRepository, flush_seconds: float) -> None:
-        self._db, self._repository, self._flush_seconds = db, repository, flush_seconds
+    def __init__(self, db: Database, repository: ResourceRepository) -> None:
+        self._db, self._repository = db, repository
+
+    async def __call__(self, batch: list[AuditRecord]) -> None:
+        async with self._db.write() as conn:
+            await self._repository.create_many(conn, [NewResource(audit_event(r)) for r in batch], announce=False)
+
+
+BatchWriter = Callable[[list[AuditRecord]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    flush_seconds: float  # longest a record waits before a write is tried
+    queue_limit: int  # records waiting beyond which new requests are refused
+    retry_initial_seconds: float
+    retry_max_seconds: float
+
+
+class AuditTrail:
+    """Buffers AuditEvents of requests that wrote nothing, and writes them in small batches.
+
+    Nothing is dropped: a batch whose write fails goes back to the front of the queue and is
+    tried again after a growing pause. The queue is bounded: once `queue_limit` records wait,
+    `accepting` turns false and the gate refuses new requests (503) until the writes succeed
+    again, so no request is answered that the trail could not record. Failures are counted in
+    the `dyad_audit_write_failures_total` metric.
+    """
+
+    BATCH = 500
+
+    def __init__(self, write: BatchWriter, policy: AuditPolicy, metrics: Metrics) -> None:
+        self.write, self._policy, self._metrics = write, policy, metrics
         self._pending: list[AuditRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._failures_in_a_row = 0
+        self._writing = 0  # records taken from the queue whose write has not committed yet
+        metrics.audit_pending.set_function(lambda: self.pending)
+
+    @property
+    def accepting(self) -> bool:
+        return self.pending < self._policy.queue_limit
+
+    @property
+    def pending(self) -> int:
+        """Records not yet committed: queued, or in a write under way."""
+        return len(self._pending) + self._writing
 
     def record(self, record: AuditRecord) -> None:
+        """Queue a record. Requests already admitted may take the queue a little past its bound
+        (by the requests in flight); new ones are held off by `accepting`."""
         self._pending.append(record)
         self._wake.set()
-
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -107,21 +153,41 @@ class AuditTrail:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden: the process is ending
+            log.error("audit records lost at shutdown", extra={"error_type": type(exc).__name__, "pending": len(self._pending)})
 
     async def flush(self) -> None:
+        """Write everything queued; on a failure the batch goes back in front and this raises."""
         while self._pending:
-            batch, self._pending = self._pending[:500], self._pending[500:]
-            async with self._db.write() as conn:
-                await self._repository.create_many(conn, [NewResource(audit_event(r)) for r in batch], announce=False)
+            batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
+            self._writing += len(batch)
+            try:
+                await self.write(batch)
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+            finally:
+                self._writing -= len(batch)
 
     async def _run(self) -> None:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             if not self._stopping:
-                await asyncio.sleep(self._flush_seconds)
+                await asyncio.sleep(self._policy.flush_seconds)
             try:
                 await self.flush()
+                self._failures_in_a_row = 0
             except Exception as exc:  # noqa: BLE001 - the trail must outlive a failed batch
-                log.error("audit flush failed", extra={"error_type": type(exc).__name__})
+                self._failures_in_a_row += 1
+                self._metrics.audit_write_failures.inc()
+                log.error("audit write failed; will retry", extra={"error_type": type(exc).__name__})
+                self._wake.set()
+                if not self._stopping:
+                    await asyncio.sleep(self._backoff())
+
+    def _backoff(self) -> float:
+        pause = self._policy.retry_initial_seconds * 2 ** min(self._failures_in_a_row - 1, 16)
+        return float(min(pause, self._policy.retry_max_seconds))

@@ -41,6 +41,7 @@ class Gate:
         return cls(verifier, RateLimiter.from_settings(settings), trail)
 
     async def admit(self, request: Request) -> Access:
+        self._audit_possible(request)
         caller = await self._caller(request)
         self._limit(request, caller)
         access = Access.of(caller)
@@ -65,6 +66,17 @@ class Gate:
                 401, f"Authentication failed: {refused.reason}", code="login",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
+
+    def _audit_possible(self, request: Request) -> None:
+        """Fail closed: a request that could not be audited is not served."""
+        if self.trail.accepting:
+            return
+        request.state.audited = True  # refused before anything was read; counted, not queued
+        request.app.state.metrics.audit_refused.inc()
+        raise FhirError(
+            503, "The audit trail cannot be written at the moment; try again shortly", code="transient",
+            headers={"Retry-After": "5"},
+        )
 
     def _limit(self, request: Request, caller: Caller | None) -> None:
         if self.limiter is None:

@@ -4,7 +4,7 @@ Every filter becomes `resource.pk IN (SELECT resource_pk FROM <index table> WHER
 that each database can pick its own join strategy; filters AND, the values of one filter OR.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -152,9 +152,18 @@ def _row_dicts(resource_pk: int, res_type: str, entries: Iterable[Any]) -> list[
 
 
 async def run_search(
-    conn: AsyncConnection, registry: SearchRegistry, query: SearchQuery, *, viewer: Viewer
+    conn: AsyncConnection,
+    registry: SearchRegistry,
+    query: SearchQuery,
+    *,
+    viewer: Viewer,
+    readable: Callable[[str], bool] = lambda res_type: True,
 ) -> SearchPage:
-    """Matches and includes the viewer may see; the total counts only those."""
+    """Matches and includes the viewer may see; the total counts only those.
+
+    `readable` says which types may be included: others are neither returned nor followed by
+    `:iterate`, so an unreadable type cannot serve as a stepping stone to readable ones.
+    """
     where = _where(query, viewer)
     total = None
     if query.total != "none" or query.summary == "count":
@@ -168,7 +177,7 @@ async def run_search(
     if query.offset:
         statement = statement.offset(query.offset)
     matches = [to_stored(row) for row in (await conn.execute(statement)).all()]
-    included = await _included(conn, registry, query, matches, viewer) if matches else []
+    included = await _included(conn, query, matches, viewer, readable) if matches else []
     return SearchPage(total, matches, included)
 
 
@@ -485,10 +494,10 @@ def _sort_value(key: SortKey) -> Any:
 
 async def _included(
     conn: AsyncConnection,
-    registry: SearchRegistry,
     query: SearchQuery,
     matches: list[StoredResource],
     viewer: Viewer,
+    readable: Callable[[str], bool],
 ) -> list[StoredResource]:
     seen = {m.pk for m in matches}
     included: list[StoredResource] = []
@@ -505,7 +514,7 @@ async def _included(
             found.extend(await _follow_revinclude(conn, include, sources, viewer))
         fresh = []
         for resource in found:
-            if resource.pk not in seen and len(seen) < MAX_INCLUDED + len(matches):
+            if resource.pk not in seen and readable(resource.res_type) and len(seen) < MAX_INCLUDED + len(matches):
                 seen.add(resource.pk)
                 fresh.append(resource)
         if not fresh:

@@ -18,7 +18,7 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 # Extra fields a log call may attach; anything else passed in `extra` is dropped.
 ALLOWED_FIELDS = (
     "method", "route", "status", "duration_ms", "interaction", "resource_type", "error_type",
-    "written", "database", "host", "port", "auth", "traceback",
+    "written", "database", "host", "port", "auth", "traceback", "pending",
 )
 
 # Loggers of the server's own machinery (start-up, migrations) whose messages are formatted from

@@ -1,6 +1,6 @@
 """Prometheus metrics: requests and latency by interaction and resource type."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -19,6 +19,20 @@ class Metrics:
             "Time to answer a FHIR request",
             ("interaction", "resource_type"),
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+        self.audit_write_failures = Counter(
+            "dyad_audit_write_failures_total",
+            "Failed attempts to write a batch of buffered AuditEvents (each is retried, none dropped)",
+            registry=self.registry,
+        )
+        self.audit_pending = Gauge(
+            "dyad_audit_pending", "AuditEvents waiting to be written", registry=self.registry
+        )
+        self.audit_refused = Counter(
+            "dyad_audit_refused_requests_total",
+            "Requests refused (503) because the audit queue was full",
             registry=self.registry,
         )
 
