@@ -1,0 +1,13 @@
+"""Kind `referral-task`: an active referral gives the receiving service a referral Task, due by its clock."""
+
+from service.pathway.context import PathwayContext
+from service.pathway.routing import Rule
+from service.pathway.tasks import raise_task
+
+
+async def apply(ctx: PathwayContext, rule: Rule) -> None:
+    infant = rule.infant_of(ctx.resource)
+    if infant is None:
+        return
+    for owner in rule.owners_on(ctx.resource):
+        await raise_task(ctx, rule, infant, {"reference": owner["reference"]}, rule.due_after(ctx.resource, ctx.now).isoformat())
