@@ -96,16 +96,16 @@ class PathwayContext:
         await record_derivation(self.conn, self.repository, [updated], self.change)
 
     def notice(self, message: str) -> None:
-        """A warning for the writer: carried in the write's response (never identifying anyone)."""
-        notices(self.conn).append(message)
+        """A warning for the writer about this version: carried in the write's response (never identifying anyone)."""
+        notices(self.conn).append((self.reference, message))
 
 
-def notices(conn: AsyncConnection) -> list[str]:
-    """This transaction's pathway warnings (conn.info outlives the transaction, so the entry names it)."""
+def notices(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """This transaction's pathway warnings, (Type/id written, message) (conn.info outlives the transaction, so the entry names it)."""
     transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
     held = conn.info.get(_NOTICES_KEY)
     if held is None or held[0] is not transaction:
         held = (transaction, [])
         conn.info[_NOTICES_KEY] = held
-    found: list[str] = held[1]
+    found: list[tuple[str, str]] = held[1]
     return found

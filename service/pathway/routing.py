@@ -71,6 +71,9 @@ class Rule:
         found = evaluate(resource, self.infant)
         return found[0] if found and isinstance(found[0], dict) else None
 
+    def infants_of(self, resource: dict[str, Any]) -> list[str]:
+        return [str(r["reference"]) for r in evaluate(resource, self.infant) if isinstance(r, dict) and r.get("reference")]
+
     def owners_on(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
         if self.owner_expression is None:
             return []

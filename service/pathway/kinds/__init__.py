@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from service.pathway.context import PathwayContext
 from service.pathway.kinds import (
-    care_plan_review, extract, outcome, prompt, referral_lifecycle, referral_task, session_count,
+    care_plan_review, extract, outcome, persistent_concern, prompt, referral_lifecycle, referral_task, route_pending,
+    session_count,
 )
 from service.pathway.routing import Rule
 
@@ -15,6 +16,8 @@ Apply = Callable[[PathwayContext, Rule], Awaitable[None]]
 
 KINDS: dict[str, Apply] = {
     "prompt": prompt.apply,
+    "persistent-concern": persistent_concern.apply,
+    "route-pending": route_pending.apply,
     "referral-task": referral_task.apply,
     "referral-lifecycle": referral_lifecycle.apply,
     "outcome": outcome.apply,
@@ -25,4 +28,4 @@ KINDS: dict[str, Apply] = {
 
 # The kinds DYAD_PATHWAY_RULES_ENABLED switches: the work the rules raise. The referral state
 # machine, extraction (its own setting) and the session count are record keeping, always on.
-ROUTING_KINDS = frozenset({"prompt", "referral-task", "outcome", "care-plan-review"})
+ROUTING_KINDS = frozenset({"prompt", "persistent-concern", "route-pending", "referral-task", "outcome", "care-plan-review"})
