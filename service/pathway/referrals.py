@@ -53,6 +53,11 @@ def _refuse(message: str) -> InvalidResource:
 def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     """Raise 409 InvalidResource when `after` may not follow `before` (None: the task is new)."""
     status = after.get("status", "")
+    if status == "rejected" and not _has_reason(after) and (before or {}).get("status") != "rejected":
+        raise InvalidResource([Issue(
+            "error", "required", "A rejected referral must say why (Task.statusReason): the referrer needs it to act",
+            "Task.statusReason",
+        )], status=422)
     if before is None:
         # A new task may arrive already under way: a source system mapping a referral it has
         # been working on, or a record moved between stores. Only Dyad's own history is policed.
@@ -69,6 +74,11 @@ def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> No
                    "Task.businessStatus")],
             status=409,
         )
+
+
+def _has_reason(task: dict[str, Any]) -> bool:
+    reason = task.get("statusReason") or {}
+    return bool(reason.get("text") or reason.get("coding"))
 
 
 def referral_status_for(task_status: str) -> str | None:

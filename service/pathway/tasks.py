@@ -34,10 +34,11 @@ async def raise_task(
     return await ctx.create_once(task)
 
 
-UNASSIGNED_TAG = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes", "code": "unassigned-concern"}
+TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
+UNASSIGNED_TAG = {"system": TASK_CODES, "code": "unassigned-concern"}
 UNASSIGNED_NOTICE = (
-    "No team of the kind this record needs is named in the family's records (CareTeam or EpisodeOfCare): "
-    "its work is waiting, unassigned, in the pathway's unassigned queue until the team is known"
+    "The pathway could not find who should act on this record (no team of the kind it needs in the family's "
+    "CareTeam or EpisodeOfCare, or no author): its work is waiting, unassigned, in the pathway's unassigned queue"
 )
 CONCERN_LEVELS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level"
 _LEVEL_ORDER = ("no-concern", "some-concern", "significant-concern")
@@ -70,7 +71,10 @@ async def raise_for_teams(ctx: PathwayContext, rule: Rule, infant: dict[str, Any
         team = ctx.book.teams[kind]
         owner = await team_of(ctx.conn, ctx.registry, ctx.repository, infant["reference"], team)
         if owner is None:
-            await _raise_unassigned(ctx, rule, infant, team, priority, latest or "", **extra)
+            performer_type = [{"coding": [{"system": s, "code": c} for s, _, c in
+                                          (t.partition("|") for t in sorted(team.organization_types))]}]
+            due = latest or (ctx.now.date() + timedelta(days=team.otherwise_within_days)).isoformat()
+            await raise_unassigned(ctx, rule, infant, team.kind, due, priority=priority, performer_type=performer_type, **extra)
             continue
         due, contact = await next_contact(ctx, infant["reference"], team, owner["reference"])
         if latest is not None and latest < due:
@@ -78,20 +82,22 @@ async def raise_for_teams(ctx: PathwayContext, rule: Rule, infant: dict[str, Any
         await raise_task(ctx, rule, infant, owner, due, contact, priority=priority, **extra)
 
 
-async def _raise_unassigned(
-    ctx: PathwayContext, rule: Rule, infant: dict[str, Any], team: Team, priority: str, due: str, **extra: Any
+async def raise_unassigned(
+    ctx: PathwayContext, rule: Rule, infant: dict[str, Any], waiting_for: str, due: str, *,
+    performer_type: list[dict[str, Any]] | None = None, **extra: Any,
 ) -> None:
+    """The rule's Task with no owner, in the unassigned queue, waiting for `waiting_for` (a team kind,
+    or what else would have named the owner); the writer is warned when it is first raised."""
     task_code = rule.template["code"]["coding"][0]["code"]
-    key = f"{task_code}:{cause_of(ctx, rule)}:unassigned:{team.kind}"
+    key = f"{task_code}:{cause_of(ctx, rule)}:unassigned:{waiting_for}"
     task = rule.task(ctx.resource, {
-        "key": key, "trigger": ctx.reference, "infant": infant, "owner": None,
-        "due": due or (ctx.now.date() + timedelta(days=team.otherwise_within_days)).isoformat(),
-        "contact": None, "now": ctx.now.isoformat(timespec="seconds"), "priority": priority, **extra,
+        "key": key, "trigger": ctx.reference, "infant": infant, "owner": None, "due": due,
+        "contact": None, "now": ctx.now.isoformat(timespec="seconds"), "priority": "routine", **extra,
     })
     task.pop("owner", None)
-    task["meta"] = {"tag": [UNASSIGNED_TAG]}  # no profile claimed: a prompt profile requires an owner
-    task["performerType"] = [{"coding": [{"system": s, "code": c} for s, _, c in
-                                         (t.partition("|") for t in sorted(team.organization_types))]}]
+    task["meta"] = {"tag": [UNASSIGNED_TAG]}  # no profile claimed: the pathway profiles require an owner
+    if performer_type:
+        task["performerType"] = performer_type
     if await ctx.create_once(task) is not None:
         ctx.notice(UNASSIGNED_NOTICE)
 

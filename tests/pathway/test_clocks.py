@@ -105,7 +105,7 @@ async def test_a_clock_met_in_time_never_breaches(running: RunningApp) -> None:
 
 async def test_a_rejected_referral_stops_its_clocks(running: RunningApp) -> None:
     task = await received_referral(running.http)
-    await move(running.http, task, "rejected", "rejected")
+    await move(running.http, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})
     ctx = running.fhir
     assert await raise_breaches(ctx.db, ctx.repository, ctx.registry, RECEIVED_AT + timedelta(days=30)) == 0
 

@@ -190,3 +190,28 @@ async def test_the_prompt_is_written_in_the_same_transaction_and_has_a_provenanc
     prompt = (await _prompts(client))[0]
     provenances = await search(client, f"Provenance?target=Task/{prompt['id']}")
     assert provenances and provenances[0]["entity"][0]["what"]["reference"].startswith("Observation/")
+
+
+async def _cancelled_for(client: httpx.AsyncClient, observation: dict) -> dict:
+    [prompt] = await _prompts(client)
+    assert prompt["status"] == "cancelled"
+    assert prompt["statusReason"]["coding"][0]["code"] == "trigger-withdrawn"
+    return prompt
+
+
+async def test_a_prompt_is_cancelled_when_its_concern_is_entered_in_error(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    stored = (await post(client, concern_observation())).json()
+    updated = await client.put(f"/fhir/Observation/{stored['id']}", json={**stored, "status": "entered-in-error"},
+                               headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200, updated.text
+    await _cancelled_for(client, stored)
+
+
+async def test_a_prompt_is_cancelled_when_its_concern_is_amended_to_no_concern(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    stored = (await post(client, concern_observation())).json()
+    amended = {**concern_observation(concern="no-concern"), "id": stored["id"], "status": "amended"}
+    updated = await client.put(f"/fhir/Observation/{stored['id']}", json=amended, headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200, updated.text
+    await _cancelled_for(client, stored)

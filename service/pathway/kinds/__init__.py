@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from service.pathway.context import PathwayContext
 from service.pathway.kinds import (
     care_plan_review, extract, outcome, persistent_concern, prompt, referral_lifecycle, referral_task, route_pending,
-    session_count,
+    session_count, withdrawal,
 )
 from service.pathway.routing import Rule
 
@@ -24,8 +24,9 @@ KINDS: dict[str, Apply] = {
     "extraction": extract.apply,
     "session-count": session_count.apply,
     "care-plan-review": care_plan_review.apply,
+    "withdrawal": withdrawal.apply,
 }
 
 # The kinds DYAD_PATHWAY_RULES_ENABLED switches: the work the rules raise. The referral state
 # machine, extraction (its own setting) and the session count are record keeping, always on.
-ROUTING_KINDS = frozenset({"prompt", "persistent-concern", "route-pending", "referral-task", "outcome", "care-plan-review"})
+ROUTING_KINDS = frozenset({"prompt", "persistent-concern", "route-pending", "referral-task", "outcome", "care-plan-review", "withdrawal"})
