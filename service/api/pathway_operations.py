@@ -71,12 +71,31 @@ async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, 
 
 
 async def _searcher(call: OperationCall, conn: Any) -> Any:
+    """Every match the caller may see, page after page: a summary or a measure built on the first
+    page alone would silently leave out the rest."""
+
     async def search(res_type: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        count = str(call.ctx.settings.max_page_size)
-        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_count", count)], strict=True)
-        return [m.content for m in page.matches if m.content is not None]
+        size = call.ctx.settings.max_page_size
+        found: list[dict[str, Any]] = []
+        while True:
+            paging = [("_count", str(size)), ("_offset", str(len(found))), ("_total", "none")]
+            _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + paging, strict=True)
+            found += [m.content for m in page.matches if m.content is not None]
+            if len(page.matches) < size:
+                return found
 
     return search
+
+
+async def _counter(call: OperationCall, conn: Any) -> Any:
+    """How many match, counted by the database with the caller's access."""
+
+    async def count(res_type: str, items: list[tuple[str, str]]) -> int:
+        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_summary", "count")], strict=True)
+        assert page.total is not None
+        return page.total
+
+    return count
 
 
 @operation("dyad", levels={"instance"}, types={"Patient"})
@@ -128,5 +147,5 @@ async def metrics(call: OperationCall) -> Response:
         search = await _searcher(call, conn)
         clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
         breaches = await breaches_in_period(conn, period.start, period.end, organization)
-        report = await pathway_metrics(search, period, organization, clocks, breaches)
+        report = await pathway_metrics(search, await _counter(call, conn), period, organization, clocks, breaches)
     return fhir_json(report, call.request)

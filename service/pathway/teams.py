@@ -19,7 +19,9 @@ from service.store.search import run_search
 async def _search(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True))
+    query = parse_search(registry, res_type, items + [("_total", "none")], strict=True)
+    query.count = None  # every CareTeam and episode: a team on a second page would be a lost team
+    page = await run_search(conn, registry, query)
     return [m.content for m in page.matches if m.content]
 
 
