@@ -7,6 +7,7 @@ allow (or that take the business status backwards) and keeps the ServiceRequest 
 from typing import Any
 
 from service.conformance.issues import InvalidResource, Issue
+from service.pathway.organisations import Read, same_organisation
 
 REFERRAL_STATUS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
 TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
@@ -115,12 +116,14 @@ def with_output(task: dict[str, Any], output_type: str, reference: str, *, singl
     return {**task, "output": outputs}
 
 
-def answered_by(task: dict[str, Any], writer: str | None) -> bool:
+async def answered_by(task: dict[str, Any], writer: str | None, read: Read) -> bool:
     """Whether an outcome written by this organisation may answer the task: only the service the
-    referral went to (the Task's owner) answers it. Without authentication there is no writer to
-    check, and an owner that is not an organisation cannot be compared, so both are let through."""
-    owner = str((task.get("owner") or {}).get("reference") or "")
-    return writer is None or not owner.startswith("Organization/") or owner == writer
+    referral went to (the Task's owner, by reference or ODS code) answers it. Without
+    authentication there is no writer to check, and an owner that is not an organisation cannot
+    be compared, so both are let through."""
+    owner = task.get("owner") or {}
+    is_organisation = str(owner.get("reference") or "").startswith("Organization/") or bool(owner.get("identifier"))
+    return writer is None or not is_organisation or await same_organisation(owner, writer, read)
 
 
 def output_reference(task: dict[str, Any], output_type: str) -> str | None:

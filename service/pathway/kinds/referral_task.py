@@ -5,7 +5,7 @@ alone does not say which service is to act, and a referral nobody receives is a 
 from service.conformance.issues import InvalidResource, Issue
 from service.pathway.context import PathwayContext
 from service.pathway.routing import Rule
-from service.pathway.tasks import raise_task
+from service.pathway.tasks import TASK_CODES, raise_task
 
 
 async def apply(ctx: PathwayContext, rule: Rule) -> None:
@@ -20,5 +20,8 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
             "performerType alone cannot be routed",
             "ServiceRequest.performer",
         )], status=422)
+    existing = await ctx.search("Task", [("focus", ctx.reference), ("code", f"{TASK_CODES}|referral")])
+    if existing:
+        return  # the referral has its Task (the source system's own, or raised before)
     for owner in owners:
         await raise_task(ctx, rule, infant, {"reference": owner["reference"]}, rule.due_after(ctx.resource, ctx.now).isoformat())
