@@ -10,7 +10,7 @@ from service.api.operations import OperationCall, operation
 from service.api.outcome import FhirError
 from service.api.responses import fhir_json
 from service.pathway.clock_store import breaches_in_period, clocks_for_period
-from service.pathway.extraction import Extractor, revision_of
+from service.pathway.extraction import Extractor, revision_of, withdrawn
 from service.pathway.metrics import Period, pathway_metrics
 from service.pathway.summary import dyad_summary
 from service.store.errors import ResourceGone, ResourceNotFound
@@ -54,7 +54,27 @@ async def extract(call: OperationCall) -> Response:
     observations = _extractor(call).observations(response, source)
     async with call.ctx.db.read() as conn:
         entries = [await _extract_entry(call, conn, observation) for observation in observations]
+        if call.res_id is not None:
+            entries += await _withdrawn_entries(call, conn, source, observations)
     return fhir_json({"resourceType": "Bundle", "type": "transaction", "entry": entries}, call.request)
+
+
+async def _withdrawn_entries(
+    call: OperationCall, conn: Any, source: str, observations: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """An update to entered-in-error for each Observation extracted before for a caregiver the
+    response no longer names (If-Match: never over someone else's revision)."""
+    keep = {o["identifier"][0]["value"] for o in observations}
+    search = await _searcher(call, conn)
+    entries: list[dict[str, Any]] = []
+    for stored in await search("Observation", [("derived-from", source)]):
+        values = {i.get("value") for i in stored.get("identifier") or []
+                  if i.get("system") == "https://w3id.org/dyad/fhir/Id/extracted-observation"}
+        revised = withdrawn(stored) if values and not values & keep else None
+        if revised is not None:
+            entries.append({"resource": revised, "request": {
+                "method": "PUT", "url": f"Observation/{stored['id']}", "ifMatch": f'W/"{stored["meta"]["versionId"]}"'}})
+    return entries
 
 
 async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, Any]) -> dict[str, Any]:
