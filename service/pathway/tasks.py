@@ -5,7 +5,7 @@ from typing import Any
 
 from service.pathway.contacts import next_contact
 from service.pathway.context import PathwayContext
-from service.pathway.routing import Rule, Team
+from service.pathway.routing import Rule
 from service.pathway.teams import team_of
 from service.store.records import StoredResource
 

@@ -5,6 +5,8 @@ asks the family's team to consider further intervention (NICE CG192 1.9.13), urg
 earlier day, that recorded a concern; whichever service recorded either.
 """
 
+from typing import Any
+
 from service.pathway.context import PathwayContext
 from service.pathway.routing import Rule
 from service.pathway.tasks import concern_level, raise_for_teams
@@ -31,6 +33,6 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
         await raise_for_teams(ctx, rule, infant, earlier=sorted(set(earlier)))
 
 
-def _day(observation: dict) -> str:
+def _day(observation: dict[str, Any]) -> str:
     effective = observation.get("effectiveDateTime") or (observation.get("effectivePeriod") or {}).get("start") or ""
     return str(effective)[:10]
