@@ -10,7 +10,7 @@ from service.api.operations import OperationCall, operation
 from service.api.outcome import FhirError
 from service.api.responses import fhir_json
 from service.pathway.clock_store import breaches_in_period, clocks_for_period
-from service.pathway.extraction import Extractor, revision_of
+from service.pathway.extraction import Extractor, revision_of, withdrawn
 from service.pathway.metrics import Period, pathway_metrics
 from service.pathway.summary import dyad_summary
 from service.store.errors import ResourceGone, ResourceNotFound
@@ -54,7 +54,27 @@ async def extract(call: OperationCall) -> Response:
     observations = _extractor(call).observations(response, source)
     async with call.ctx.db.read() as conn:
         entries = [await _extract_entry(call, conn, observation) for observation in observations]
+        if call.res_id is not None:
+            entries += await _withdrawn_entries(call, conn, source, observations)
     return fhir_json({"resourceType": "Bundle", "type": "transaction", "entry": entries}, call.request)
+
+
+async def _withdrawn_entries(
+    call: OperationCall, conn: Any, source: str, observations: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """An update to entered-in-error for each Observation extracted before for a caregiver the
+    response no longer names (If-Match: never over someone else's revision)."""
+    keep = {o["identifier"][0]["value"] for o in observations}
+    search = await _searcher(call, conn)
+    entries: list[dict[str, Any]] = []
+    for stored in await search("Observation", [("derived-from", source)]):
+        values = {i.get("value") for i in stored.get("identifier") or []
+                  if i.get("system") == "https://w3id.org/dyad/fhir/Id/extracted-observation"}
+        revised = withdrawn(stored) if values and not values & keep else None
+        if revised is not None:
+            entries.append({"resource": revised, "request": {
+                "method": "PUT", "url": f"Observation/{stored['id']}", "ifMatch": f'W/"{stored["meta"]["versionId"]}"'}})
+    return entries
 
 
 async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, Any]) -> dict[str, Any]:
@@ -71,12 +91,31 @@ async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, 
 
 
 async def _searcher(call: OperationCall, conn: Any) -> Any:
+    """Every match the caller may see, page after page: a summary or a measure built on the first
+    page alone would silently leave out the rest."""
+
     async def search(res_type: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        count = str(call.ctx.settings.max_page_size)
-        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_count", count)], strict=True)
-        return [m.content for m in page.matches if m.content is not None]
+        size = call.ctx.settings.max_page_size
+        found: list[dict[str, Any]] = []
+        while True:
+            paging = [("_count", str(size)), ("_offset", str(len(found))), ("_total", "none")]
+            _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + paging, strict=True)
+            found += [m.content for m in page.matches if m.content is not None]
+            if len(page.matches) < size:
+                return found
 
     return search
+
+
+async def _counter(call: OperationCall, conn: Any) -> Any:
+    """How many match, counted by the database with the caller's access."""
+
+    async def count(res_type: str, items: list[tuple[str, str]]) -> int:
+        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_summary", "count")], strict=True)
+        assert page.total is not None
+        return page.total
+
+    return count
 
 
 @operation("dyad", levels={"instance"}, types={"Patient"})
@@ -128,5 +167,5 @@ async def metrics(call: OperationCall) -> Response:
         search = await _searcher(call, conn)
         clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
         breaches = await breaches_in_period(conn, period.start, period.end, organization)
-        report = await pathway_metrics(search, period, organization, clocks, breaches)
+        report = await pathway_metrics(search, await _counter(call, conn), period, organization, clocks, breaches)
     return fhir_json(report, call.request)

@@ -148,7 +148,8 @@ async def create(
         outcome = unit.done(
             await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria, along=unit.records_along())
         )
-    return _written(request, outcome, base, prefer)
+        warnings = unit.warnings()
+    return _written(request, outcome, base, prefer, warnings)
 
 
 @router.put("/{res_type}/{res_id}", summary="Update, or create with this id", openapi_extra=RESOURCE_BODY)
@@ -158,7 +159,8 @@ async def update(
 ) -> Response:
     async with write_unit(request, ctx, access, "update") as unit:
         outcome = unit.done(await interactions.update(ctx, unit.conn, access, resource, res_id, if_match=if_match))
-    return _written(request, outcome, base, prefer)
+        warnings = unit.warnings()
+    return _written(request, outcome, base, prefer, warnings)
 
 
 @router.put("/{res_type}", summary="Conditional update", openapi_extra=RESOURCE_BODY)
@@ -208,10 +210,13 @@ async def conditional_delete(request: Request, res_type: ResourceType, ctx: Cont
     return _deleted(outcome)
 
 
-def _written(request: Request, outcome: interactions.Outcome, base: str, prefer: Prefer) -> Response:
+def _written(
+    request: Request, outcome: interactions.Outcome, base: str, prefer: Prefer, warnings: list[str] | None = None
+) -> Response:
     assert outcome.stored is not None
     return resource_response(
-        outcome.stored, request, base, status=outcome.status, prefer=prefer, location=outcome.created
+        outcome.stored, request, base, status=outcome.status, prefer=prefer, location=outcome.created,
+        warnings=warnings or (),
     )
 
 

@@ -2,16 +2,17 @@
 
 from datetime import datetime
 from email.utils import format_datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from service.api.outcome import FhirError, information
+from service.api.outcome import FhirError, information, operation_outcome
 from service.api.requests import Prefer
 from service.api.shaping import apply_elements, apply_summary
+from service.conformance.issues import Issue
 from service.store.records import StoredResource
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
@@ -107,13 +108,19 @@ def resource_response(
     status: int = 200,
     prefer: Prefer | None = None,
     location: bool = False,
+    warnings: Sequence[str] = (),
 ) -> Response:
+    """`warnings` (e.g. the pathway could not route a concern) go in the OperationOutcome a client
+    asks for with Prefer: return=OperationOutcome, and in a Warning header (199) whatever it asks."""
     headers = version_headers(stored, base, location=location)
+    if warnings:
+        headers["Warning"] = ", ".join(f'199 dyad "{w}"' for w in warnings)
     mode = prefer.return_mode if prefer else "representation"
     if mode == "minimal":
         return Response(status_code=status, headers=headers)
     if mode == "OperationOutcome":
         message = f"{stored.res_type}/{stored.res_id} version {stored.version} stored"
-        return fhir_json(information(message), request, status=status, headers=headers)
+        issues = [Issue("information", "informational", message)] + [Issue("warning", "incomplete", w) for w in warnings]
+        return fhir_json(operation_outcome(issues), request, status=status, headers=headers)
     assert stored.content is not None
     return fhir_json(shaped(stored.content, request.query_params), request, status=status, headers=headers)

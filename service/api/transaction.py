@@ -19,6 +19,7 @@ from service.api.errors import status_and_issues
 from service.security.access import Access, AccessDenied
 from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
+from service.pathway.context import notices
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
@@ -110,7 +111,8 @@ async def _transaction(
         except _AtEntry as failed:
             raise _entry_error(failed.index, failed.error) from None
         await _record(ctx, conn, access, "transaction", list(results.values()))
-    return _response_bundle("transaction-response", entries, results, base, prefer)
+        warned = list(notices(conn))
+    return _response_bundle("transaction-response", entries, results, base, prefer, warned)
 
 
 class _AtEntry(Exception):
@@ -436,12 +438,20 @@ async def _read(ctx: FhirContext, conn: Any, access: Access, entry: Entry, base:
 
 
 def _response_bundle(
-    kind: str, entries: list[Entry | None], results: dict[int, EntryResult], base: str, prefer: Prefer
+    kind: str, entries: list[Entry | None], results: dict[int, EntryResult], base: str, prefer: Prefer,
+    warned: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     out = []
     for index in range(len(entries)):
         entry, result = entries[index], results[index]
-        out.append(_response_entry(entry, result, base, prefer))
+        item = _response_entry(entry, result, base, prefer)
+        stored = result.stored
+        # The pathway's warnings about an entry's resource (a concern it could not route) go in
+        # that entry's response.outcome.
+        warnings = [m for ref, m in warned or [] if stored is not None and ref == f"{stored.res_type}/{stored.res_id}"]
+        if warnings:
+            item["response"]["outcome"] = operation_outcome([Issue("warning", "incomplete", m) for m in warnings])
+        out.append(item)
     return {"resourceType": "Bundle", "type": kind, "entry": out}
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.context import FhirContext
 from service.api.interactions import Outcome
+from service.pathway.context import notices
 from service.security.access import Access
 from service.security.write_record import record_write, write_records
 from service.store.records import StoredResource
@@ -34,6 +35,10 @@ class WriteUnit:
             return write_records(self.access, self.interaction, 201, created)
 
         return records
+
+    def warnings(self) -> list[str]:
+        """What the pathway warned of for this write (read inside the unit, while its transaction is open)."""
+        return [message for _, message in notices(self.conn)]
 
     def done(self, outcome: Outcome) -> Outcome:
         """Note what the interaction did: a new version was written, or an existing one matched."""

@@ -1,7 +1,9 @@
 """The pathway clocks of one referral task, computed from its status as it moves.
 
-Standards (MABIM / NICE, docs/pathway.md): assessment within 2 weeks of the referral being
-received; intervention within 1 month of assessment. A clock starts, is met, or stops (the
+Standards (seed 001, docs/pathway.md): assessment within 2 weeks of referral; intervention within
+1 month of assessment. The assessment clock runs from the referral (the Task's authoredOn, else
+when Dyad stored the Task) whatever the Task's status, so a referral nobody opens still breaches;
+Task.restriction (authoredOn + 14 days) says the same. A clock starts, is met, or stops (the
 referral was rejected, cancelled or closed without that step); only running clocks can breach.
 """
 
@@ -12,11 +14,12 @@ from typing import Any
 
 from service.pathway.clock_store import Clock
 from service.pathway.referrals import ASSESSED, INTERVENTION_STARTED, business_status
+from service.search.values import parse_instant
 
 ASSESSMENT = "assessment"
 INTERVENTION = "intervention"
 ASSESSMENT_WITHIN = timedelta(days=14)
-RECEIVED = frozenset({"received", "accepted", "ready", "in-progress", "on-hold", "completed"})
+NOT_SENT = frozenset({"draft"})
 STOPPED = frozenset({"rejected", "cancelled", "failed", "entered-in-error"})
 
 
@@ -38,8 +41,9 @@ def task_clocks(task: dict[str, Any], existing: dict[str, Clock], at: datetime) 
     task_id, referral, owner = task["id"], _reference(task.get("focus")), _reference(task.get("owner"))
     clocks: list[Clock] = []
     assessment = existing.get(ASSESSMENT)
-    if assessment is None and (status in RECEIVED or business in ASSESSED):
-        assessment = Clock(task_id, ASSESSMENT, referral, owner, at, at + ASSESSMENT_WITHIN)
+    if assessment is None and status not in NOT_SENT and status not in STOPPED:
+        referred = parse_instant(task.get("authoredOn")) or at
+        assessment = Clock(task_id, ASSESSMENT, referral, owner, referred, referred + ASSESSMENT_WITHIN)
     if assessment is None:
         return clocks
     assessment = _advance(assessment, met=business in ASSESSED, stopped=status in STOPPED or status == "completed", at=at)

@@ -40,6 +40,7 @@ class Extractor:
         """
         if not answers_prompts(response):
             raise _unprocessable("Only responses to the relationship prompts Questionnaire can be extracted", "questionnaire")
+        check_one_caregiver(response)
         if response.get("status") not in EXTRACTABLE_STATUSES:
             raise _unprocessable("Only a completed (or amended) response is extracted", "status")
         try:
@@ -58,6 +59,31 @@ class Extractor:
                     status=422,
                 ) from None
         return observations
+
+
+def _caregiver_answers(items: list[dict[str, Any]]) -> list[Any]:
+    found: list[Any] = []
+    for item in items:
+        if item.get("linkId") == "assessment.caregiver":
+            found += item.get("answer") or []
+        found += _caregiver_answers(item.get("item") or [])
+    return found
+
+
+def check_one_caregiver(response: dict[str, Any]) -> None:
+    """422 unless the response assesses at most one caregiver: `assessment.caregiver` does not repeat,
+    and one set of ratings given to two people would record for one what was seen of the other."""
+    if len(_caregiver_answers(response.get("item") or [])) > 1:
+        raise _unprocessable(
+            "A prompts response assesses one caregiver (assessment.caregiver does not repeat): "
+            "record one response per caregiver", "item")
+
+
+def withdrawn(stored: dict[str, Any]) -> dict[str, Any] | None:
+    """The Observation extracted for a caregiver the amended response no longer names: entered in error."""
+    if stored.get("status") == "entered-in-error":
+        return None
+    return {**stored, "status": "entered-in-error"}
 
 
 def revision_of(stored: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,7 +1,11 @@
 """Pathway metrics for a period and an organisation, as a MeasureReport.
 
-- the share of postnatal contacts (Encounters) with a relationship assessment recorded at them
-  (NICE CG192 1.9.12: assess at all postnatal contacts — the headline measure);
+- the share of finished postnatal contacts (Encounters) with a valid (final, amended, corrected)
+  relationship assessment recorded at them (NICE CG192 1.9.12: assess at all postnatal contacts —
+  the headline measure; seed 004: 65% of parents never asked), by contact type, and the
+  assessments at them by caregiver role;
+- offered help: of the infants with a concern recorded in the period, those with a parent–infant
+  referral authored in the period (seed 004: 3% offered help);
 - referrals by service (ServiceRequest.code) authored in the period;
 - median days from referral received to assessment, and from assessment to intervention
   (the pathway clocks met in the period);
@@ -12,10 +16,16 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from collections.abc import Awaitable, Callable
 
 from service.pathway.care_plans import CARE_CONTACTS
 from service.pathway.clock_store import Clock
 from service.pathway.summary import Search
+
+Count = Callable[[str, list[tuple[str, str]]], Awaitable[int]]
+VALID = "final,amended,corrected"
+RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"
+CONCERN_LEVELS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level"
 
 POSTNATAL_CONTACTS = (
     "postnatal-midwife-visit", "new-birth-visit", "six-to-eight-week-review", "one-year-review",
@@ -37,8 +47,20 @@ def _days(clocks: list[Clock]) -> list[float]:
     return [(c.met_at - c.started_at).total_seconds() / 86400 for c in clocks if c.met_at is not None]
 
 
+def _stratifier(name: str, strata: list[tuple[dict[str, Any], int | None, int]]) -> dict[str, Any]:
+    """(value, denominator or None, numerator) per stratum."""
+    measure = "http://terminology.hl7.org/CodeSystem/measure-population"
+    return {"code": [{"text": name}], "stratum": [
+        {"value": value, "population": ([{"code": {"coding": [{"system": measure, "code": "denominator"}]}, "count": d}]
+                                        if d is not None else []) +
+            [{"code": {"coding": [{"system": measure, "code": "numerator"}]}, "count": n}]}
+        for value, d, n in strata
+    ]}
+
+
 def _group(code: str, display: str, *, count: int | None = None, numerator: int | None = None,
-           score: float | None = None, strata: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           score: float | None = None, strata: list[dict[str, Any]] | None = None,
+           stratifiers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     group: dict[str, Any] = {"code": {"coding": [{"system": "https://w3id.org/dyad/fhir/measure", "code": code}], "text": display}}
     population = []
     if count is not None:
@@ -51,15 +73,24 @@ def _group(code: str, display: str, *, count: int | None = None, numerator: int 
         group["measureScore"] = {"value": round(score, 3)}
     if strata:
         group["stratifier"] = [{"code": [{"text": "service"}], "stratum": strata}]
+    if stratifiers:
+        group["stratifier"] = stratifiers
     return group
 
 
 async def pathway_metrics(
-    search: Search, period: Period, organization: str | None, clocks: list[Clock], breaches: list[Clock]
+    search: Search, count: Count, period: Period, organization: str | None, clocks: list[Clock], breaches: list[Clock]
 ) -> dict[str, Any]:
-    contacts = await _postnatal_contacts(search, period, organization)
-    assessed = await _assessed_contacts(search, [c["id"] for c in contacts])
+    by_type = {c: await count("Encounter", _contact_items(period, organization, c)) for c in POSTNATAL_CONTACTS}
+    total = await count("Encounter", _contact_items(period, organization, ",".join(POSTNATAL_CONTACTS)))
+    contacts = await search("Encounter", _contact_items(period, organization, ",".join(POSTNATAL_CONTACTS)))
+    contact_type = {c["id"]: _contact_type(c) for c in contacts}
+    assessments = await _assessments_at(search, list(contact_type))
+    assessed = {ref for ref, _ in assessments}
+    assessed_by_type = {c: sum(1 for e in assessed if contact_type[e] == c) for c in POSTNATAL_CONTACTS}
+    roles = await _roles(search, [caregiver for _, caregiver in assessments])
     referrals = await _referrals(search, period, organization)
+    concerned, helped = await _offered_help(search, period, referrals)
     by_service: dict[str, int] = {}
     for referral in referrals:
         coding = ((referral.get("code") or {}).get("coding") or [{}])[0]
@@ -77,8 +108,16 @@ async def pathway_metrics(
         "group": [
             _group("postnatal-contacts-with-relationship-assessment",
                    "Share of postnatal contacts with a relationship assessment",
-                   count=len(contacts), numerator=len(assessed),
-                   score=(len(assessed) / len(contacts)) if contacts else None),
+                   count=total, numerator=len(assessed),
+                   score=(len(assessed) / total) if total else None, stratifiers=[
+                       _stratifier("contact-type", [
+                           ({"coding": [{"system": CARE_CONTACTS, "code": c}]}, by_type[c], assessed_by_type[c])
+                           for c in POSTNATAL_CONTACTS if by_type[c]]),
+                       _stratifier("caregiver-role", [(role, None, n) for role, n in roles]),
+                   ]),
+            _group("offered-help", "Share of infants with a relationship concern in the period offered a referral for help",
+                   count=len(concerned), numerator=len(helped),
+                   score=(len(helped) / len(concerned)) if concerned else None),
             _group("referrals-by-service", "Referrals by service", count=len(referrals), strata=[
                 {"value": {"coding": [{"code": code}]}, "population": [{"count": n}]} for code, n in sorted(by_service.items())
             ]),
@@ -98,22 +137,65 @@ async def pathway_metrics(
     return report
 
 
-async def _postnatal_contacts(search: Search, period: Period, organization: str | None) -> list[dict[str, Any]]:
-    items = period.search_items("date") + [("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in POSTNATAL_CONTACTS))]
-    if organization:
-        items.append(("service-provider", organization))
-    return await search("Encounter", items)
+def _contact_items(period: Period, organization: str | None, codes: str) -> list[tuple[str, str]]:
+    """Finished contacts only: a planned, cancelled or entered-in-error visit is not a contact."""
+    items = period.search_items("date") + [
+        ("status", "finished"), ("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in codes.split(","))),
+    ]
+    return items + ([("service-provider", organization)] if organization else [])
 
 
-async def _assessed_contacts(search: Search, encounter_ids: list[str]) -> set[str]:
-    assessed: set[str] = set()
+def _contact_type(encounter: dict[str, Any]) -> str:
+    return next((str(c.get("code")) for t in encounter.get("type") or [] for c in t.get("coding") or []
+                 if c.get("system") == CARE_CONTACTS and c.get("code") in POSTNATAL_CONTACTS), "")
+
+
+async def _assessments_at(search: Search, encounter_ids: list[str]) -> list[tuple[str, str]]:
+    """(encounter id, caregiver reference) of each valid relationship Observation at these contacts."""
+    found: list[tuple[str, str]] = []
+    wanted = set(encounter_ids)
     for chunk in (encounter_ids[i:i + 50] for i in range(0, len(encounter_ids), 50)):
         observations = await search("Observation", [
-            ("category", "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"),
-            ("encounter", ",".join(f"Encounter/{e}" for e in chunk)),
+            ("category", RELATIONSHIP), ("status", VALID), ("encounter", ",".join(f"Encounter/{e}" for e in chunk)),
         ])
-        assessed |= {str((o.get("encounter") or {}).get("reference", ""))[10:] for o in observations}
-    return assessed & set(encounter_ids)
+        for observation in observations:
+            encounter = str((observation.get("encounter") or {}).get("reference", ""))[10:]
+            if encounter in wanted:
+                for focus in observation.get("focus") or [{}]:
+                    found.append((encounter, str(focus.get("reference") or "")))
+    return found
+
+
+async def _roles(search: Search, caregivers: list[str]) -> list[tuple[dict[str, Any], int]]:
+    """Assessments per caregiver role: a RelatedPerson's relationship, or a caregiver who is a Patient."""
+    related = sorted({c.split("/", 1)[1] for c in caregivers if c.startswith("RelatedPerson/")})
+    role_of: dict[str, str] = {}
+    for chunk in (related[i:i + 50] for i in range(0, len(related), 50)):
+        for person in await search("RelatedPerson", [("_id", ",".join(chunk))]):
+            coding = next((c for r in person.get("relationship") or [] for c in r.get("coding") or []), {})
+            role_of[f"RelatedPerson/{person['id']}"] = f"{coding.get('system')}|{coding.get('code')}"
+    counts: dict[str, int] = {}
+    for caregiver in caregivers:
+        role = role_of.get(caregiver) or ("patient" if caregiver.startswith("Patient/") else "unknown")
+        counts[role] = counts.get(role, 0) + 1
+    return [({"text": r} if "|" not in r else {"coding": [{"system": r.split("|")[0], "code": r.split("|")[1]}]}, n)
+            for r, n in sorted(counts.items())]
+
+
+async def _offered_help(
+    search: Search, period: Period, referrals: list[dict[str, Any]]
+) -> tuple[set[str], set[str]]:
+    """(infants with a valid concern recorded in the period, those of them referred in the period)."""
+    concerns = await search("Observation", period.search_items("date") + [("category", RELATIONSHIP), ("status", VALID)])
+    concerned = {str((o.get("subject") or {}).get("reference")) for o in concerns if _has_concern(o)}
+    referred = {str((r.get("subject") or {}).get("reference")) for r in referrals if r.get("status") in ("active", "completed")}
+    return concerned, concerned & referred
+
+
+def _has_concern(observation: dict[str, Any]) -> bool:
+    codings = list((observation.get("valueCodeableConcept") or {}).get("coding") or [])
+    codings += [c for comp in observation.get("component") or [] for c in (comp.get("valueCodeableConcept") or {}).get("coding") or []]
+    return any(c.get("system") == CONCERN_LEVELS and c.get("code") != "no-concern" for c in codings)
 
 
 async def _referrals(search: Search, period: Period, organization: str | None) -> list[dict[str, Any]]:

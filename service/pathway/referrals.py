@@ -7,6 +7,7 @@ allow (or that take the business status backwards) and keeps the ServiceRequest 
 from typing import Any
 
 from service.conformance.issues import InvalidResource, Issue
+from service.pathway.organisations import Read, same_organisation
 
 REFERRAL_STATUS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
 TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
@@ -53,6 +54,11 @@ def _refuse(message: str) -> InvalidResource:
 def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     """Raise 409 InvalidResource when `after` may not follow `before` (None: the task is new)."""
     status = after.get("status", "")
+    if status == "rejected" and not _has_reason(after) and (before or {}).get("status") != "rejected":
+        raise InvalidResource([Issue(
+            "error", "required", "A rejected referral must say why (Task.statusReason): the referrer needs it to act",
+            "Task.statusReason",
+        )], status=422)
     if before is None:
         # A new task may arrive already under way: a source system mapping a referral it has
         # been working on, or a record moved between stores. Only Dyad's own history is policed.
@@ -69,6 +75,11 @@ def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> No
                    "Task.businessStatus")],
             status=409,
         )
+
+
+def _has_reason(task: dict[str, Any]) -> bool:
+    reason = task.get("statusReason") or {}
+    return bool(reason.get("text") or reason.get("coding"))
 
 
 def referral_status_for(task_status: str) -> str | None:
@@ -105,12 +116,14 @@ def with_output(task: dict[str, Any], output_type: str, reference: str, *, singl
     return {**task, "output": outputs}
 
 
-def answered_by(task: dict[str, Any], writer: str | None) -> bool:
+async def answered_by(task: dict[str, Any], writer: str | None, read: Read) -> bool:
     """Whether an outcome written by this organisation may answer the task: only the service the
-    referral went to (the Task's owner) answers it. Without authentication there is no writer to
-    check, and an owner that is not an organisation cannot be compared, so both are let through."""
-    owner = str((task.get("owner") or {}).get("reference") or "")
-    return writer is None or not owner.startswith("Organization/") or owner == writer
+    referral went to (the Task's owner, by reference or ODS code) answers it. Without
+    authentication there is no writer to check, and an owner that is not an organisation cannot
+    be compared, so both are let through."""
+    owner = task.get("owner") or {}
+    is_organisation = str(owner.get("reference") or "").startswith("Organization/") or bool(owner.get("identifier"))
+    return writer is None or not is_organisation or await same_organisation(owner, writer, read)
 
 
 def output_reference(task: dict[str, Any], output_type: str) -> str | None:

@@ -1,7 +1,7 @@
 """Routing rules as data: which written resource creates which Task for whom (rules/routing.json)."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,19 @@ class Team:
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule of the rule file: `kind` names the module in service/pathway/kinds/ that carries it
+    out, `on` and `when` say which written versions it acts on; the rest is the kind's own data."""
+
     id: str
-    on: str
+    kind: str
+    on: tuple[str, ...]
     when: str
-    infant: str
-    owner_teams: tuple[str, ...]
-    owner_expression: str | None
-    due: dict[str, Any]
-    template: Any
+    spec: dict[str, Any]
+    infant: str = "subject"
+    owner_teams: tuple[str, ...] = ()
+    owner_expression: str | None = None
+    due: dict[str, Any] = field(default_factory=dict)
+    template: Any = None
     occurrence: str | None = None
 
     def occurrence_of(self, resource: dict[str, Any]) -> int:
@@ -60,11 +65,14 @@ class Rule:
         return int(found[0]) if found and isinstance(found[0], (int, float)) else 1
 
     def fires_on(self, resource: dict[str, Any]) -> bool:
-        return resource.get("resourceType") == self.on and is_true(resource, self.when)
+        return resource.get("resourceType") in self.on and is_true(resource, self.when)
 
     def infant_of(self, resource: dict[str, Any]) -> dict[str, Any] | None:
         found = evaluate(resource, self.infant)
         return found[0] if found and isinstance(found[0], dict) else None
+
+    def infants_of(self, resource: dict[str, Any]) -> list[str]:
+        return [str(r["reference"]) for r in evaluate(resource, self.infant) if isinstance(r, dict) and r.get("reference")]
 
     def owners_on(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
         if self.owner_expression is None:
@@ -89,11 +97,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class OutcomeRule:
-    """A written resource that answers a referral: it goes back to the referrer on the referral's Task."""
+    """Of the `outcome` kind: a written resource that answers a referral goes back to the referrer."""
 
-    id: str
-    on: str
-    when: str
     referrals: str
     output: str  # dyad-task-codes output type
     # With it, the task holds one output of this type: the resource newest by this FHIRPath.
@@ -105,9 +110,7 @@ class OutcomeRule:
         return str(found[0]) if found else ""
 
     def answers(self, resource: dict[str, Any]) -> list[str]:
-        """The ServiceRequest references this resource answers (empty when the outcome does not apply)."""
-        if resource.get("resourceType") != self.on or not is_true(resource, self.when):
-            return []
+        """The ServiceRequest references this resource answers."""
         found = evaluate(resource, self.referrals)
         return [str(r["reference"]) for r in found if isinstance(r, dict) and r.get("reference")]
 
@@ -116,13 +119,13 @@ class OutcomeRule:
 class RuleBook:
     teams: dict[str, Team]
     rules: tuple[Rule, ...]
-    outcomes: tuple[OutcomeRule, ...] = ()
 
     def for_type(self, res_type: str) -> list[Rule]:
-        return [r for r in self.rules if r.on == res_type]
+        return [r for r in self.rules if res_type in r.on]
 
-    def outcomes_for(self, res_type: str) -> list[OutcomeRule]:
-        return [o for o in self.outcomes if o.on == res_type]
+
+# The keys of a rule that hold FHIRPath: each is compiled at start, so a broken rule fails there.
+_EXPRESSIONS = ("when", "occurrence", "referrals", "newestBy")
 
 
 def load_rules(path: Path = RULES_FILE) -> RuleBook:
@@ -136,26 +139,25 @@ def load_rules(path: Path = RULES_FILE) -> RuleBook:
         )
         for kind, spec in data.get("teams", {}).items()
     }
-    rules = []
-    for spec in data["rules"]:
-        owners = spec["owners"]
-        unknown = [t for t in owners.get("teams", []) if t not in teams]
-        if unknown:
-            raise ValueError(f"rule {spec['id']} names teams the rule file does not define: {unknown}")
-        for expression in (spec["when"], spec.get("occurrence")):
-            if expression:
-                evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
-        rules.append(Rule(
-            spec["id"], spec["on"], spec["when"], spec.get("infant", "subject"),
-            tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}),
-            json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()), spec.get("occurrence"),
-        ))
-    outcomes = tuple(_outcome(spec) for spec in data.get("outcomes", []))
-    return RuleBook(teams, tuple(rules), outcomes)
+    return RuleBook(teams, tuple(_rule(spec, teams) for spec in data["rules"]))
 
 
-def _outcome(spec: dict[str, Any]) -> OutcomeRule:
-    for expression in (spec["when"], spec["referrals"], spec.get("newestBy")):
-        if expression:
-            evaluate({"resourceType": spec["on"]}, expression)  # fail at start, not mid-write
-    return OutcomeRule(spec["id"], spec["on"], spec["when"], spec["referrals"], spec["output"], spec.get("newestBy"))
+def _rule(spec: dict[str, Any], teams: dict[str, Team]) -> Rule:
+    on = (spec["on"],) if isinstance(spec["on"], str) else tuple(spec["on"])
+    owners = spec.get("owners") or {}
+    unknown = [t for t in owners.get("teams", []) if t not in teams]
+    if unknown:
+        raise ValueError(f"rule {spec['id']} names teams the rule file does not define: {unknown}")
+    for key in _EXPRESSIONS:
+        if spec.get(key):
+            for res_type in on:
+                evaluate({"resourceType": res_type}, spec[key])  # fail at start, not mid-write
+    template = json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()) if "task" in spec else None
+    return Rule(
+        spec["id"], spec["kind"], on, spec["when"], spec, spec.get("infant", "subject"),
+        tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}), template, spec.get("occurrence"),
+    )
+
+
+def outcome_of(rule: Rule) -> OutcomeRule:
+    return OutcomeRule(rule.spec["referrals"], rule.spec["output"], rule.spec.get("newestBy"))

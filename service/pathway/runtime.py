@@ -8,7 +8,8 @@ from service.conformance.admission import Admission
 from service.pathway.breaches import clock_check
 from service.periodic import Periodic
 from service.pathway.extraction import Extractor
-from service.pathway.listener import PathwayListener, PathwayOptions
+from service.pathway.context import PathwayOptions
+from service.pathway.listener import PathwayListener
 from service.pathway.routing import load_rules
 from service.search.registry import SearchRegistry
 from service.store.database import Database

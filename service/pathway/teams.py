@@ -20,7 +20,9 @@ from service.store.access import Viewer
 async def _search(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, items: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    page = await run_search(conn, registry, parse_search(registry, res_type, items + [("_count", "100"), ("_total", "none")], strict=True), viewer=Viewer.system())
+    query = parse_search(registry, res_type, items + [("_total", "none")], strict=True)
+    query.count = None  # every CareTeam and episode: a team on a second page would be a lost team
+    page = await run_search(conn, registry, query, viewer=Viewer.system())
     return [m.content for m in page.matches if m.content]
 
 

@@ -80,6 +80,18 @@ async def test_each_further_block_of_six_sessions_raises_another_review(client: 
     assert {r["description"].split(" ")[0] for r in reviews} == {"6", "12"}
 
 
+async def test_a_plan_without_an_author_is_reviewed_by_the_service_its_referral_went_to(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    plan = care_plan()
+    plan.pop("author")
+    await put(client, plan)
+    for number in range(1, 7):
+        await put(client, session(number))
+    [review] = await search(client, f"Task?code={REVIEW}")
+    assert review["owner"] == {"reference": "Organization/org-parent-infant-team"}
+
+
 async def test_the_care_team_holds_both_parents_and_the_grandmother(client: httpx.AsyncClient) -> None:
     await family_with_plan(client)
     members = [p["member"]["reference"] for p in (await client.get("/fhir/CareTeam/careteam-clarke-family")).json()["participant"]]

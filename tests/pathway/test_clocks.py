@@ -36,13 +36,27 @@ def test_one_month_after_keeps_the_day_or_takes_the_months_last() -> None:
     assert one_month_after(datetime(2026, 12, 5, tzinfo=timezone.utc)).date().isoformat() == "2027-01-05"
 
 
-async def test_receiving_a_referral_starts_the_two_week_assessment_clock(running: RunningApp) -> None:
+REFERRED_AT = datetime(2026, 9, 15, 8, 20, tzinfo=timezone.utc)  # the referral's authoredOn
+
+
+async def test_the_assessment_clock_runs_from_the_referral_not_from_its_receipt(running: RunningApp) -> None:
     task = await received_referral(running.http)
     async with running.fhir.db.read() as conn:
         clocks = await clocks_of(conn, task["id"])
-    assert clocks["assessment"].started_at == RECEIVED_AT
-    assert clocks["assessment"].due_at == RECEIVED_AT + timedelta(days=14)
+    assert clocks["assessment"].started_at == REFERRED_AT
+    assert clocks["assessment"].due_at == REFERRED_AT + timedelta(days=14)
+    assert clocks["assessment"].due_at.date().isoformat() == task["restriction"]["period"]["end"]
     assert "intervention" not in clocks
+
+
+async def test_a_referral_nobody_opens_breaches_while_still_requested(running: RunningApp) -> None:
+    await seed_family(running.http)
+    await put(running.http, referral())
+    task = await referral_task(running.http)
+    assert task["status"] == "requested"
+    ctx = running.fhir
+    assert await raise_breaches(ctx.db, ctx.repository, ctx.registry, REFERRED_AT + timedelta(days=15)) == 1
+    assert [t["id"] for t in await search(running.http, "Task?overdue=true")] == [task["id"]]
 
 
 async def test_assessment_meets_its_clock_and_starts_the_one_month_intervention_clock(running: RunningApp) -> None:
@@ -91,7 +105,7 @@ async def test_a_clock_met_in_time_never_breaches(running: RunningApp) -> None:
 
 async def test_a_rejected_referral_stops_its_clocks(running: RunningApp) -> None:
     task = await received_referral(running.http)
-    await move(running.http, task, "rejected", "rejected")
+    await move(running.http, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})
     ctx = running.fhir
     assert await raise_breaches(ctx.db, ctx.repository, ctx.registry, RECEIVED_AT + timedelta(days=30)) == 0
 

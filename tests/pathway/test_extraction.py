@@ -48,13 +48,20 @@ async def test_type_level_extract_returns_one_profiled_observation_per_caregiver
     )
 
 
-async def test_two_caregivers_assessed_make_two_observations(client: httpx.AsyncClient) -> None:
+def naming_two_caregivers() -> dict[str, Any]:
     response = completed_response()
     caregiver = response["item"][0]["item"][0]
     caregiver["answer"].append({"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}})
-    extracted = await client.post("/fhir/QuestionnaireResponse/$extract", json=response, headers=FHIR)
-    focuses = [e["resource"]["focus"][0]["reference"] for e in extracted.json()["entry"]]
-    assert focuses == ["RelatedPerson/caregiver-maureen-grandmother-of-ava", "RelatedPerson/caregiver-daniel-father-of-ava"]
+    return response
+
+
+async def test_a_response_naming_two_caregivers_is_refused_422_by_extract_and_by_the_write(client: httpx.AsyncClient) -> None:
+    extracted = await client.post("/fhir/QuestionnaireResponse/$extract", json=naming_two_caregivers(), headers=FHIR)
+    assert extracted.status_code == 422, extracted.text
+    await seed_family(client)
+    stored = await post(client, naming_two_caregivers())
+    assert stored.status_code == 422, stored.text
+    assert await search(client, "QuestionnaireResponse?subject=Patient/infant-ava-clarke") == []
 
 
 async def test_instance_level_extract_points_derived_from_at_the_stored_response(client: httpx.AsyncClient) -> None:
@@ -114,25 +121,26 @@ async def test_the_first_extraction_of_an_amended_response_is_final(client: http
     assert extracted.json()["entry"][0]["resource"]["status"] == "final"
 
 
-async def test_an_amendment_dropping_a_caregiver_never_rewrites_another_caregivers_observation(
+def for_daniel(response: dict[str, Any]) -> dict[str, Any]:
+    changed = amended(response, "some-concern")
+    changed["item"][0]["item"][0]["answer"] = [{"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}}]
+    return changed
+
+
+async def test_an_amendment_naming_another_caregiver_marks_the_dropped_caregivers_observation_entered_in_error(
     client: httpx.AsyncClient,
 ) -> None:
     await seed_family(client)
-    both = completed_response()
-    caregiver = both["item"][0]["item"][0]
-    caregiver["answer"].append({"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}})
-    stored = (await post(client, both)).json()
+    stored = (await post(client, completed_response())).json()
     await client.post("/fhir", json=(await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json(),
                       headers=FHIR)
-    only_daniel = amended(stored, "some-concern")
-    only_daniel["item"][0]["item"][0]["answer"] = [{"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}}]
-    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=only_daniel, headers=FHIR)
+    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=for_daniel(stored), headers=FHIR)
     again = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
     assert (await client.post("/fhir", json=again, headers=FHIR)).status_code == 200
     observations = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
-    by_focus = {o["focus"][0]["reference"]: o["meta"]["versionId"] for o in observations}
-    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "1",
-                        "RelatedPerson/caregiver-daniel-father-of-ava": "1"}
+    by_focus = {o["focus"][0]["reference"]: o["status"] for o in observations}
+    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
+                        "RelatedPerson/caregiver-daniel-father-of-ava": "final"}
 
 
 async def test_an_in_progress_response_is_not_extracted(client: httpx.AsyncClient) -> None:
@@ -191,3 +199,17 @@ async def test_when_enabled_an_amended_response_revises_its_observation_in_the_s
     provenances = await search(client, f"Provenance?target=Observation/{observation['id']}")
     assert {p["entity"][0]["what"]["reference"] for p in provenances} == {
         f"QuestionnaireResponse/{stored['id']}/_history/1", f"QuestionnaireResponse/{stored['id']}/_history/2"}
+
+
+async def test_when_enabled_an_amendment_naming_another_caregiver_withdraws_the_dropped_caregivers_observation(
+    extracting_client: httpx.AsyncClient,
+) -> None:
+    client = extracting_client
+    await seed_family(client)
+    stored = (await post(client, completed_response())).json()
+    revised = await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=for_daniel(stored), headers=FHIR)
+    assert revised.status_code == 200, revised.text
+    observations = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
+    by_focus = {o["focus"][0]["reference"]: o["status"] for o in observations}
+    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
+                        "RelatedPerson/caregiver-daniel-father-of-ava": "final"}

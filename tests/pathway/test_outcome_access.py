@@ -9,7 +9,7 @@ import pytest
 from service.app import create_app
 from service.config import Settings
 from service.security.dev_keys import DevSigningKey
-from tests.pathway.family import MIDWIFERY, PARENT_INFANT_TEAM, put, referral, search, seed_family
+from tests.pathway.family import MIDWIFERY, PARENT_INFANT_TEAM, example, put, referral, search, seed_family
 from tests.pathway.test_referrals import assessment_for_referral, outputs_of
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -63,3 +63,15 @@ async def test_an_observation_another_organisation_bases_on_the_referral_does_no
     written = await midwives.post("/fhir/Observation", json=assessment_for_referral("mw-1"), headers=FHIR)
     assert written.status_code == 201  # stored, as any Observation the midwives may write
     assert outputs_of(await _referral_task(team)) == []
+
+
+async def test_a_team_whose_token_carries_its_ods_code_answers_the_referral_sent_to_its_organization(as_org: Client) -> None:
+    team = as_org("RX1")  # the token names the team by ODS code; the referral names its Organization resource
+    await seed_family(team)
+    organisation = example("Organization-org-parent-infant-team")
+    organisation["identifier"] = [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RX1"}]
+    await put(team, organisation)
+    await put(team, referral())
+    created = await team.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
+    assert created.status_code == 201, created.text
+    assert outputs_of(await _referral_task(team)) == [("relationship-assessment-result", f"Observation/{created.json()['id']}")]

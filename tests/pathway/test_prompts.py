@@ -5,7 +5,8 @@ from datetime import date, timedelta
 import httpx
 
 from tests.pathway.family import (
-    BORN, HEALTH_VISITING, INFANT, MIDWIFERY, PERINATAL_MH, concern_observation, post, search, seed_family,
+    BORN, HEALTH_VISITING, INFANT, MIDWIFERY, PERINATAL_MH, concern_observation, post, put, search, seed_family,
+    services_episode,
 )
 
 
@@ -107,12 +108,67 @@ async def test_resending_the_same_observation_never_creates_a_second_prompt(clie
     assert len(await _prompts(client)) == 1
 
 
-async def test_a_family_whose_records_name_no_health_visiting_team_gets_no_prompt_and_the_write_succeeds(
-    client: httpx.AsyncClient,
-) -> None:
+UNASSIGNED = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|unassigned-concern"
+
+
+async def test_a_concern_with_no_team_to_go_to_waits_unassigned_and_the_writer_is_warned(client: httpx.AsyncClient) -> None:
     await seed_family(client, with_services=False)
-    assert (await post(client, concern_observation())).status_code == 201
-    assert await _prompts(client) == []
+    created = await post(client, concern_observation(), Prefer="return=OperationOutcome")
+    assert created.status_code == 201, created.text
+    warnings = [i for i in created.json()["issue"] if i["severity"] == "warning"]
+    assert len(warnings) == 1 and "unassigned" in warnings[0]["diagnostics"]
+    assert created.headers["Warning"].startswith("199 ")
+    [waiting] = await search(client, f"Task?_tag={UNASSIGNED}&status=requested")
+    assert "owner" not in waiting
+    assert waiting["reasonReference"] == {"reference": created.headers["Location"].split("/_history")[0].split("/fhir/")[1]}
+
+
+async def test_waiting_work_is_routed_to_the_team_once_an_episode_of_care_names_it(client: httpx.AsyncClient) -> None:
+    await seed_family(client, with_services=False)
+    assert (await post(client, concern_observation(concern="significant-concern"))).status_code == 201
+    await put(client, services_episode())
+    routed = [p for p in await _prompts(client) if p.get("owner")]
+    assert [p["owner"] for p in routed] == [{"reference": HEALTH_VISITING}]
+    assert routed[0]["priority"] == "urgent"
+    assert await search(client, f"Task?_tag={UNASSIGNED}&status=requested") == []
+    await put(client, {**services_episode(), "period": {"start": "2026-01-01"}})  # the episode written again
+    assert len([p for p in await _prompts(client) if p.get("owner")]) == 1
+
+
+async def test_a_significant_concern_is_due_within_three_days_and_urgent(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await post(client, concern_observation(concern="significant-concern"))
+    [prompt] = await _prompts(client)
+    assert prompt["priority"] == "urgent"
+    assert prompt["restriction"]["period"]["end"] == (date.today() + timedelta(days=3)).isoformat()
+
+
+async def test_some_concern_is_due_by_the_next_contact_but_never_later_than_fourteen_days(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    visit = date.today() + timedelta(days=40)
+    assert (await post(client, booked_visit(HEALTH_VISITING, visit))).status_code == 201
+    await post(client, concern_observation())
+    [prompt] = await _prompts(client)
+    assert prompt["priority"] == "routine"
+    assert prompt["restriction"]["period"]["end"] == (date.today() + timedelta(days=14)).isoformat()
+
+
+async def test_a_concern_recorded_again_at_a_later_contact_asks_for_further_intervention(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    first = concern_observation()
+    first["effectiveDateTime"] = (date.today() - timedelta(days=20)).isoformat() + "T10:00:00Z"
+    assert (await post(client, first)).status_code == 201
+    further = "Task?code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|further-intervention"
+    assert await search(client, further) == []
+    again = concern_observation(contact="new-birth-visit")  # health visiting's own contact, a later day
+    again["identifier"][0]["value"] = "hv-later"
+    again["effectiveDateTime"] = date.today().isoformat() + "T10:00:00Z"
+    created = await post(client, again)
+    assert created.status_code == 201
+    [task] = await search(client, further)
+    assert task["owner"] == {"reference": HEALTH_VISITING}
+    assert task["priority"] == "urgent"
+    assert task["reasonReference"] == {"reference": f"Observation/{created.json()['id']}"}
 
 
 async def test_a_health_visitors_own_concern_does_not_prompt_her_own_team(client: httpx.AsyncClient) -> None:
@@ -134,3 +190,28 @@ async def test_the_prompt_is_written_in_the_same_transaction_and_has_a_provenanc
     prompt = (await _prompts(client))[0]
     provenances = await search(client, f"Provenance?target=Task/{prompt['id']}")
     assert provenances and provenances[0]["entity"][0]["what"]["reference"].startswith("Observation/")
+
+
+async def _cancelled_for(client: httpx.AsyncClient, observation: dict) -> dict:
+    [prompt] = await _prompts(client)
+    assert prompt["status"] == "cancelled"
+    assert prompt["statusReason"]["coding"][0]["code"] == "trigger-withdrawn"
+    return prompt
+
+
+async def test_a_prompt_is_cancelled_when_its_concern_is_entered_in_error(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    stored = (await post(client, concern_observation())).json()
+    updated = await client.put(f"/fhir/Observation/{stored['id']}", json={**stored, "status": "entered-in-error"},
+                               headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200, updated.text
+    await _cancelled_for(client, stored)
+
+
+async def test_a_prompt_is_cancelled_when_its_concern_is_amended_to_no_concern(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    stored = (await post(client, concern_observation())).json()
+    amended = {**concern_observation(concern="no-concern"), "id": stored["id"], "status": "amended"}
+    updated = await client.put(f"/fhir/Observation/{stored['id']}", json=amended, headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200, updated.text
+    await _cancelled_for(client, stored)

@@ -61,7 +61,7 @@ async def test_a_rejected_referral_task_revokes_the_referral(client: httpx.Async
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
-    assert (await move(client, task, "rejected", "rejected")).status_code == 200
+    assert (await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})).status_code == 200
     service_request = (await client.get("/fhir/ServiceRequest/referral-ava-parent-infant-team")).json()
     assert service_request["status"] == "revoked"
 
@@ -180,7 +180,7 @@ async def test_an_outcome_arriving_after_the_referral_task_closed_leaves_the_tas
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
-    closed = (await move(client, task, "rejected", "rejected")).json()
+    closed = (await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})).json()
     late = await client.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
     assert late.status_code == 201
     assert (await referral_task(client))["meta"]["versionId"] == closed["meta"]["versionId"]
@@ -211,3 +211,25 @@ async def test_outcomes_racing_the_teams_task_updates_never_fail_a_write_that_se
 
     statuses = await asyncio.gather(*(f(n) for n in range(6) for f in (assess, touch)))
     assert sorted(set(statuses)) == [200, 201]
+
+
+async def test_a_rejection_without_a_status_reason_is_refused_422_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    await put(client, referral())
+    task = await referral_task(client)
+    refused = await move(client, task, "rejected", "rejected")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["Task.statusReason"]
+    assert (await client.get(f"/fhir/Task/{task['id']}")).json()["status"] == "requested"
+
+
+async def test_a_referral_with_only_a_performer_type_is_refused_422_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+    await seed_family(client)
+    body = {**referral(), "id": "referral-by-type-only"}
+    body.pop("performer")
+    body["performerType"] = {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-services",
+                                         "code": "parent-infant-relationship-team"}]}
+    refused = await client.put("/fhir/ServiceRequest/referral-by-type-only", json=body, headers=FHIR)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["ServiceRequest.performer"]
+    assert (await client.get("/fhir/ServiceRequest/referral-by-type-only")).status_code == 404

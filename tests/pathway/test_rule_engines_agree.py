@@ -13,9 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOOK = json.loads((ROOT / "service" / "pathway" / "rules" / "routing.json").read_text())
 RULES = BOOK["rules"]
 OUTCOME_EXPRESSIONS = [
-    (o["id"], o["on"], key, o[key]) for o in BOOK["outcomes"] for key in ("when", "referrals", "newestBy") if key in o
-] + [
-    (r["id"], r["on"], "occurrence", r["occurrence"]) for r in RULES if "occurrence" in r
+    (r["id"], r["on"], key, r[key]) for r in RULES for key in ("referrals", "newestBy", "occurrence") if key in r
 ]
 EXAMPLES = [json.loads(p.read_text()) for p in sorted((ROOT / "profiles" / "examples").glob("*.json"))]
 
