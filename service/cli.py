@@ -83,6 +83,7 @@ def _token(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from service.conformance.admission import Admission
     from service.conformance.file_validation import FORMATS, validate_paths
     from service.conformance.guide import compiled_guide
 
@@ -90,8 +91,9 @@ def _validate(args: argparse.Namespace) -> int:
     if missing:
         print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    validator = compiled_guide(get_settings().profiles_dir).validator
-    results = validate_paths(validator, [Path(p) for p in args.paths], args.profile)
+    settings = get_settings()
+    admission = Admission(compiled_guide(settings.profiles_dir).validator, settings.required_profiles)
+    results = validate_paths(admission, [Path(p) for p in args.paths], args.profile)
     print(FORMATS[args.format](results))
     return 1 if any(r.errors for r in results) else 0
 

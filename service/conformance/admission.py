@@ -7,7 +7,8 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.models import models
 
-from service.conformance.issues import InvalidResource, Issue
+from service.conformance.issues import InvalidResource, Issue, within_entry
+from service.conformance.kinds import KindRecogniser
 from service.conformance.parse import check_envelope
 from service.conformance.validation import Assessment, Validator
 
@@ -29,6 +30,7 @@ class RequiredProfile:
 class Admission:
     def __init__(self, validator: Validator, required: Mapping[str, str]) -> None:
         self.validator = validator
+        self.kinds = KindRecogniser(validator.terminology)
         self.required = [self._compile(url, condition) for url, condition in required.items()]
 
     def _compile(self, url: str, condition: str) -> RequiredProfile:
@@ -51,12 +53,31 @@ class Admission:
         return resource
 
     def assess(self, resource: dict[str, Any]) -> Assessment:
-        """Every issue of a resource against the R4 core and the profiles that apply to it."""
+        """Every issue of a resource against the R4 core and the profiles that apply to it; in a
+        Bundle, each entry's resource is held to the profiles that apply to it too."""
+        assessment = self.validator.assess(resource, self.profiles_for(resource))
+        if resource.get("resourceType") == "Bundle" and isinstance(resource.get("entry"), list):
+            assessment.rules.extend(self._entry_rules(resource["entry"]))
+        return assessment
+
+    def _entry_rules(self, entries: list[Any]) -> list[Issue]:
+        found: list[Issue] = []
+        for index, entry in enumerate(entries):
+            inner = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+                issues = self.validator.profile_issues(inner, self.profiles_for(inner))
+                found.extend(within_entry(issue, f"Bundle.entry[{index}]") for issue in issues)
+        return found
+
+    def profiles_for(self, resource: dict[str, Any]) -> list[str]:
+        """Those it claims, those of its Dyad kind (claimed or not), and DYAD_REQUIRED_PROFILES'."""
         meta = resource.get("meta")
         listed = meta.get("profile") if isinstance(meta, dict) else None
-        claimed = [url for url in listed if isinstance(url, str)] if isinstance(listed, list) else []
-        required = [p.url for p in self.required if p.wanted_for(resource) and p.url not in claimed]
-        return self.validator.assess(resource, claimed + required)
+        profiles = [url for url in listed if isinstance(url, str)] if isinstance(listed, list) else []
+        for url in self.kinds.profiles(resource) + [p.url for p in self.required if p.wanted_for(resource)]:
+            if url not in profiles and url.split("|", 1)[0] not in [p.split("|", 1)[0] for p in profiles]:
+                profiles.append(url)
+        return profiles
 
     def issues(self, resource: dict[str, Any]) -> list[Issue]:
         return self.assess(resource).issues

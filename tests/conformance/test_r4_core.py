@@ -72,9 +72,10 @@ def test_an_impossible_calendar_date_is_malformed(validator: Validator) -> None:
     assert structure(validator, observation(effectiveDateTime="2025-02-30"))
 
 
-def test_base64_content_is_checked(validator: Validator) -> None:
+@pytest.mark.parametrize("data", ["QUJDRA==QUJD", "====", "QUJD-_=="])
+def test_base64_content_is_checked(validator: Validator, data: str) -> None:
     resource = example(PAT)
-    resource["photo"] = [{"contentType": "image/png", "data": "not base64!"}]
+    resource["photo"] = [{"contentType": "image/png", "data": data}]
     found = structure(validator, resource)
     assert [i.expression for i in found] == ["Patient.photo[0].data"]
     resource["photo"][0]["data"] = base64.b64encode(b"\xff\xfe/+").decode()

@@ -46,3 +46,9 @@ def core_definitions(path: Path = DATA) -> CoreDefinitions:
         extensions=data["extensions"],
         provenance=data["provenance"],
     )
+
+
+def is_resource_type(name: str) -> bool:
+    """Whether `name` is a concrete R4 resource type (what $validate accepts at type level)."""
+    spec = core_definitions().types.get(name)
+    return spec is not None and spec["kind"] == "resource" and not spec.get("abstract")

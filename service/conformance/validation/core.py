@@ -77,6 +77,7 @@ class TypeNode:
     max_counts: list[tuple[str, int]] = field(default_factory=list)
     groups: list[tuple[str, ...]] = field(default_factory=list)
     invariants: list[Any] = field(default_factory=list)
+    special: Callable[[dict[str, Any], str, Context], None] | None = None
 
 
 @functools.cache
@@ -102,7 +103,7 @@ class CoreValidator:
                 self.primitives[name] = self._primitive(name, spec, None)
         for name, spec in types.items():
             if spec["kind"] != "primitive-type":
-                self.nodes[name] = TypeNode(name, spec["kind"] == "resource")
+                self.nodes[name] = TypeNode(name, spec["kind"] == "resource", special=_SPECIAL.get(name))
         for name, spec in types.items():
             if spec["kind"] != "primitive-type":
                 self._fill(name, spec)
@@ -120,8 +121,7 @@ class CoreValidator:
                 continue  # below an element this walk does not enter
             full = f"{type_name}.{path}"
             if "ref" in row:
-                target = nodes.get(row["ref"])
-                check = self._node_check(lambda t=target: t)
+                check = functools.partial(self.check_object, nodes.get(row["ref"]))
                 self._add_field(parent, name, name, row, check, primitive=False)
                 continue
             types = row["t"]
@@ -129,7 +129,7 @@ class CoreValidator:
                 child = TypeNode(full)
                 child.invariants = self._invariants(row.get("c") or [], full)
                 nodes[path] = child
-                self._add_field(parent, name, name, row, self._node_check(lambda c=child: c), primitive=False)
+                self._add_field(parent, name, name, row, functools.partial(self.check_object, child), primitive=False)
                 continue
             invariants = self._invariants(row.get("c") or [], full)
             if name.endswith("[x]"):
@@ -171,15 +171,8 @@ class CoreValidator:
             if native is not None:
                 compiled.append(_Native(key, severity, human, native))
                 continue
-            compiled.append(_Lazy({"key": key, "severity": severity, "human": human, "expression": expression}, base))
+            compiled.append(_Lazy({"key": key, "severity": severity, "human": human, "expression": expression}, base, compiled))
         return compiled
-
-    def _node_check(self, node_of: Callable[[], TypeNode | None]) -> Check:
-        def check(value: Any, path: str, element: str, ctx: Context) -> None:
-            node = node_of()
-            if node is not None:
-                self.check_object(node, value, path, element, ctx)
-        return check
 
     def _typed_check(self, type_name: str, row: dict[str, Any], invariants: list[Any]) -> Check:
         if type_name in self.primitives:
@@ -198,7 +191,7 @@ class CoreValidator:
                     if binding is not None:
                         binding(value, path, ctx)
             return check
-        return lambda value, path, element, ctx: self.check_object(node, value, path, element, ctx)
+        return functools.partial(self.check_object, node)
 
     def _primitive(self, type_name: str, spec: dict[str, Any], valueset: str | None) -> Check:
         kind = spec.get("json", "string")
@@ -331,7 +324,10 @@ class CoreValidator:
             else:
                 spec.check(item, where, element + spec.element_suffix, ctx)
         for name, keys in node.required:
-            if not any(k in value for k in keys):
+            for k in keys:
+                if k in value:
+                    break
+            else:
                 ctx.structure.append(_issue("required", f"{path}: {name} is required (minimum cardinality 1)", f"{path}.{name.replace('[x]', '')}"))
         for key, maximum in node.max_counts:
             items = value.get(key)
@@ -339,9 +335,8 @@ class CoreValidator:
                 ctx.structure.append(_issue("structure", f"{path}.{key}: at most {maximum} allowed, {len(items)} given", f"{path}.{key}"))
         for invariant in node.invariants:
             invariant(value, path, ctx)
-        check = _SPECIAL.get(node.name)
-        if check is not None:
-            check(value, path, ctx)
+        if node.special is not None:
+            node.special(value, path, ctx)
 
     def _primitive_extension(self, spec: Field, base: Any, item: Any, path: str, element: str, ctx: Context) -> None:
         if not spec.primitive:
@@ -520,22 +515,23 @@ def _narrative(value: dict[str, Any], path: str, ctx: Context) -> None:
 
 
 class _Lazy:
-    """A FHIRPath constraint compiled on first use: most of R4's types never occur in a run."""
+    """A FHIRPath constraint compiled on first use (most of R4's types never occur in a run),
+    which then puts the compiled form in its own place in the list it sits in."""
 
-    __slots__ = ("constraint", "base", "compiled")
+    __slots__ = ("constraint", "base", "owner")
 
-    def __init__(self, constraint: dict[str, str], base: str) -> None:
-        self.constraint, self.base, self.compiled = constraint, base, None
+    def __init__(self, constraint: dict[str, str], base: str, owner: list[Any]) -> None:
+        self.constraint, self.base, self.owner = constraint, base, owner
 
     def __call__(self, value: Any, path: str, ctx: Context) -> None:
-        if self.compiled is None:
-            try:
-                self.compiled = compile_invariant(self.constraint, self.base) or _never
-            except Exception:  # noqa: BLE001 - an expression the engine cannot read is reported, not run
-                self.compiled = _never
-                ctx.report("warning", "not-supported",
-                           f"{path}: {self.constraint['key']} could not be compiled, so it was not checked", path)
-        self.compiled(value, path, ctx)
+        try:
+            compiled = compile_invariant(self.constraint, self.base) or _never
+        except Exception:  # noqa: BLE001 - an expression the engine cannot read is reported, not run
+            compiled = _never
+            ctx.report("warning", "not-supported",
+                       f"{path}: {self.constraint['key']} could not be compiled, so it was not checked", path)
+        self.owner[self.owner.index(self)] = compiled
+        compiled(value, path, ctx)
 
 
 def _never(value: Any, path: str, ctx: Context) -> None:

@@ -91,6 +91,17 @@ class Validator:
                 raise  # on a well-formed resource a failing rule is a bug: let it surface
         return Assessment(ctx.structure, ctx.issues)
 
+    def profile_issues(self, resource: dict[str, Any], profiles: Sequence[str]) -> list[Issue]:
+        """The profiles' issues alone, for a resource whose core issues are already known (a
+        Bundle entry, walked with its Bundle)."""
+        ctx = Context(resource, extensions=self.extensions)
+        try:
+            self._apply_profiles(resource, resource["resourceType"], profiles, ctx)
+        except Exception as exc:  # noqa: BLE001 - fail closed: say the rules were not applied
+            ctx.report("error", "exception", f"the profiles' rules could not be applied ({type(exc).__name__}); "
+                                             "fix the structural errors first", resource["resourceType"])
+        return ctx.issues
+
     def _apply_profiles(self, resource: dict[str, Any], res_type: str, profiles: Sequence[str] | None,
                         ctx: Context) -> None:
         for url in self._profiles_to_check(resource, profiles, ctx):
