@@ -25,10 +25,25 @@ class Checked:
         return sum(1 for i in self.issues if i.severity in ("error", "fatal"))
 
 
+class UnknownProfile(Exception):
+    pass
+
+
+def resolve_profile(admission: Admission, name: str) -> str:
+    """A profile's canonical URL from its URL, id or name (dyad-referral, DyadReferral)."""
+    profiles = admission.validator.profiles
+    if name.split("|", 1)[0] in profiles:
+        return name
+    for url, compiled in profiles.items():
+        if name in (url.rsplit("/", 1)[-1], compiled.name):
+            return url
+    raise UnknownProfile(f"no profile {name!r} in the guide; known: {', '.join(sorted(u.rsplit('/', 1)[-1] for u in profiles))}")
+
+
 def validate_paths(admission: Admission, paths: Sequence[Path], profile: str | None = None) -> list[Checked]:
     """Each resource held to what a write holds it to (the R4 core, its claimed profiles, those of
-    its Dyad kind, DYAD_REQUIRED_PROFILES), or to `profile` alone with the core when given. A
-    Bundle's entries are reported on their own, each with its profiles."""
+    its Dyad kind, DYAD_REQUIRED_PROFILES), and to `profile` too when given. A Bundle's entries
+    are reported on their own, each with its profiles."""
     return [
         Checked(location, str(resource.get("resourceType", "?")), tuple(_issues(admission, resource, profile)))
         for location, resource in _resources(paths)
@@ -40,7 +55,9 @@ def _issues(admission: Admission, resource: Any, profile: str | None) -> list[Is
         return [Issue("fatal", "structure", resource.reason)]
     if not isinstance(resource, dict):
         return [Issue("fatal", "structure", "not a FHIR resource: a JSON object with resourceType is needed")]
-    profiles = [profile] if profile else admission.profiles_for(resource)
+    profiles = admission.profiles_for(resource)
+    if profile and profile not in profiles:
+        profiles.append(profile)
     return admission.validator.validate(resource, profiles)
 
 

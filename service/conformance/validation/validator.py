@@ -36,6 +36,7 @@ class CompiledProfile:
     url: str
     type: str
     rule: ElementRule
+    name: str = ""
 
 
 def _canonical(url: str) -> str:
@@ -67,7 +68,7 @@ class Validator:
                 contexts = frozenset(c.get("expression", "") for c in sd.get("context") or [])
                 extensions[url] = ExtensionUse(contexts, rule)
             else:
-                self.profiles[url] = CompiledProfile(url, sd["type"], rule)
+                self.profiles[url] = CompiledProfile(url, sd["type"], rule, sd.get("name", ""))
         self.problems: tuple[str, ...] = tuple(compiler.problems)
         self.extensions = extensions
         self.core = shared_core(best_practice)
