@@ -75,15 +75,22 @@ def _token(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from service.conformance.file_validation import FORMATS, validate_paths
+    from service.conformance.admission import Admission
+    from service.conformance.file_validation import FORMATS, UnknownProfile, resolve_profile, validate_paths
     from service.conformance.guide import compiled_guide
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    validator = compiled_guide(get_settings().profiles_dir).validator
-    results = validate_paths(validator, [Path(p) for p in args.paths], args.profile)
+    settings = get_settings()
+    admission = Admission(compiled_guide(settings.profiles_dir).validator, settings.required_profiles)
+    try:
+        profile = resolve_profile(admission, args.profile) if args.profile else None
+    except UnknownProfile as unknown:
+        print(unknown, file=sys.stderr)
+        return 2
+    results = validate_paths(admission, [Path(p) for p in args.paths], profile)
     print(FORMATS[args.format](results))
     return 1 if any(r.errors for r in results) else 0
 
@@ -105,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
     validate = commands.add_parser("validate", help="validate FHIR files offline against the Dyad profiles")
     validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON")
-    validate.add_argument("--profile", help="validate against this profile URL too")
+    validate.add_argument("--profile", help="validate against this profile too (its URL, id or name)")
     validate.add_argument("--format", choices=["text", "json", "junit"], default="text")
     validate.set_defaults(handler=_validate)
     package = commands.add_parser("package", help="write profiles/ as a FHIR NPM package")

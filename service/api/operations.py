@@ -18,6 +18,7 @@ from service.api.outcome import FhirError
 from service.api.paths import check_id, check_type
 from service.api.requests import read_body
 from service.api.responses import check_format
+from service.conformance.r4 import is_resource_type
 from service.security.access import Access
 from service.security.gate import Authenticated, authenticate
 from service.security.scopes import Permission
@@ -143,7 +144,9 @@ async def system_operation(request: Request, name: str, ctx: Context, base: Base
 async def type_operation(
     request: Request, res_type: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
-    return await _call(request, ctx, access, base, name, "type", check_type(res_type))
+    # $validate answers for every R4 resource type (Bundle/$validate included), stored here or not.
+    checked = res_type if name == "validate" and is_resource_type(res_type) else check_type(res_type)
+    return await _call(request, ctx, access, base, name, "type", checked)
 
 
 @router.get("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get")

@@ -23,7 +23,7 @@ from service.pathway.context import notices
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
-from service.conformance.issues import InvalidResource, Issue
+from service.conformance.issues import InvalidResource, within_entry
 from service.conformance.parse import UnsupportedType
 from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError
@@ -484,18 +484,7 @@ def _entry_error(index: int, exc: Exception) -> FhirError:
     """The entry's failure, named by its place in the Bundle."""
     status, issues = status_and_issues(exc)
     prefix = f"Bundle.entry[{index}]"
-    named = [
-        Issue(issue.severity, issue.code, f"{prefix}: {issue.message}", _within_entry(prefix, issue.expression))
-        for issue in issues
-    ]
+    named = [within_entry(issue, prefix) for issue in issues]
     return FhirError(status, named[0].message, issues=named)
-
-
-def _within_entry(prefix: str, expression: str | None) -> str:
-    """Observation.code.text inside entry 2 is Bundle.entry[2].resource.code.text."""
-    if not expression:
-        return prefix
-    head, _, rest = expression.partition(".")
-    return f"{prefix}.resource.{rest}" if head[:1].isupper() and rest else f"{prefix}.resource.{expression}"
 
 

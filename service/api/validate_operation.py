@@ -9,7 +9,7 @@ from service.api.operations import OperationCall, operation
 from service.api.outcome import FhirError, operation_outcome
 from service.api.responses import fhir_json
 from service.conformance.issues import Issue
-from service.conformance.supported import SUPPORTED_TYPES
+from service.conformance.r4 import is_resource_type
 
 VALIDATE_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
@@ -48,10 +48,9 @@ def _check(call: OperationCall, resource: dict[str, Any], profiles: list[str] | 
     res_type = resource.get("resourceType")
     if call.res_type and res_type != call.res_type:
         return [Issue("error", "invalid", f"resourceType '{res_type}' does not match the URL's type '{call.res_type}'", "resourceType")]
-    if res_type not in SUPPORTED_TYPES:
-        return [Issue("error", "not-supported", f"Resource type '{res_type}' is not supported by this server")]
+    if not isinstance(res_type, str) or not is_resource_type(res_type):
+        return [Issue("error", "structure", f"resourceType {res_type!r} is not a FHIR R4 resource type", "resourceType")]
     admission = call.ctx.admission
     if profiles is None:
-        profiles = list((resource.get("meta") or {}).get("profile") or [])
-        profiles += [p.url for p in admission.required if p.wanted_for(resource) and p.url not in profiles]
+        return admission.assess(resource).issues
     return admission.validator.validate(resource, profiles)

@@ -4,17 +4,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import logging
-
 import fhirpathpy
 from fhirpathpy.models import models
 
-from service.conformance.issues import InvalidResource, Issue
-from service.conformance.parse import check_resource
-from service.conformance.validation import Validator
-
-
-log = logging.getLogger("dyad.conformance")
+from service.conformance.issues import InvalidResource, Issue, within_entry
+from service.conformance.kinds import KindRecogniser
+from service.conformance.parse import check_envelope
+from service.conformance.validation import Assessment, Validator
 
 
 @dataclass(frozen=True)
@@ -34,6 +30,7 @@ class RequiredProfile:
 class Admission:
     def __init__(self, validator: Validator, required: Mapping[str, str]) -> None:
         self.validator = validator
+        self.kinds = KindRecogniser(validator.terminology)
         self.required = [self._compile(url, condition) for url, condition in required.items()]
 
     def _compile(self, url: str, condition: str) -> RequiredProfile:
@@ -43,36 +40,44 @@ class Admission:
         return RequiredProfile(url, profile.type, fhirpathpy.compile(condition or "true", models["r4"]))
 
     def admit(self, document: Any, expected_type: str | None = None) -> dict[str, Any]:
-        """The resource, if it may be stored; else InvalidResource (400 structure, 422 rules)."""
-        try:
-            resource = check_resource(document, expected_type)
-        except InvalidResource as broken:
-            # Structure failed (400), but say everything else that is wrong too, so a write
-            # reports what $validate reports.
-            raise InvalidResource(broken.issues + self._further_errors(document, expected_type), status=400) from None
-        errors = self._errors(resource)
-        if errors:
-            raise InvalidResource(errors, status=422)
+        """The resource, if it may be stored; else InvalidResource (400 malformed, 422 rules).
+
+        One pass decides both: a malformed resource is refused with 400 and every other error
+        found beside its structural ones, so a write reports what $validate reports."""
+        resource = check_envelope(document, expected_type)
+        assessment = self.assess(resource)
+        if assessment.structure:
+            raise InvalidResource(assessment.errors, status=400)
+        if assessment.errors:
+            raise InvalidResource(assessment.errors, status=422)
         return resource
 
-    def _further_errors(self, document: Any, expected_type: str | None) -> list[Issue]:
-        """Rule errors of a resource already refused for its structure: best effort only, since the
-        rules were written for well-formed resources and a malformed one may trip them."""
-        if not isinstance(document, dict) or document.get("resourceType") != (expected_type or document.get("resourceType")):
-            return []
-        try:
-            return self._errors(document)
-        except Exception as exc:  # noqa: BLE001 - the 400 stands on the structure issues alone
-            log.info("rule check skipped on malformed resource", extra={"error_type": type(exc).__name__})
-            return []
+    def assess(self, resource: dict[str, Any]) -> Assessment:
+        """Every issue of a resource against the R4 core and the profiles that apply to it; in a
+        Bundle, each entry's resource is held to the profiles that apply to it too."""
+        assessment = self.validator.assess(resource, self.profiles_for(resource))
+        if resource.get("resourceType") == "Bundle" and isinstance(resource.get("entry"), list):
+            assessment.rules.extend(self._entry_rules(resource["entry"]))
+        return assessment
 
-    def _errors(self, document: Any) -> list[Issue]:
-        if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-            return []
-        return [i for i in self.issues(document) if i.severity in ("error", "fatal")]
+    def _entry_rules(self, entries: list[Any]) -> list[Issue]:
+        found: list[Issue] = []
+        for index, entry in enumerate(entries):
+            inner = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(inner, dict) and isinstance(inner.get("resourceType"), str):
+                issues = self.validator.profile_issues(inner, self.profiles_for(inner))
+                found.extend(within_entry(issue, f"Bundle.entry[{index}]") for issue in issues)
+        return found
+
+    def profiles_for(self, resource: dict[str, Any]) -> list[str]:
+        """Those it claims, those of its Dyad kind (claimed or not), and DYAD_REQUIRED_PROFILES'."""
+        meta = resource.get("meta")
+        listed = meta.get("profile") if isinstance(meta, dict) else None
+        profiles = [url for url in listed if isinstance(url, str)] if isinstance(listed, list) else []
+        for url in self.kinds.profiles(resource) + [p.url for p in self.required if p.wanted_for(resource)]:
+            if url not in profiles and url.split("|", 1)[0] not in [p.split("|", 1)[0] for p in profiles]:
+                profiles.append(url)
+        return profiles
 
     def issues(self, resource: dict[str, Any]) -> list[Issue]:
-        """Every issue of a structurally valid resource against what applies to it."""
-        claimed = list((resource.get("meta") or {}).get("profile") or [])
-        required = [p.url for p in self.required if p.wanted_for(resource) and p.url not in claimed]
-        return self.validator.validate(resource, claimed + required, structure=False)
+        return self.assess(resource).issues

@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 import orjson
 
 from service.conformance.issues import Issue
-from service.conformance.validation import Validator
+from service.conformance.admission import Admission
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,40 @@ class Checked:
         return sum(1 for i in self.issues if i.severity in ("error", "fatal"))
 
 
-def validate_paths(validator: Validator, paths: Sequence[Path], profile: str | None = None) -> list[Checked]:
-    profiles = [profile] if profile else None
+class UnknownProfile(Exception):
+    pass
+
+
+def resolve_profile(admission: Admission, name: str) -> str:
+    """A profile's canonical URL from its URL, id or name (dyad-referral, DyadReferral)."""
+    profiles = admission.validator.profiles
+    if name.split("|", 1)[0] in profiles:
+        return name
+    for url, compiled in profiles.items():
+        if name in (url.rsplit("/", 1)[-1], compiled.name):
+            return url
+    raise UnknownProfile(f"no profile {name!r} in the guide; known: {', '.join(sorted(u.rsplit('/', 1)[-1] for u in profiles))}")
+
+
+def validate_paths(admission: Admission, paths: Sequence[Path], profile: str | None = None) -> list[Checked]:
+    """Each resource held to what a write holds it to (the R4 core, its claimed profiles, those of
+    its Dyad kind, DYAD_REQUIRED_PROFILES), and to `profile` too when given. A Bundle's entries
+    are reported on their own, each with its profiles."""
     return [
-        Checked(location, str(resource.get("resourceType", "?")), tuple(_issues(validator, resource, profiles)))
+        Checked(location, str(resource.get("resourceType", "?")), tuple(_issues(admission, resource, profile)))
         for location, resource in _resources(paths)
     ]
 
 
-def _issues(validator: Validator, resource: Any, profiles: list[str] | None) -> list[Issue]:
+def _issues(admission: Admission, resource: Any, profile: str | None) -> list[Issue]:
     if isinstance(resource, _Unreadable):
         return [Issue("fatal", "structure", resource.reason)]
-    return validator.validate(resource, profiles)
+    if not isinstance(resource, dict):
+        return [Issue("fatal", "structure", "not a FHIR resource: a JSON object with resourceType is needed")]
+    profiles = admission.profiles_for(resource)
+    if profile and profile not in profiles:
+        profiles.append(profile)
+    return admission.validator.validate(resource, profiles)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
-"""From request bytes to a structurally valid resource dict (fhir.resources R4B models)."""
+"""From request bytes to a structurally valid resource dict.
+
+Structure is decided by the R4 core validator (validation/core.py) over the specification's own
+definitions, strictly as FHIR JSON; the fhir.resources models no longer decide validity (their
+lax mode accepts "1.2" for a decimal and "true" for a boolean)."""
 
 import re
 from typing import Any
 
 import orjson
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.supported import SUPPORTED_TYPES
+from service.conformance.validation.core import shared_core
+from service.conformance.validation.elements import Context
 
 
 class UnsupportedType(Exception):
@@ -29,7 +32,15 @@ def parse_resource(body: bytes, expected_type: str | None = None) -> dict[str, A
 
 
 def check_resource(document: Any, expected_type: str | None = None) -> dict[str, Any]:
-    """The document, if it is a resource of a supported type that the R4B model accepts."""
+    """The document, if it is a well-formed resource of a supported type."""
+    resource = check_envelope(document, expected_type)
+    check_structure(resource)
+    return resource
+
+
+def check_envelope(document: Any, expected_type: str | None = None) -> dict[str, Any]:
+    """The document, if it is a resource of the expected, supported type without control
+    characters; its content is judged by the validator."""
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise InvalidResource(
             [Issue("error", "structure", "Body is not a FHIR resource: resourceType is missing")]
@@ -49,7 +60,6 @@ def check_resource(document: Any, expected_type: str | None = None) -> dict[str,
     if res_type not in SUPPORTED_TYPES:
         raise UnsupportedType(res_type)
     check_characters(document, res_type)
-    check_structure(document)
     return document
 
 
@@ -75,26 +85,8 @@ def check_characters(node: Any, path: str) -> None:
 
 
 def check_structure(document: dict[str, Any]) -> None:
-    model = get_fhir_model_class(document["resourceType"])
-    try:
-        model.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidResource(
-            [_structure_issue(document["resourceType"], error) for error in exc.errors()]
-        ) from None
-
-
-def _structure_issue(res_type: str, error: Any) -> Issue:
-    path = fhirpath_of(res_type, error.get("loc", ()))
-    return Issue("error", "structure", f"{path}: {error.get('msg', 'invalid')}", path)
-
-
-def fhirpath_of(res_type: str, loc: tuple[Any, ...]) -> str:
-    """('component', 1, 'valueQuantity') -> Observation.component[1].valueQuantity"""
-    path = res_type
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part not in ("__root__",) and not str(part).startswith("function-"):
-            path += f".{part}"
-    return path
+    """InvalidResource (400) if the document is not well-formed R4 JSON of its type."""
+    ctx = Context(document)
+    shared_core().validate(document, ctx)
+    if ctx.structure:
+        raise InvalidResource(ctx.structure)

@@ -127,7 +127,7 @@ CASES: list[Case] = [
     ("care plan output points at an observation", RTASK, [{"op": "replace", "path": "/output/1/valueReference/reference", "value": "Observation/obs-ava-daniel-care-index"}], "error", "structure", "Task.output[1].valueReference"),
     # --- extensions --------------------------------------------------------------------------------
     ("unknown Dyad extension", OBS, [{"op": "add", "path": "/extension/-", "value": ext(f"{DYAD}/StructureDefinition/dyad-ext-mood", valueString="calm")}], "error", "extension", "Observation.extension[1]"),
-    ("unknown foreign extension", OBS, [{"op": "add", "path": "/extension/-", "value": ext("https://example.org/fhir/ext/colour", valueString="blue")}], "warning", "extension", "Observation.extension[1]"),
+    ("unknown foreign extension", OBS, [{"op": "add", "path": "/extension/-", "value": ext("https://example.org/fhir/ext/colour", valueString="blue")}], "error", "extension", "Observation.extension[1]"),
     ("unknown modifier extension", OBS, [{"op": "add", "path": "/modifierExtension", "value": [ext("https://example.org/fhir/ext/not-really", valueBoolean=True)]}], "error", "extension", "Observation.modifierExtension[0]"),
     ("unknown modifier extension on a component", OBS, [{"op": "add", "path": "/component/0/modifierExtension", "value": [ext("https://example.org/fhir/ext/x", valueBoolean=True)]}], "error", "extension", "Observation.component[0].modifierExtension[0]"),
     ("sessions attended as a string", CP, [{"op": "replace", "path": "/extension/2", "value": ext(f"{DYAD}/StructureDefinition/dyad-ext-sessions-attended", valueString="four")}], "error", "structure", "CarePlan.extension[2].valueString"),

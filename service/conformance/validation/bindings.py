@@ -6,7 +6,7 @@ Dyad cannot decide (its system is not held) is reported as information, never as
 invalid.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.conformance.terminology import Terminology
@@ -20,6 +20,9 @@ class Binding:
     valueset: str
     strength: str  # required | extensible
     terminology: Terminology
+    # Codings already found valid here: (system, code, display). Bounded by the value set's
+    # members and their known displays; anything else is asked afresh, never remembered.
+    known_good: set[tuple[str | None, str, str | None]] = field(default_factory=set, compare=False)
 
     def __call__(self, value: Any, path: str, ctx: Context) -> None:
         if self.terminology.valueset(self.valueset) is None:
@@ -53,10 +56,14 @@ class Binding:
         for system, code, display in codings:
             if not isinstance(code, str):
                 continue
+            if (system, code, display) in self.known_good:
+                return
             answer = self.terminology.validate_code(self.valueset, system, code, display)
             if answer.result is True:
                 if not answer.display_ok:
                     ctx.report("warning", "code-invalid", answer.message, path)
+                else:
+                    self.known_good.add((system, code, display))
                 return
             (undecided if answer.result is None else rejected).append(answer.message)
         if undecided:

@@ -95,7 +95,7 @@ class Compiler:
             checks.append(targets)
         for constraint in definition.get("constraint") or []:
             if constraint.get("source", "").startswith(BASE_SD):
-                continue  # base invariants come from profiles/base/invariants-r4.json
+                continue  # the R4 core pass (core.py) runs the base definitions' constraints
             invariant = compile_invariant(constraint, definition.get("path"))
             if invariant is not None:
                 checks.append(invariant)

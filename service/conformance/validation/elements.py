@@ -19,6 +19,8 @@ Located = tuple[Any, str]  # a value and its FHIRPath location, e.g. Observation
 class Context:
     root: dict[str, Any]
     issues: list[Issue] = field(default_factory=list)
+    structure: list[Issue] = field(default_factory=list)  # malformed document: 400 on write
+    extensions: dict[str, Any] = field(default_factory=dict)  # the guide's own, by url
 
     def report(self, severity: str, code: str, message: str, expression: str) -> None:
         self.issues.append(Issue(severity, code, message, expression))

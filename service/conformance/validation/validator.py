@@ -8,12 +8,27 @@ from typing import Any
 from service.conformance.issues import Issue
 from service.conformance.package import ProfilePackage
 from service.conformance.terminology import Terminology
-from service.conformance.validation.base_rules import base_rule, load_base_invariants
 from service.conformance.validation.compile import Compiler
+from service.conformance.validation.core import ExtensionUse, shared_core
 from service.conformance.validation.definitions import build_tree
 from service.conformance.validation.elements import Context, ElementRule, apply_to_items
-from service.conformance.validation.extensions import ExtensionDefinition, InstanceWalk
-from service.conformance.validation.structure import structure_issues
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What is wrong with a resource: `structure` makes it malformed (400 on write), `rules` breaks
+    a constraint, binding, extension or profile rule (422 on write)."""
+
+    structure: list[Issue]
+    rules: list[Issue]
+
+    @property
+    def issues(self) -> list[Issue]:
+        return self.structure + self.rules
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity in ("error", "fatal")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +36,7 @@ class CompiledProfile:
     url: str
     type: str
     rule: ElementRule
+    name: str = ""
 
 
 def _canonical(url: str) -> str:
@@ -42,7 +58,7 @@ class Validator:
         }
         compiler = Compiler(self.terminology, {url: sd.get("type", "") for url, sd in definitions.items()})
         self.profiles: dict[str, CompiledProfile] = {}
-        extensions: dict[str, ExtensionDefinition] = {}
+        extensions: dict[str, ExtensionUse] = {}
         for url, sd in definitions.items():
             if sd.get("derivation") != "constraint" or sd.get("kind") == "logical":
                 continue
@@ -50,31 +66,45 @@ class Validator:
             rule = compiler.root_rule(tree, sd["type"])
             if sd["type"] == "Extension":
                 contexts = frozenset(c.get("expression", "") for c in sd.get("context") or [])
-                extensions[url] = ExtensionDefinition(url, rule, contexts)
+                extensions[url] = ExtensionUse(contexts, rule)
             else:
-                self.profiles[url] = CompiledProfile(url, sd["type"], rule)
+                self.profiles[url] = CompiledProfile(url, sd["type"], rule, sd.get("name", ""))
         self.problems: tuple[str, ...] = tuple(compiler.problems)
-        self._base_invariants = load_base_invariants(profiles_dir)
-        self._best_practice = best_practice
-        self._base_rules: dict[str, ElementRule] = {}
-        self._walk = InstanceWalk(extensions)
+        self.extensions = extensions
+        self.core = shared_core(best_practice)
+        del profiles_dir  # the base rules now come from the R4 core definitions
 
-    def validate(
-        self,
-        resource: dict[str, Any],
-        profiles: Sequence[str] | None = None,
-        *,
-        structure: bool = True,
-    ) -> list[Issue]:
-        """Every issue found. structure=False skips the fhir.resources model pass, for callers
-        that have just run parse.check_resource on the same dict."""
+    def validate(self, resource: dict[str, Any], profiles: Sequence[str] | None = None) -> list[Issue]:
+        """Every issue found: the R4 core (structure, formats, constraints, bindings,
+        extensions) and the profiles asked for (None: those the resource claims)."""
+        return self.assess(resource, profiles).issues
+
+    def assess(self, resource: dict[str, Any], profiles: Sequence[str] | None = None) -> Assessment:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            return [Issue("error", "structure", "Not a FHIR resource: resourceType is missing", None)]
+            return Assessment([Issue("error", "structure", "Not a FHIR resource: resourceType is missing", None)], [])
         res_type = resource["resourceType"]
-        ctx = Context(resource)
-        if structure:
-            ctx.issues.extend(structure_issues(resource))
-        apply_to_items(self._base_rule(res_type), [(resource, res_type)], ctx)
+        ctx = Context(resource, extensions=self.extensions)
+        self.core.validate(resource, ctx)
+        try:
+            self._apply_profiles(resource, res_type, profiles, ctx)
+        except Exception:  # noqa: BLE001 - profile rules assume well-formed input
+            if not ctx.structure:
+                raise  # on a well-formed resource a failing rule is a bug: let it surface
+        return Assessment(ctx.structure, ctx.issues)
+
+    def profile_issues(self, resource: dict[str, Any], profiles: Sequence[str]) -> list[Issue]:
+        """The profiles' issues alone, for a resource whose core issues are already known (a
+        Bundle entry, walked with its Bundle)."""
+        ctx = Context(resource, extensions=self.extensions)
+        try:
+            self._apply_profiles(resource, resource["resourceType"], profiles, ctx)
+        except Exception as exc:  # noqa: BLE001 - fail closed: say the rules were not applied
+            ctx.report("error", "exception", f"the profiles' rules could not be applied ({type(exc).__name__}); "
+                                             "fix the structural errors first", resource["resourceType"])
+        return ctx.issues
+
+    def _apply_profiles(self, resource: dict[str, Any], res_type: str, profiles: Sequence[str] | None,
+                        ctx: Context) -> None:
         for url in self._profiles_to_check(resource, profiles, ctx):
             compiled = self.profiles[url]
             if compiled.type != res_type:
@@ -82,8 +112,6 @@ class Validator:
                            f"profile {url} is for {compiled.type}, not {res_type}", res_type)
                 continue
             apply_to_items(compiled.rule, [(resource, res_type)], ctx)
-        self._walk.run(resource, ctx)
-        return ctx.issues
 
     def _profiles_to_check(
         self, resource: dict[str, Any], requested: Sequence[str] | None, ctx: Context
@@ -105,13 +133,6 @@ class Validator:
                            f"{resource['resourceType']}.meta.profile")
         return known
 
-    def _base_rule(self, res_type: str) -> ElementRule:
-        rule = self._base_rules.get(res_type)
-        if rule is None:
-            rule = base_rule(res_type, self._base_invariants, self._best_practice)
-            self._base_rules[res_type] = rule
-        return rule
-
 
 def _differential_chain(sd: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Differentials from the package's most basic ancestor down to this profile."""
@@ -125,4 +146,4 @@ def _differential_chain(sd: dict[str, Any], definitions: dict[str, dict[str, Any
     return list(reversed(chain))
 
 
-__all__ = ["CompiledProfile", "Validator"]
+__all__ = ["Assessment", "CompiledProfile", "Validator"]
