@@ -1,0 +1,112 @@
+"""Dyad's one FHIRPath engine (FHIRPath N1 as FHIR R4 uses it, with the 2.0 functions the
+R4 test cases exercise).
+
+    evaluate(resource, expression, variables=None) -> list
+    compile(expression) -> Compiled;  Compiled.evaluate(resource, variables=None) -> list
+
+Expressions are parsed with fhirpathpy's ANTLR grammar and compiled once to closures (see
+compiler.py); compile() caches by expression text. Results are plain values: an element from
+the resource comes back as its JSON value (dict, str, bool, number), a computed value as a
+System value (str, bool, int, Decimal, Temporal, Quantity). Decimals are exact (Decimal).
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from service.fhirpath.compiler import Context, compile_tree, parse_tree, using_functions
+from service.fhirpath.model import R4, TypeModel
+from service.fhirpath.operators import wrap_root
+from service.fhirpath.values import FHIRPathError, Node, Quantity, Temporal
+
+__all__ = [
+    "Compiled", "FHIRPathError", "Quantity", "Temporal", "TypeModel", "compile", "evaluate", "plain",
+]
+
+UserFunction = Callable[..., list[Any]]  # (focus values, *single argument values) -> values
+
+
+class Compiled:
+    """An expression compiled once; evaluate() runs it against a resource."""
+
+    __slots__ = ("expression", "_body", "_model", "_strict")
+
+    def __init__(self, expression: str, body: Any, model: TypeModel, strict: bool) -> None:
+        self.expression = expression
+        self._body = body
+        self._model = model
+        self._strict = strict
+
+    def evaluate(self, resource: Any, variables: Mapping[str, Any] | None = None,
+                 clock: datetime | None = None) -> list[Any]:
+        return [plain(item) for item in self.nodes(resource, variables, clock)]
+
+    def nodes(self, resource: Any, variables: Mapping[str, Any] | None = None,
+              clock: datetime | None = None, focus: Any = None) -> list[Any]:
+        """The result before unwrapping: elements as Nodes carrying their FHIR type.
+        focus: where evaluation starts when it is not the resource (an element inside it)."""
+        root = wrap_root(resource)
+        start = root if focus is None else wrap_root(focus) if not isinstance(focus, Node) else focus
+        ctx = Context(root, _variables(variables), self._model, self._strict, clock)
+        ctx.this = start
+        return self._body([] if start is None else [start], ctx)
+
+    def __call__(self, resource: Any, variables: Mapping[str, Any] | None = None) -> list[Any]:
+        return self.evaluate(resource, variables)
+
+
+def plain(item: Any) -> Any:
+    """A result item as a plain value: a resource element as its JSON value."""
+    if type(item) is Node:
+        return item.value
+    return item
+
+
+def _variables(variables: Mapping[str, Any] | None) -> dict[str, list[Any]]:
+    if not variables:
+        return {}
+    out: dict[str, list[Any]] = {}
+    for name, value in variables.items():
+        if value is None:
+            out[name] = []
+        elif isinstance(value, list):
+            out[name] = [wrap_root(v) for v in value if v is not None]
+        else:
+            out[name] = [wrap_root(value)]
+    return out
+
+
+def compile(expression: str, *, strict: bool = False, model: TypeModel = R4,  # noqa: A001
+            functions: Mapping[str, UserFunction] | None = None) -> Compiled:
+    """strict: unknown element names and JSON choice names (valueQuantity) are errors, as the
+    specification says; lenient (the default for Dyad's callers) reads them as empty / as JSON.
+    functions: extra functions by name (the mappings' own), called with plain values."""
+    if functions:
+        return _compile_uncached(expression, strict, model, tuple(sorted(functions.items())))
+    return _compile_cached(expression, strict, model)
+
+
+@lru_cache(maxsize=4096)
+def _compile_cached(expression: str, strict: bool, model: TypeModel) -> Compiled:
+    return _compile_uncached(expression, strict, model, ())
+
+
+def _compile_uncached(expression: str, strict: bool, model: TypeModel,
+                      functions: tuple[tuple[str, UserFunction], ...]) -> Compiled:
+    try:
+        tree = parse_tree(expression)
+    except FHIRPathError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the ANTLR runtime raises its own exception types
+        raise FHIRPathError(f"syntax error: {exc}") from exc
+    with using_functions(dict(functions)):
+        body = compile_tree(tree)
+    return Compiled(expression, body, model, strict)
+
+
+def evaluate(resource: Any, expression: str, variables: Mapping[str, Any] | None = None, *,
+             strict: bool = False) -> list[Any]:
+    """The expression's result over the resource; variables are reachable as %name."""
+    return compile(expression, strict=strict).evaluate(resource, variables)
+
