@@ -155,14 +155,29 @@ def _invocation_term(node: dict[str, Any]) -> Compiled:
 def _invocation_expression(node: dict[str, Any]) -> Compiled:
     source = _compile(node["children"][0])
     step = _invocation(node["children"][1], explicit_input=True)
-    return lambda focus, ctx: step(source(focus, ctx), ctx)
+    if node["children"][1]["type"] != "MemberInvocation":
+        return lambda focus, ctx: step(source(focus, ctx), ctx)
+    # a.b.c runs as one loop over its member steps rather than nested calls
+    base = getattr(source, "path_base", source)
+    steps = [*getattr(source, "path_steps", []), step]
+
+    def path(focus: Collection, ctx: Context) -> Collection:
+        items = base(focus, ctx)
+        for member in steps:
+            if not items:
+                return items
+            items = member(items, ctx)
+        return items
+
+    path.path_base = base  # type: ignore[attr-defined]
+    path.path_steps = steps  # type: ignore[attr-defined]
+    return path
 
 
 def _invocation(node: dict[str, Any], explicit_input: bool) -> Compiled:
     kind = node["type"]
     if kind == "MemberInvocation":
-        name = identifier_text(node["children"][0])
-        return lambda focus, ctx: ops.member(focus, name, ctx)
+        return ops.member_step(identifier_text(node["children"][0]))
     if kind == "FunctionInvocation":
         from service.fhirpath.functions import compile_function
 
@@ -368,6 +383,12 @@ def _membership(node: dict[str, Any]) -> Compiled:
 
 def _union(node: dict[str, Any]) -> Compiled:
     left, right, _ = _binary(node)
+    left_constant, right_constant = getattr(left, "constant", None), getattr(right, "constant", None)
+    if left_constant is not None and right_constant is not None:
+        folded = ops.distinct(left_constant + right_constant)
+        run = lambda _focus, _ctx: folded  # noqa: E731
+        run.constant = folded  # type: ignore[attr-defined] - `x in ('a' | 'b')` becomes a set lookup
+        return run
     return lambda focus, ctx: ops.distinct(left(focus, ctx) + right(focus, ctx))
 
 

@@ -48,6 +48,10 @@ class Child:
     key: str
     type: str | None
     path: str | None
+    ext_key: str = ""  # the `_key` element holding a primitive's id and extensions
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ext_key", "_" + self.key)
 
 
 class TypeModel(Protocol):

@@ -41,41 +41,72 @@ def wrap_root(resource: Any) -> Any:
     return resource
 
 
-def member(focus: Collection, name: str, ctx: "Context") -> Collection:
-    out: Collection = []
-    model = ctx.model
-    typed_misses = 0
-    for item in focus:
-        if type(item) is not Node:
-            continue
-        value = item.value
-        if type(value) is not dict:
-            if item.ext is not None and name in ("id", "extension"):
-                _add(out, item.ext.get(name), "Extension" if name == "extension" else "string",
-                     "Extension" if name == "extension" else "string", None)
-            continue
-        path = item.path
-        children = model.children(path, name) if path is not None else None
-        if children is None and path is not None:
-            children = _json_name(model, path, name, ctx.strict)
-        if children is None:
-            if name in value or ("_" + name) in value:
-                _add(out, value.get(name), None, None, value.get("_" + name))
-            elif name[:1].isupper() and item.type is not None and model.is_subtype(item.type, name):
-                out.append(item)
-            elif path is not None and model.knows(path) and not _type_name_position(model, name):
-                typed_misses += 1
-            continue
-        for child in children:
-            raw = value.get(child.key)
-            ext = value.get("_" + child.key)
-            if raw is None and ext is None:
+_UNRESOLVED = object()
+
+
+def member_step(name: str) -> Callable[[Collection, "Context"], Collection]:
+    """Navigation to `name`, with what the model says about each parent path worked out once.
+    A compiled expression always runs with one model and one strictness, so the cache is safe."""
+    resolved: dict[str | None, Any] = {}
+
+    def step(focus: Collection, ctx: "Context") -> Collection:
+        out: Collection = []
+        typed_misses = 0
+        for item in focus:
+            if type(item) is not Node:
                 continue
-            _add(out, raw, child.type, child.path, ext)
-    if ctx.strict and typed_misses and typed_misses == len(focus):
-        # a semantic error: no item of the focus's types has such an element
-        raise FHIRPathError(f"no element '{name}' on {_type_of(focus[0])}")
-    return out
+            value = item.value
+            if type(value) is not dict:
+                if item.ext is not None and name in ("id", "extension"):
+                    _primitive_child(out, item.ext, name)
+                continue
+            children = resolved.get(item.path, _UNRESOLVED)
+            if children is _UNRESOLVED:
+                children = resolved[item.path] = _resolve_children(ctx, item.path, name)
+            if children is None:
+                if name in value or ("_" + name) in value:
+                    _add(out, value.get(name), None, None, value.get("_" + name))
+                elif name[:1].isupper() and item.type is not None and ctx.model.is_subtype(item.type, name):
+                    out.append(item)
+                elif item.path is not None and ctx.model.knows(item.path) and not _type_name_position(ctx.model, name):
+                    typed_misses += 1
+                continue
+            for child in children:
+                raw = value.get(child.key)
+                if raw is None:
+                    ext = value.get(child.ext_key)
+                    if ext is None:
+                        continue
+                    _add(out, raw, child.type, child.path, ext)
+                elif type(raw) is dict:
+                    out.append(_node(raw, child.type, child.path, None))
+                else:
+                    _add(out, raw, child.type, child.path, value.get(child.ext_key))
+        if ctx.strict and typed_misses and typed_misses == len(focus):
+            # a semantic error: no item of the focus's types has such an element
+            raise FHIRPathError(f"no element '{name}' on {_type_of(focus[0])}")
+        return out
+
+    return step
+
+
+def _resolve_children(ctx: "Context", path: str | None, name: str) -> tuple[Child, ...] | None:
+    if path is None:
+        return None
+    children = ctx.model.children(path, name)
+    if children is None:
+        children = _json_name(ctx.model, path, name, ctx.strict)
+    return children
+
+
+def _primitive_child(out: Collection, ext: dict[str, Any], name: str) -> None:
+    """A primitive's own id and extensions live in its `_name` element."""
+    kind = "Extension" if name == "extension" else "string"
+    _add(out, ext.get(name), kind, kind, None)
+
+
+def member(focus: Collection, name: str, ctx: "Context") -> Collection:
+    return member_step(name)(focus, ctx)
 
 
 def _type_of(item: Any) -> str:
@@ -313,6 +344,10 @@ EQUALITY: dict[str, Callable[[Collection, Collection], Collection]] = {
 
 
 def distinct(items: Collection) -> Collection:
+    if len(items) < 2:
+        return items
+    if all(type(item) is str for item in items):
+        return list(dict.fromkeys(items))
     out: Collection = []
     for item in items:
         if not any(item_equal(item, seen) is True for seen in out):
