@@ -17,7 +17,7 @@ from typing import Any
 
 from service.fhirpath.compiler import Context, compile_tree, parse_tree, using_functions
 from service.fhirpath.model import R4, TypeModel
-from service.fhirpath.operators import wrap_root
+from service.fhirpath.operators import typed_node, wrap_root
 from service.fhirpath.values import FHIRPathError, Node, Quantity, Temporal
 
 __all__ = [
@@ -43,13 +43,15 @@ class Compiled:
         return [plain(item) for item in self.nodes(resource, variables, clock)]
 
     def nodes(self, resource: Any, variables: Mapping[str, Any] | None = None,
-              clock: datetime | None = None, focus: Any = None) -> list[Any]:
+              clock: datetime | None = None, focus: Any = None, focus_path: str | None = None) -> list[Any]:
         """The result before unwrapping: elements as Nodes carrying their FHIR type.
-        focus: where evaluation starts when it is not the resource (an element inside it)."""
+        focus: where evaluation starts when it is not the resource (an element inside it, such
+        as the one an invariant sits on); focus_path: that element's path (Goal.target), which
+        types it so that its choice elements and primitives read right."""
         root = wrap_root(resource)
-        start = root if focus is None else wrap_root(focus) if not isinstance(focus, Node) else focus
-        ctx = Context(root, _variables(variables), self._model, self._strict, clock)
-        ctx.this = start
+        start = root if focus is None or focus is resource else typed_node(focus, focus_path, self._model)
+        ctx = Context(start, root, _variables(variables) if variables else _NO_VARIABLES, self._model,
+                      self._strict, clock)
         return self._body([] if start is None else [start], ctx)
 
     def __call__(self, resource: Any, variables: Mapping[str, Any] | None = None) -> list[Any]:
@@ -61,6 +63,9 @@ def plain(item: Any) -> Any:
     if type(item) is Node:
         return item.value
     return item
+
+
+_NO_VARIABLES: dict[str, list[Any]] = {}
 
 
 def _variables(variables: Mapping[str, Any] | None) -> dict[str, list[Any]]:

@@ -20,8 +20,8 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from service.fhirpath import operators as ops
-from service.fhirpath.model import TypeModel
-from service.fhirpath.values import FHIRPathError, Quantity, parse_date_time, parse_time
+from service.fhirpath.model import PRIMITIVES, TypeModel
+from service.fhirpath.values import FHIRPathError, Node, Quantity, parse_date_time, parse_time
 
 Collection = list[Any]
 
@@ -31,9 +31,9 @@ class Context:
 
     __slots__ = ("this", "index", "total", "variables", "model", "strict", "clock", "root")
 
-    def __init__(self, root: Any, variables: dict[str, Collection], model: TypeModel, strict: bool,
+    def __init__(self, this: Any, root: Any, variables: dict[str, Collection], model: TypeModel, strict: bool,
                  clock: datetime | None) -> None:
-        self.this = root
+        self.this = this
         self.index: int | None = None
         self.total: Collection | None = None
         self.variables = variables
@@ -315,6 +315,29 @@ def _operator(table: dict[str, Callable[[Collection, Collection], Collection]]) 
     return build
 
 
+def _equality(node: dict[str, Any]) -> Compiled:
+    left, right, op = _binary(node)
+    constant = getattr(right, "constant", None)
+    if op in ("=", "!=") and constant is not None and len(constant) == 1 and type(constant[0]) is str:
+        # `status = 'final'`, the commonest comparison, without the general machinery
+        wanted, negate = constant[0], op == "!="
+
+        def equals_text(focus: Collection, ctx: Context) -> Collection:
+            items = left(focus, ctx)
+            if len(items) != 1:
+                return ops.EQUALITY[op](items, constant)
+            item = items[0]
+            if type(item) is Node and type(item.value) is str and PRIMITIVES.get(item.type or "string") == "String":
+                return [(item.value == wanted) != negate]
+            if type(item) is str:
+                return [(item == wanted) != negate]
+            return ops.EQUALITY[op](items, constant)
+
+        return equals_text
+    fn = ops.EQUALITY[op]
+    return lambda focus, ctx: fn(left(focus, ctx), right(focus, ctx))
+
+
 def _logic(node: dict[str, Any]) -> Compiled:
     left, right, op = _binary(node)
     truth = ops.truth
@@ -472,7 +495,7 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], Compiled]] = {
     "AndExpression": _logic,
     "OrExpression": _logic,
     "ImpliesExpression": _logic,
-    "EqualityExpression": _operator(ops.EQUALITY),
+    "EqualityExpression": _equality,
     "InequalityExpression": _operator(ops.COMPARISON),
     "AdditiveExpression": _operator(ops.ARITHMETIC),
     "MultiplicativeExpression": _operator(ops.ARITHMETIC),

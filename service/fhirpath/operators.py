@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from decimal import Decimal, DivisionByZero, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from service.fhirpath.model import PRIMITIVES, Child, TypeModel
@@ -44,6 +45,29 @@ def wrap_root(resource: Any) -> Any:
 _UNRESOLVED = object()
 
 
+def typed_node(value: Any, element_path: str | None, model: TypeModel) -> Any:
+    """A value found at an element path (Goal.target, Patient.identifier) as a typed node."""
+    if type(value) is Node:
+        return value
+    if element_path is None or (type(value) is dict and "resourceType" in value):
+        return wrap_root(value)
+    fhir_type, path = _element_type(element_path, model)
+    return Node(value, fhir_type, path)
+
+
+@lru_cache(maxsize=4096)
+def _element_type(element_path: str, model: TypeModel) -> tuple[str | None, str | None]:
+    steps = element_path.split(".")
+    fhir_type: str | None = steps[0]
+    path: str | None = steps[0]
+    for name in steps[1:]:
+        children = model.children(path, name.removesuffix("[x]")) if path is not None else None
+        if not children or len(children) > 1:
+            return None, None  # unknown, or a choice whose type only the JSON key tells
+        fhir_type, path = children[0].type, children[0].path
+    return fhir_type, path
+
+
 def member_step(name: str) -> Callable[[Collection, "Context"], Collection]:
     """Navigation to `name`, with what the model says about each parent path worked out once.
     A compiled expression always runs with one model and one strictness, so the cache is safe."""
@@ -75,13 +99,21 @@ def member_step(name: str) -> Callable[[Collection, "Context"], Collection]:
                 raw = value.get(child.key)
                 if raw is None:
                     ext = value.get(child.ext_key)
+                    if ext is not None:
+                        _add(out, raw, child.type, child.path, ext)
+                elif child.type == "Resource":
+                    _add(out, raw, None, None, None)
+                elif type(raw) is list:
+                    ext = value.get(child.ext_key)
                     if ext is None:
-                        continue
-                    _add(out, raw, child.type, child.path, ext)
+                        child_type, child_path = child.type, child.path
+                        out.extend([Node(entry, child_type, child_path) for entry in raw if entry is not None])
+                    else:
+                        _add(out, raw, child.type, child.path, ext)
                 elif type(raw) is dict:
-                    out.append(_node(raw, child.type, child.path, None))
+                    out.append(Node(raw, child.type, child.path))
                 else:
-                    _add(out, raw, child.type, child.path, value.get(child.ext_key))
+                    out.append(Node(raw, child.type, child.path, value.get(child.ext_key)))
         if ctx.strict and typed_misses and typed_misses == len(focus):
             # a semantic error: no item of the focus's types has such an element
             raise FHIRPathError(f"no element '{name}' on {_type_of(focus[0])}")

@@ -25,7 +25,7 @@ class Node:
 
     __slots__ = ("value", "type", "path", "ext")
 
-    def __init__(self, value: Any, type_: str | None, path: str | None, ext: Any = None) -> None:
+    def __init__(self, value: Any, type_: str | None, path: str | None, ext: Any = None) -> None:  # noqa: D107
         self.value = value
         self.type = type_
         self.path = path
