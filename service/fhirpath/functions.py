@@ -102,18 +102,33 @@ def _each(focus: Collection, ctx: Context, criteria: Compiled) -> list[tuple[Any
 # --- filtering and projection ---------------------------------------------------------------------
 
 
+# where() and select() set $this/$index on the context in place and put them back after: an
+# evaluation is synchronous, so nothing can see the context in between, and it saves an object
+# per item on the hottest paths.
+
+
 def _where(focus: Collection, ctx: Context, criteria: Compiled) -> Collection:
     out = []
-    for index, item in enumerate(focus):
-        if ops.truth(criteria([item], ctx.iteration(item, index))) is True:
-            out.append(item)
+    saved = ctx.this, ctx.index
+    try:
+        for index, item in enumerate(focus):
+            ctx.this, ctx.index = item, index
+            if ops.truth(criteria([item], ctx)) is True:
+                out.append(item)
+    finally:
+        ctx.this, ctx.index = saved
     return out
 
 
 def _select(focus: Collection, ctx: Context, projection: Compiled) -> Collection:
     out: Collection = []
-    for index, item in enumerate(focus):
-        out.extend(projection([item], ctx.iteration(item, index)))
+    saved = ctx.this, ctx.index
+    try:
+        for index, item in enumerate(focus):
+            ctx.this, ctx.index = item, index
+            out.extend(projection([item], ctx))
+    finally:
+        ctx.this, ctx.index = saved
     return out
 
 

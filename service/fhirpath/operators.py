@@ -42,9 +42,6 @@ def wrap_root(resource: Any) -> Any:
     return resource
 
 
-_UNRESOLVED = object()
-
-
 def typed_node(value: Any, element_path: str | None, model: TypeModel) -> Any:
     """A value found at an element path (Goal.target, Patient.identifier) as a typed node."""
     if type(value) is Node:
@@ -68,58 +65,103 @@ def _element_type(element_path: str, model: TypeModel) -> tuple[str | None, str 
     return fhir_type, path
 
 
+Reader = Callable[[Any, Node, Collection], bool]  # appends an item's children; True: a typed miss
+
+
 def member_step(name: str) -> Callable[[Collection, "Context"], Collection]:
-    """Navigation to `name`, with what the model says about each parent path worked out once.
-    A compiled expression always runs with one model and one strictness, so the cache is safe."""
-    resolved: dict[str | None, Any] = {}
+    """Navigation to `name`. How to read it off each parent type is worked out once per type and
+    kept as a small reader; a compiled expression always runs with one model and one
+    strictness, so the cache is safe."""
+    readers: dict[str | None, Reader] = {}
 
     def step(focus: Collection, ctx: "Context") -> Collection:
         out: Collection = []
-        typed_misses = 0
+        misses = 0
         for item in focus:
             if type(item) is not Node:
                 continue
             value = item.value
-            if type(value) is not dict:
-                if item.ext is not None and name in ("id", "extension"):
-                    _primitive_child(out, item.ext, name)
-                continue
-            children = resolved.get(item.path, _UNRESOLVED)
-            if children is _UNRESOLVED:
-                children = resolved[item.path] = _resolve_children(ctx, item.path, name)
-            if children is None:
-                if name in value or ("_" + name) in value:
-                    _add(out, value.get(name), None, None, value.get("_" + name))
-                elif name[:1].isupper() and item.type is not None and ctx.model.is_subtype(item.type, name):
-                    out.append(item)
-                elif item.path is not None and ctx.model.knows(item.path) and not _type_name_position(ctx.model, name):
-                    typed_misses += 1
-                continue
-            for child in children:
-                raw = value.get(child.key)
-                if raw is None:
-                    ext = value.get(child.ext_key)
-                    if ext is not None:
-                        _add(out, raw, child.type, child.path, ext)
-                elif child.type == "Resource":
-                    _add(out, raw, None, None, None)
-                elif type(raw) is list:
-                    ext = value.get(child.ext_key)
-                    if ext is None:
-                        child_type, child_path = child.type, child.path
-                        out.extend([Node(entry, child_type, child_path) for entry in raw if entry is not None])
-                    else:
-                        _add(out, raw, child.type, child.path, ext)
-                elif type(raw) is dict:
-                    out.append(Node(raw, child.type, child.path))
-                else:
-                    out.append(Node(raw, child.type, child.path, value.get(child.ext_key)))
-        if ctx.strict and typed_misses and typed_misses == len(focus):
+            if type(value) is dict:
+                reader = readers.get(item.path)
+                if reader is None:
+                    reader = readers[item.path] = _reader(ctx, item.path, name)
+                if reader(value, item, out):
+                    misses += 1
+            elif item.ext is not None and name in ("id", "extension"):
+                _primitive_child(out, item.ext, name)
+        if misses and ctx.strict and misses == len(focus):
             # a semantic error: no item of the focus's types has such an element
             raise FHIRPathError(f"no element '{name}' on {_type_of(focus[0])}")
         return out
 
     return step
+
+
+def _reader(ctx: "Context", path: str | None, name: str) -> Reader:
+    children = _resolve_children(ctx, path, name)
+    if children is None:
+        return _untyped_reader(ctx, path, name)
+    if len(children) == 1 and children[0].type != "Resource":
+        return _single_reader(children[0])
+    return _choice_reader(children)
+
+
+def _single_reader(child: Child) -> Reader:
+    key, ext_key, child_type, child_path = child.key, child.ext_key, child.type, child.path
+
+    def read(value: dict[str, Any], _item: Node, out: Collection) -> bool:
+        raw = value.get(key)
+        if raw is None:
+            ext = value.get(ext_key)
+            if ext is not None:
+                _add(out, None, child_type, child_path, ext)
+        elif type(raw) is list:
+            ext = value.get(ext_key)
+            if ext is None:
+                out.extend([Node(entry, child_type, child_path) for entry in raw if entry is not None])
+            else:
+                _add(out, raw, child_type, child_path, ext)
+        elif type(raw) is dict:
+            out.append(Node(raw, child_type, child_path))
+        else:
+            out.append(Node(raw, child_type, child_path, value.get(ext_key)))
+        return False
+
+    return read
+
+
+def _choice_reader(children: tuple[Child, ...]) -> Reader:
+    def read(value: dict[str, Any], _item: Node, out: Collection) -> bool:
+        for child in children:
+            raw = value.get(child.key)
+            ext = value.get(child.ext_key) if raw is None or type(raw) is not dict else None
+            if raw is not None or ext is not None:
+                if child.type == "Resource":
+                    _add(out, raw, None, None, None)
+                else:
+                    _add(out, raw, child.type, child.path, ext)
+        return False
+
+    return read
+
+
+def _untyped_reader(ctx: "Context", path: str | None, name: str) -> Reader:
+    """A name the model does not know here: the JSON key as it is (records that are not FHIR,
+    unknown paths), a type name matching the item (Patient.name), else nothing."""
+    model = ctx.model
+    typed_miss = path is not None and model.knows(path) and not _type_name_position(model, name)
+    ext_key = "_" + name
+
+    def read(value: dict[str, Any], item: Node, out: Collection) -> bool:
+        if name in value or ext_key in value:
+            _add(out, value.get(name), None, None, value.get(ext_key))
+            return False
+        if name[:1].isupper() and item.type is not None and model.is_subtype(item.type, name):
+            out.append(item)
+            return False
+        return typed_miss
+
+    return read
 
 
 def _resolve_children(ctx: "Context", path: str | None, name: str) -> tuple[Child, ...] | None:
