@@ -18,6 +18,7 @@ from typing import Any
 from service.fhirpath.compiler import Context, compile_tree, parse_tree, using_functions
 from service.fhirpath.model import R4, TypeModel
 from service.fhirpath.operators import typed_node, wrap_root
+from service.fhirpath.raw import compile_raw
 from service.fhirpath.values import FHIRPathError, Node, Quantity, Temporal
 
 __all__ = [
@@ -30,17 +31,24 @@ UserFunction = Callable[..., list[Any]]  # (focus values, *single argument value
 class Compiled:
     """An expression compiled once; evaluate() runs it against a resource."""
 
-    __slots__ = ("expression", "_body", "_model", "_strict")
+    __slots__ = ("expression", "_body", "_model", "_strict", "_raw")
 
-    def __init__(self, expression: str, body: Any, model: TypeModel, strict: bool) -> None:
+    def __init__(self, expression: str, body: Any, model: TypeModel, strict: bool,
+                 raw: Callable[[Any], list[Any]] | None = None) -> None:
         self.expression = expression
         self._body = body
         self._model = model
         self._strict = strict
+        self._raw = raw
 
     def evaluate(self, resource: Any, variables: Mapping[str, Any] | None = None,
                  clock: datetime | None = None) -> list[Any]:
-        return [plain(item) for item in self.nodes(resource, variables, clock)]
+        """The result as plain values. A primitive that has only extensions (no value) has no
+        plain value and is left out; nodes() keeps it."""
+        if self._raw is not None and not variables:
+            return self._raw(resource)
+        return [plain(item) for item in self.nodes(resource, variables, clock)
+                if type(item) is not Node or item.value is not None]
 
     def nodes(self, resource: Any, variables: Mapping[str, Any] | None = None,
               clock: datetime | None = None, focus: Any = None, focus_path: str | None = None) -> list[Any]:
@@ -107,7 +115,8 @@ def _compile_uncached(expression: str, strict: bool, model: TypeModel,
         raise FHIRPathError(f"syntax error: {exc}") from exc
     with using_functions(dict(functions)):
         body = compile_tree(tree)
-    return Compiled(expression, body, model, strict)
+    raw = compile_raw(tree, model) if not strict and not functions else None
+    return Compiled(expression, body, model, strict, raw)
 
 
 def evaluate(resource: Any, expression: str, variables: Mapping[str, Any] | None = None, *,
