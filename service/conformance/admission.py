@@ -6,9 +6,7 @@ from typing import Any
 
 import logging
 
-import fhirpathpy
-from fhirpathpy.models import models
-
+from service import fhirpath
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.parse import check_resource
 from service.conformance.validation import Validator
@@ -40,7 +38,7 @@ class Admission:
         profile = self.validator.profiles.get(url)
         if profile is None:
             raise ValueError(f"DYAD_REQUIRED_PROFILES names {url}, which profiles/ does not define")
-        return RequiredProfile(url, profile.type, fhirpathpy.compile(condition or "true", models["r4"]))
+        return RequiredProfile(url, profile.type, fhirpath.compile(condition or "true"))
 
     def admit(self, document: Any, expected_type: str | None = None) -> dict[str, Any]:
         """The resource, if it may be stored; else InvalidResource (400 structure, 422 rules)."""
