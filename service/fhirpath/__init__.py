@@ -12,17 +12,18 @@ System value (str, bool, int, Decimal, Temporal, Quantity). Decimals are exact (
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from service.fhirpath.compiler import Context, compile_tree, parse_tree, using_functions
 from service.fhirpath.model import R4, TypeModel
 from service.fhirpath.operators import typed_node, wrap_root
-from service.fhirpath.raw import compile_raw
+from service.fhirpath.raw import compile_raw, compile_untyped
 from service.fhirpath.values import FHIRPathError, Node, Quantity, Temporal
 
 __all__ = [
-    "Compiled", "FHIRPathError", "Quantity", "Temporal", "TypeModel", "compile", "evaluate", "plain",
+    "Compiled", "FHIRPathError", "Quantity", "Temporal", "TypeModel", "compile", "evaluate", "json_value", "plain",
 ]
 
 UserFunction = Callable[..., list[Any]]  # (focus values, *single argument values) -> values
@@ -31,22 +32,30 @@ UserFunction = Callable[..., list[Any]]  # (focus values, *single argument value
 class Compiled:
     """An expression compiled once; evaluate() runs it against a resource."""
 
-    __slots__ = ("expression", "_body", "_model", "_strict", "_raw")
+    __slots__ = ("expression", "_body", "_model", "_strict", "_raw", "_untyped")
 
     def __init__(self, expression: str, body: Any, model: TypeModel, strict: bool,
-                 raw: Callable[[Any], list[Any]] | None = None) -> None:
+                 raw: Callable[[Any], list[Any] | None] | None = None,
+                 untyped: Callable[[Any, Any], list[Any] | None] | None = None) -> None:
         self.expression = expression
         self._body = body
         self._model = model
         self._strict = strict
         self._raw = raw
+        self._untyped = untyped
 
     def evaluate(self, resource: Any, variables: Mapping[str, Any] | None = None,
                  clock: datetime | None = None) -> list[Any]:
         """The result as plain values. A primitive that has only extensions (no value) has no
         plain value and is left out; nodes() keeps it."""
         if self._raw is not None and not variables:
-            return self._raw(resource)
+            walked = self._raw(resource)
+            if walked is not None:
+                return walked
+        if self._untyped is not None:
+            walked = self._untyped(resource, variables)
+            if walked is not None:
+                return walked
         return [plain(item) for item in self.nodes(resource, variables, clock)
                 if type(item) is not Node or item.value is not None]
 
@@ -58,8 +67,7 @@ class Compiled:
         types it so that its choice elements and primitives read right."""
         root = wrap_root(resource)
         start = root if focus is None or focus is resource else typed_node(focus, focus_path, self._model)
-        ctx = Context(start, root, _variables(variables) if variables else _NO_VARIABLES, self._model,
-                      self._strict, clock)
+        ctx = Context(start, root, variables or _NO_VARIABLES, self._model, self._strict, clock)
         return self._body([] if start is None else [start], ctx)
 
     def __call__(self, resource: Any, variables: Mapping[str, Any] | None = None) -> list[Any]:
@@ -73,21 +81,20 @@ def plain(item: Any) -> Any:
     return item
 
 
-_NO_VARIABLES: dict[str, list[Any]] = {}
+_NO_VARIABLES: Mapping[str, Any] = {}
 
 
-def _variables(variables: Mapping[str, Any] | None) -> dict[str, list[Any]]:
-    if not variables:
-        return {}
-    out: dict[str, list[Any]] = {}
-    for name, value in variables.items():
-        if value is None:
-            out[name] = []
-        elif isinstance(value, list):
-            out[name] = [wrap_root(v) for v in value if v is not None]
-        else:
-            out[name] = [wrap_root(value)]
-    return out
+def json_value(value: Any) -> Any:
+    """A result item as a JSON value, for callers that put results into resources: a Decimal as
+    an int or float, a date/time as its text, a Quantity as {value, unit}."""
+    if isinstance(value, Decimal):
+        integral = value == value.to_integral_value() and value.as_tuple().exponent == 0
+        return int(value) if integral else float(value)
+    if isinstance(value, Temporal):
+        return str(value)
+    if isinstance(value, Quantity):
+        return {"value": json_value(value.value), "unit": value.unit}
+    return value
 
 
 def compile(expression: str, *, strict: bool = False, model: TypeModel = R4,  # noqa: A001
@@ -116,7 +123,8 @@ def _compile_uncached(expression: str, strict: bool, model: TypeModel,
     with using_functions(dict(functions)):
         body = compile_tree(tree)
     raw = compile_raw(tree, model) if not strict and not functions else None
-    return Compiled(expression, body, model, strict, raw)
+    untyped = compile_untyped(tree) if not strict and raw is None else None
+    return Compiled(expression, body, model, strict, raw, untyped)
 
 
 def evaluate(resource: Any, expression: str, variables: Mapping[str, Any] | None = None, *,

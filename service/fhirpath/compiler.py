@@ -31,7 +31,7 @@ class Context:
 
     __slots__ = ("this", "index", "total", "variables", "model", "strict", "clock", "root")
 
-    def __init__(self, this: Any, root: Any, variables: dict[str, Collection], model: TypeModel, strict: bool,
+    def __init__(self, this: Any, root: Any, variables: Mapping[str, Any], model: TypeModel, strict: bool,
                  clock: datetime | None) -> None:
         self.this = this
         self.index: int | None = None
@@ -227,7 +227,10 @@ def _variable(name: str) -> Compiled:
             if name in ctx.variables:
                 return []
             raise FHIRPathError(f"undefined variable %{name}")
-        return value
+        # wrapped when read, so that a large variable nobody reads costs nothing
+        if type(value) is list:
+            return [ops.wrap_root(v) for v in value if v is not None]
+        return [ops.wrap_root(value)]
 
     return variable
 

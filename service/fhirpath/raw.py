@@ -31,7 +31,9 @@ class _Position:
         self.choices = choices
 
 
-def compile_raw(tree: dict[str, Any], model: TypeModel) -> Callable[[Any], list[Any]] | None:
+def compile_raw(tree: dict[str, Any], model: TypeModel) -> Callable[[Any], list[Any] | None] | None:
+    """The walk, or None when the expression is not a pure path. The walk answers None for a
+    root that is not a FHIR resource (its names are JSON keys then, not typed elements)."""
     node = tree["children"][0]
     if node["type"] == "EntireExpression":
         node = node["children"][0]
@@ -40,9 +42,9 @@ def compile_raw(tree: dict[str, Any], model: TypeModel) -> Callable[[Any], list[
     except _NotPure:
         return None
 
-    def run(resource: Any) -> list[Any]:
-        if type(resource) is not dict:
-            return []
+    def run(resource: Any) -> list[Any] | None:
+        if type(resource) is not dict or "resourceType" not in resource:
+            return None
         return walk([resource], resource)
 
     return run
@@ -203,6 +205,74 @@ def _refers_to(value: Any, target: str, root: dict[str, Any], model: TypeModel) 
             return _is_a(entry["resource"].get("resourceType"), target, model)
     parts = reference.split("/_history/")[0].rstrip("/").split("/")
     return len(parts) >= 2 and parts[-2][:1].isupper() and _is_a(parts[-2], target, model)
+
+
+# --- member chains over records that are not FHIR ------------------------------------------------
+
+UntypedWalk = Callable[[Any, Any], list[Any] | None]  # (resource, variables) -> values, None: not here
+
+
+def compile_untyped(tree: dict[str, Any]) -> UntypedWalk | None:
+    """`%record.Visit.Date` or `Visit.Date`: a chain of member names from a variable or the focus.
+    Over JSON without resourceType the typed evaluation reads each name as a key, so this walks
+    the keys; the moment it meets a FHIR resource (which the model would type) it returns None
+    and the typed evaluation runs instead."""
+    node = tree["children"][0]
+    if node["type"] == "EntireExpression":
+        node = node["children"][0]
+    names: list[str] = []
+    while node["type"] == "InvocationExpression" and node["children"][1]["type"] == "MemberInvocation":
+        names.append(identifier_text(node["children"][1]["children"][0]))
+        node = node["children"][0]
+    if node["type"] != "TermExpression":
+        return None
+    term = node["children"][0]
+    variable: str | None = None
+    if term["type"] == "ExternalConstantTerm":
+        constant = term["children"][0]
+        if not constant.get("children") or constant["children"][0]["type"] != "Identifier":
+            return None
+        variable = identifier_text(constant["children"][0])
+        if variable in ("resource", "rootResource", "context", "ucum", "sct", "loinc"):
+            return None
+    elif term["type"] == "InvocationTerm" and term["children"][0]["type"] == "MemberInvocation":
+        names.append(identifier_text(term["children"][0]["children"][0]))
+    else:
+        return None
+    names.reverse()
+    if not names and variable is None:
+        return None
+
+    def walk(resource: Any, variables: Any) -> list[Any] | None:
+        if variable is None:
+            values: Any = resource
+        else:
+            if variables is None or variable not in variables:
+                return None  # undefined: the typed evaluation raises
+            values = variables[variable]
+        values = [v for v in values if v is not None] if type(values) is list else ([] if values is None else [values])
+        for name in names:
+            found: list[Any] = []
+            for value in values:
+                if type(value) is not dict or "resourceType" in value or ("_" + name) in value:
+                    return None
+                child = value.get(name)
+                if child is None:
+                    continue
+                if type(child) is list:
+                    found.extend(c for c in child if c is not None)
+                else:
+                    found.append(child)
+            values = found
+            if not values:
+                break
+        if names and any(type(v) is dict and "resourceType" in v for v in values):
+            return None
+        if any(type(v) is float for v in values):
+            return None  # the typed evaluation reads a JSON float as a Decimal
+        return values
+
+    return walk
 
 
 # --- walks ----------------------------------------------------------------------------------------

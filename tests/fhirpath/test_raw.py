@@ -61,3 +61,30 @@ def test_raw_and_typed_agree_on_edge_cases(expression: str, resource: dict[str, 
     compiled = fhirpath.compile(expression)
     assert compiled._raw is not None
     assert compiled.evaluate(resource) == expected == _typed(compiled, resource)
+
+
+def _key_chains(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    chains = [prefix] if prefix else []
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if len(prefix) < 3 and key.isidentifier():
+                    chains.extend(_key_chains(child, (*prefix, key)))
+    return sorted(set(chains))
+
+
+RECORDS = [json.loads(p.read_text()) for p in sorted((ROOT / "mappings").glob("*/samples/*.json"))]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: str(r.get("RecordID")))
+def test_untyped_walks_agree_with_the_typed_evaluation(record: dict[str, Any]) -> None:
+    """The mapping data sets' records (capitalised field names, no resourceType)."""
+    walked = 0
+    for chain in _key_chains(record):
+        for expression, variables in ((".".join(chain), None), ("%record." + ".".join(chain), {"record": record})):
+            compiled = fhirpath.compile(expression)
+            expected = [plain(i) for i in compiled.nodes(record, variables) if type(i) is not Node or i.value is not None]
+            assert compiled.evaluate(record, variables) == expected, expression
+            walked += compiled._untyped is not None and compiled._untyped(record, variables) is not None
+    assert walked > 10
