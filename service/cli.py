@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from service.config import ConfigurationError, get_settings
+from service.fhirpath.command import register as register_fhirpath
 from service.mapping.commands import register as register_map
 
 
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--tgz", action="store_true", help="also write NAME-VERSION.tgz")
     package.set_defaults(handler=_package)
     register_map(commands)
+    register_fhirpath(commands)
     worker = commands.add_parser("notify-worker", help="deliver Subscription notifications (no HTTP)")
     worker.set_defaults(handler=_notify_worker)
     token = commands.add_parser("token", help="print a bearer token signed by the local development key")

@@ -23,7 +23,7 @@ from service.pathway.context import notices
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
-from service.conformance.issues import InvalidResource, within_entry
+from service.conformance.issues import InvalidResource, Issue, within_entry
 from service.conformance.parse import UnsupportedType
 from service.conformance.supported import SUPPORTED_TYPES
 from service.search.query import SearchError

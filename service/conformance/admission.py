@@ -4,9 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import fhirpathpy
-from fhirpathpy.models import models
-
+from service import fhirpath
 from service.conformance.issues import InvalidResource, Issue, within_entry
 from service.conformance.kinds import KindRecogniser
 from service.conformance.parse import check_envelope
@@ -37,7 +35,7 @@ class Admission:
         profile = self.validator.profiles.get(url)
         if profile is None:
             raise ValueError(f"DYAD_REQUIRED_PROFILES names {url}, which profiles/ does not define")
-        return RequiredProfile(url, profile.type, fhirpathpy.compile(condition or "true", models["r4"]))
+        return RequiredProfile(url, profile.type, fhirpath.compile(condition or "true"))
 
     def admit(self, document: Any, expected_type: str | None = None) -> dict[str, Any]:
         """The resource, if it may be stored; else InvalidResource (400 malformed, 422 rules).

@@ -1,17 +1,17 @@
 """What a resource is indexed under: one row per value per search parameter.
 
-Values are classified by their JSON shape, not by the element's declared type, so that the
-dict walker and the fhirpathpy fallback (which hands back bare values) index identically.
+Values are classified by their JSON shape, not by the element's declared type: the FHIRPath
+engine hands elements back as their JSON values.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from service.search.paths import Evaluator, compile_expression
+from service import fhirpath
 from service.search.registry import SearchParam, SearchRegistry
 from service.search.values import (
     MAX_INSTANT,
@@ -92,7 +92,7 @@ class IndexRows:
 
 class _Indexer(NamedTuple):
     param: SearchParam
-    evaluate: Evaluator
+    evaluate: Callable[[dict[str, Any]], list[Any]]
 
 
 # Compiled once per registry and type; weak so a reloaded registry takes its cache with it.
@@ -105,7 +105,7 @@ def indexers_for(registry: SearchRegistry, res_type: str) -> list[_Indexer]:
     indexers = by_type.get(res_type)
     if indexers is None:
         indexers = by_type[res_type] = [
-            _Indexer(param, compile_expression(param.expression, res_type))
+            _Indexer(param, fhirpath.compile(param.expression).evaluate)
             for param in registry.params_for(res_type).values()
             if param.expression is not None and param.type in _EXTRACTORS
         ]

@@ -1,4 +1,8 @@
-"""A compiler from fhirpathpy's parse tree to Python closures, for the FHIRPath subset that
+"""FROZEN BASELINE, not used by the service: the closure compiler Dyad ran before
+service/fhirpath replaced it (service/conformance/validation/fhirpath_fast.py at 5fafbf6),
+kept only so bench/fhirpath_bench.py can measure the new engine against it in the same run.
+
+A compiler from fhirpathpy's parse tree to Python closures, for the FHIRPath subset that
 profile invariants use (paths, existence, where/all, boolean logic, equality, membership,
 string and integer functions).
 
