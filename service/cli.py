@@ -90,8 +90,15 @@ def _validate(args: argparse.Namespace) -> int:
     if missing:
         print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    validator = compiled_guide(get_settings().profiles_dir).validator
-    results = validate_paths(validator, [Path(p) for p in args.paths], args.profile)
+    guide = compiled_guide(get_settings().profiles_dir)
+    profile = None
+    if args.profile is not None:
+        profile = guide.package.profile_url(args.profile)
+        if profile is None:
+            known = ", ".join(sorted(guide.package.resource_profiles()))
+            print(f"unknown profile {args.profile!r}; the guide's profiles are: {known}", file=sys.stderr)
+            return 2
+    results = validate_paths(guide.validator, [Path(p) for p in args.paths], profile)
     print(FORMATS[args.format](results))
     return 1 if any(r.errors for r in results) else 0
 
@@ -112,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
     validate = commands.add_parser("validate", help="validate FHIR files offline against the Dyad profiles")
-    validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON")
-    validate.add_argument("--profile", help="validate against this profile URL too")
+    validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON, FHIR XML")
+    validate.add_argument(
+        "--profile", help="validate against this profile too: its short name (e.g. dyad-relationship-observation) or URL"
+    )
     validate.add_argument("--format", choices=["text", "json", "junit"], default="text")
     validate.set_defaults(handler=_validate)
     package = commands.add_parser("package", help="write profiles/ as a FHIR NPM package")

@@ -27,3 +27,19 @@ class VersionConflict(StoreError):
             f"{res_type}/{res_id}: If-Match version {expected} is not the current version"
             + (f" ({current})" if current is not None else "")
         )
+
+
+class DuplicateIdentity(StoreError):
+    """A second Patient with an NHS number another Patient already holds.
+
+    `holder` is the holder's id when the writer may see it, None when it may not (or when a
+    concurrent write took the number first and the holder is not known here).
+    """
+
+    def __init__(self, holder: str | None) -> None:
+        self.holder = holder
+        named = f" (Patient/{holder})" if holder else ""
+        super().__init__(
+            f"Another Patient{named} already holds this NHS number; one person has one Patient record. "
+            "Update that record, or use a conditional create (If-None-Exist: identifier=...) to find it"
+        )
