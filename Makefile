@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test test-sqlite bench migrate clean
+.PHONY: serve test test-sqlite bench migrate clean package-consumers
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ serve: $(BIN)/.installed
 ## Run the whole test suite, on SQLite and on PostgreSQL.
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+## FHIR package consumers for tests/e2e/test_package_consumers.py (npm registry; see docs/package.md).
+package-consumers:
+	cd tests/e2e/package_consumers && npm install --no-audit --no-fund --no-package-lock
 
 migrate: $(BIN)/.installed
 	$(BIN)/dyad migrate
