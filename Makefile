@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test check bench migrate clean
+.PHONY: serve test check bench migrate clean package-consumers
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ check: $(BIN)/.installed
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
+## FHIR package consumers for tests/e2e/test_package_consumers.py (npm registry; see docs/package.md).
+package-consumers:
+	cd tests/e2e/package_consumers && npm install --no-audit --no-fund --no-package-lock
 
 migrate: $(BIN)/.installed
 	$(BIN)/dyad migrate

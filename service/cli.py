@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
     validate = commands.add_parser("validate", help="validate FHIR files offline against the Dyad profiles")
-    validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON")
+    validate.add_argument("paths", nargs="+", help="files or folders: resources, Bundles, NDJSON, FHIR XML")
     validate.add_argument("--profile", help="validate against this profile too (its URL, id or name)")
     validate.add_argument("--format", choices=["text", "json", "junit"], default="text")
     validate.set_defaults(handler=_validate)

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import httpx
+
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 DYAD = "https://w3id.org/dyad/fhir"
 
@@ -32,3 +34,16 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
 
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+# The subjects observation() refers to by default; references resolve on write, so a test that
+# stores observations stores these first (each with its own NHS number: one Patient per number).
+INFANTS = {"infant-1": "9000000009", "infant-2": "9000000017"}
+
+
+async def store_infants(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> None:
+    for res_id, nhs_number in INFANTS.items():
+        response = await client.put(
+            f"/fhir/Patient/{res_id}", json={**infant(nhs_number), "id": res_id}, headers=headers or FHIR_JSON
+        )
+        assert response.status_code in (200, 201), response.text

@@ -24,7 +24,7 @@ def capability_statement(ctx: FhirContext, base: str) -> dict[str, Any]:
         "software": {"name": "Dyad", "version": __version__},
         "implementation": {"description": "Dyad perinatal relationship FHIR service", "url": base},
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "patchFormat": ["application/json-patch+json"],
         "implementationGuide": [ig["url"] for ig in ctx.package.of_type("ImplementationGuide") if ig.get("url")],
         "rest": [

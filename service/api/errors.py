@@ -8,13 +8,15 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from service.api.outcome import FhirError, operation_outcome
-from service.api.responses import FHIR_JSON, dump
+from service.api.responses import fhir_json
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.parse import UnsupportedType
 from service.search.query import SearchError
 from service.security.access import AccessDenied
 from service.security.tokens import KeysUnavailableError
-from service.store.errors import IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict
+from service.store.errors import (
+    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict,
+)
 
 log = logging.getLogger("dyad.api")
 
@@ -32,6 +34,8 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
         return 404, [Issue("error", "not-found", str(exc))]
     if isinstance(exc, ResourceGone):
         return 410, [Issue("error", "deleted", str(exc))]
+    if isinstance(exc, DuplicateIdentity):
+        return 409, [Issue("error", "duplicate", str(exc), "Patient.identifier")]
     if isinstance(exc, VersionConflict):
         return 412, [Issue("error", "conflict", str(exc))]
     if isinstance(exc, IdNotAssignable):
@@ -44,7 +48,7 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
 
 
 def _outcome_response(request: Request, status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
-    return Response(dump(operation_outcome(issues), request), status_code=status, media_type=FHIR_JSON, headers=headers)
+    return fhir_json(operation_outcome(issues), request, status=status, headers=headers)
 
 
 async def _on_known(request: Request, exc: Exception) -> Response:
@@ -76,7 +80,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (
         FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
-        AccessDenied, NotOwner, IdNotAssignable,
+        AccessDenied, NotOwner, IdNotAssignable, DuplicateIdentity,
     ):
         app.add_exception_handler(kind, _on_known)
     app.add_exception_handler(HTTPException, _on_http)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.context import FhirContext
 from service.api.outcome import FhirError
+from service.api.references import require_resolvable
 from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, check_query_size, parse_search
 from service.security.access import Access
 from service.security.scopes import EXPLICIT_SCOPE_ONLY
@@ -165,23 +166,43 @@ async def create(
     if_none_exist: QueryItems | None = None,
     res_id: str | None = None,
     along: Along | None = None,
+    references_checked: bool = False,
 ) -> Outcome:
     """Create with a server id (or the one a transaction assigned); If-None-Exist makes it idempotent.
 
     `along` makes the records of a plain create (its Provenance and AuditEvent) to be written in
     the create's own statements; a conditional create does not use it (its outcome is not known
-    until it has searched), and its caller records it afterwards.
+    until it has searched), and its caller records it afterwards. `references_checked`: a
+    transaction checked every entry's references at once, against the ids the Bundle assigns.
     """
     res_type = resource["resourceType"]
     access.require(res_type, "c")
     resource = await prepared(ctx, conn, access, resource)
     if not if_none_exist:
+        await _fits_the_store(ctx, conn, access, resource, res_id=res_id, references_checked=references_checked)
         stored = await ctx.repository.create(conn, resource, res_id=res_id, owner_org=access.organization, along=along)
         return Outcome(201, stored)
     existing = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, if_none_exist))
     if existing is not None:
         return Outcome(200, existing, wrote=False)
+    await _fits_the_store(ctx, conn, access, resource, res_id=res_id, references_checked=references_checked)
     return await _create_once(ctx, conn, access, resource, if_none_exist, res_id)
+
+
+async def _fits_the_store(
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    access: Access,
+    resource: dict[str, Any],
+    *,
+    res_id: str | None,
+    references_checked: bool,
+) -> None:
+    """What a write must meet against what is stored: its references resolve (unless a
+    transaction checked them for all its entries at once), and a Patient's NHS number is its own."""
+    if not references_checked:
+        await require_resolvable(ctx.repository, conn, access.viewer, resource)
+    await ctx.repository.require_unique_identity(conn, resource, res_id=res_id, viewer=access.viewer)
 
 
 async def _create_once(
@@ -219,6 +240,7 @@ async def update(
     res_id: str,
     *,
     if_match: int | None = None,
+    references_checked: bool = False,
 ) -> Outcome:
     """Update, or create with the client's id when the resource does not exist yet."""
     res_type = resource["resourceType"]
@@ -231,6 +253,7 @@ async def update(
     resource = await prepared(ctx, conn, access, resource)
     if res_type == "Subscription":
         resource = await _keeping_secret(ctx, conn, access, resource, res_id)
+    await _fits_the_store(ctx, conn, access, resource, res_id=res_id, references_checked=references_checked)
     owner = access.organization
     # A restricted resource is never created under a client's id (no existence oracle: see
     # IdNotAssignable); the server's ids for it cannot be guessed.
@@ -295,7 +318,13 @@ async def conditional_update(
 
 
 async def create_by_criteria(
-    ctx: FhirContext, conn: AsyncConnection, access: Access, resource: dict[str, Any], criteria: QueryItems
+    ctx: FhirContext,
+    conn: AsyncConnection,
+    access: Access,
+    resource: dict[str, Any],
+    criteria: QueryItems,
+    *,
+    references_checked: bool = False,
 ) -> Outcome:
     """A conditional update that matched nothing creates, under the criteria's conditional key.
 
@@ -305,11 +334,13 @@ async def create_by_criteria(
     res_type = resource["resourceType"]
     access.require(res_type, "u")
     access.require(res_type, "c")
-    created = await _create_once(ctx, conn, access, await prepared(ctx, conn, access, resource), criteria, resource.get("id"))
+    resource = await prepared(ctx, conn, access, resource)
+    await _fits_the_store(ctx, conn, access, resource, res_id=resource.get("id"), references_checked=references_checked)
+    created = await _create_once(ctx, conn, access, resource, criteria, resource.get("id"))
     if created.wrote or created.stored is None:
         return created
     winner = created.stored
-    return await update(ctx, conn, access, {**resource, "id": winner.res_id}, winner.res_id)
+    return await update(ctx, conn, access, {**resource, "id": winner.res_id}, winner.res_id, references_checked=True)
 
 
 async def delete(
@@ -349,6 +380,7 @@ async def patch(
     if patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise FhirError(422, "A patch may not change resourceType or id", code="business-rule")
     patched = await prepared(ctx, conn, access, ctx.admission.admit(patched, res_type))
+    await _fits_the_store(ctx, conn, access, patched, res_id=res_id, references_checked=False)
     stored, _ = await ctx.repository.update(
         conn, patched, res_id, expected_version=current.version, method="PATCH", viewer=access.viewer
     )

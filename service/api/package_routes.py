@@ -5,11 +5,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+import orjson
 from fastapi.responses import JSONResponse, Response
 
 from service.api.context import FhirContext, get_context
 from service.api.outcome import FhirError
-from service.conformance.npm_package import build_package, package_name_and_version, tarball
+from service.conformance.npm_package import build_package, checksums, package_name_and_version, tarball
 
 router = APIRouter(prefix="/packages", tags=["implementation guide"])
 
@@ -28,22 +29,38 @@ def _known(ctx: FhirContext, name: str) -> str:
     return version
 
 
-@router.get("/{name}", summary="Package metadata, as a FHIR package registry lists it")
+@router.get("/{name}", summary="Package metadata, as an NPM (and FHIR) package registry lists it")
 async def package_metadata(name: str, request: Request, ctx: Context) -> JSONResponse:
+    """`versions[v].dist.tarball` is where npm, SUSHI and fhir-package-loader fetch the .tgz from."""
     version = _known(ctx, name)
-    url = str(request.url_for("package_tarball", name=name, version=version))
+    tarball_url = str(request.url_for("package_tarball_npm", name=name, file=f"{name}-{version}.tgz"))
+    manifest = orjson.loads(build_package(ctx.settings.profiles_dir)["package/package.json"])
+    dist = {"tarball": tarball_url, **checksums(_tarball(ctx.settings.profiles_dir))}
     return JSONResponse(
         {
             "_id": name,
             "name": name,
+            "description": manifest.get("description", ""),
             "dist-tags": {"latest": version},
-            "versions": {version: {"name": name, "version": version, "fhirVersion": "R4", "url": url}},
+            "versions": {
+                version: {
+                    **manifest, "_id": f"{name}@{version}", "fhirVersion": "R4", "url": tarball_url, "dist": dist,
+                }
+            },
         }
     )
 
 
-@router.get("/{name}/{version}", summary="The package tarball", name="package_tarball")
+@router.get("/{name}/{version}", summary="The package tarball (FHIR registry path)", name="package_tarball")
 async def package_tarball(name: str, version: str, ctx: Context) -> Response:
     if version != _known(ctx, name):
         raise FhirError(404, f"No version {version!r} of {name}", code="not-found")
     return Response(_tarball(ctx.settings.profiles_dir), media_type="application/tar+gzip")
+
+
+@router.get("/{name}/-/{file}", summary="The package tarball (NPM registry path)", name="package_tarball_npm")
+async def package_tarball_npm(name: str, file: str, ctx: Context) -> Response:
+    version = _known(ctx, name)
+    if file != f"{name}-{version}.tgz":
+        raise FhirError(404, f"No file {file!r} for {name}", code="not-found")
+    return Response(_tarball(ctx.settings.profiles_dir), media_type="application/octet-stream")

@@ -8,9 +8,12 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Header, Request
 
 from service.api.outcome import FhirError
+from service.conformance.fhir_xml import FhirXmlError, from_xml
 from service.conformance.parse import parse_json
 
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+XML_TYPES = ("application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml")
+RESOURCE_TYPES = JSON_TYPES + XML_TYPES
 JSON_PATCH_TYPE = "application/json-patch+json"
 _ETAG = re.compile(r'^(W/)?"?(\d+)"?$')
 
@@ -28,8 +31,9 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_body(request: Request, *, accept: tuple[str, ...] = JSON_TYPES) -> Any:
-    """The parsed JSON body, after the content type and size checks FHIR clients expect."""
+async def read_body(request: Request, *, accept: tuple[str, ...] = RESOURCE_TYPES) -> Any:
+    """The parsed body (FHIR XML read into its JSON form), after the content type and size checks
+    FHIR clients expect."""
     if media_type(request) not in accept:
         raise FhirError(
             415, f"Content-Type must be one of {', '.join(accept)}", code="not-supported"
@@ -43,7 +47,16 @@ async def read_body(request: Request, *, accept: tuple[str, ...] = JSON_TYPES) -
         raise _too_large(limit)
     if not body:
         raise FhirError(400, "The request has no body", code="required")
+    if media_type(request) in XML_TYPES:
+        return parse_xml(body)
     return parse_json(body)
+
+
+def parse_xml(body: bytes) -> Any:
+    try:
+        return from_xml(body)
+    except FhirXmlError as exc:
+        raise FhirError(400, f"The XML body is not FHIR XML Dyad can read: {exc}", code="structure") from None
 
 
 def _too_large(limit: int) -> FhirError:

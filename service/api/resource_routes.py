@@ -132,7 +132,10 @@ async def _search(
 
 
 @router.post(
-    "/{res_type}", summary="Create (If-None-Exist for conditional create)", status_code=201, openapi_extra=RESOURCE_BODY
+    "/{res_type}",
+    summary="Create (conditional with If-None-Exist or search parameters in the URL)",
+    status_code=201,
+    openapi_extra=RESOURCE_BODY,
 )
 async def create(
     request: Request,
@@ -143,13 +146,24 @@ async def create(
     access: Authenticated,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
-    criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
+    criteria = _create_criteria(if_none_exist, search_items(request))
     async with write_unit(request, ctx, access, "create") as unit:
         outcome = unit.done(
             await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria, along=unit.records_along())
         )
         warnings = unit.warnings()
     return _written(request, outcome, base, prefer, warnings)
+
+
+def _create_criteria(header: str | None, query: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """A conditional create's criteria: If-None-Exist, or search parameters in the URL (as fhirpy's
+    get_or_create sends them), never silently ignored; both at once must agree."""
+    from_header = parse_criteria(header) if header is not None else None
+    if from_header is not None and query and sorted(from_header) != sorted(query):
+        raise FhirError(
+            400, "If-None-Exist and the URL's search parameters differ; send the criteria once", code="invalid"
+        )
+    return from_header if from_header is not None else (query or None)
 
 
 @router.put("/{res_type}/{res_id}", summary="Update, or create with this id", openapi_extra=RESOURCE_BODY)

@@ -1,4 +1,4 @@
-"""Writing a FHIR response: JSON with the headers clients rely on, in the format asked for."""
+"""Writing a FHIR response: JSON or XML (as `_format` or Accept ask), with the headers clients rely on."""
 
 from datetime import datetime
 from email.utils import format_datetime
@@ -10,28 +10,54 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from service.api.outcome import FhirError, information, operation_outcome
+from service.conformance.fhir_xml import to_xml
 from service.api.requests import Prefer
 from service.api.shaping import apply_elements, apply_summary
 from service.conformance.issues import Issue
 from service.store.records import StoredResource
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
+FHIR_XML = "application/fhir+xml; charset=utf-8"
 _JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir", "text/json"}
 _XML_FORMATS = {"xml", "application/xml", "application/fhir+xml", "text/xml"}
 
 
 async def check_format(request: Request) -> None:
-    """Dyad speaks JSON only; a request that insists on anything else gets 406."""
+    """Dyad speaks FHIR's two formats, JSON and XML; a `_format` naming anything else gets 406."""
     wanted = request.query_params.get("_format")
-    if wanted is not None and wanted.split(";")[0].strip() not in _JSON_FORMATS:
-        raise FhirError(406, f"_format={wanted} is not supported; use json", code="not-supported")
-    accept = request.headers.get("accept", "")
-    if accept and all(_accept_is_xml(part) for part in accept.split(",")):
-        raise FhirError(406, "Only JSON is supported; send Accept: application/fhir+json", code="not-supported")
+    if wanted is not None and _media(wanted) not in _JSON_FORMATS | _XML_FORMATS:
+        raise FhirError(406, f"_format={wanted} is not supported; use json or xml", code="not-supported")
 
 
-def _accept_is_xml(part: str) -> bool:
-    return part.split(";")[0].strip() in _XML_FORMATS
+def _media(value: str) -> str:
+    return value.split(";")[0].strip().lower()
+
+
+def wants_xml(request: Request) -> bool:
+    """`_format` decides; else the Accept type of highest quality (JSON on a tie, for `*/*`, or
+    when Accept names neither format)."""
+    wanted = request.query_params.get("_format")
+    if wanted is not None:
+        return _media(wanted) in _XML_FORMATS
+    best_json = best_xml = 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media, quality = _media(part), _quality(part)
+        if media in _XML_FORMATS:
+            best_xml = max(best_xml, quality)
+        elif media in _JSON_FORMATS or media in ("*/*", "application/*"):
+            best_json = max(best_json, quality)
+    return best_xml > best_json
+
+
+def _quality(part: str) -> float:
+    for parameter in part.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.strip() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
 
 
 def dump(body: Any, request: Request) -> bytes:
@@ -70,6 +96,10 @@ def _entry_without_secrets(entry: Any) -> Any:
 def fhir_json(
     body: Any, request: Request, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
+    """The body in the format the request asked for (the name stays: JSON is the default)."""
+    if wants_xml(request):
+        pretty = request.query_params.get("_pretty") == "true"
+        return Response(to_xml(body, pretty=pretty), status_code=status, media_type=FHIR_XML, headers=headers)
     return Response(dump(body, request), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 

@@ -20,6 +20,7 @@ from service.security.access import Access, AccessDenied
 from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
 from service.pathway.context import notices
+from service.api.references import dangling, references_in, target_of, unresolved_error
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
@@ -101,6 +102,14 @@ async def _transaction(
                 if entry.resource is not None:
                     with _blame(entry):
                         entry.resource = await _resolve_references(ctx, conn, access, entry.resource, targets)
+            if failed := await _first_dangling(ctx, conn, access, entries):
+                raise _AtEntry(*failed)
+            for entry in entries:
+                if entry.method == "POST" and entry.existing is None and entry.resource is not None:
+                    with _blame(entry):
+                        await ctx.repository.require_unique_identity(
+                            conn, entry.resource, res_id=entry.res_id, viewer=access.viewer
+                        )
             for group in _processing_groups(entries):
                 if group[0].method == "POST":
                     results.update(await _create_all(ctx, conn, access, group, base))
@@ -217,6 +226,8 @@ async def _batch(
             entry = _parse_entry(ctx, index, raw, base)
             async with ctx.db.write() as conn:
                 await _assign_identity(ctx, conn, access, entry)
+                if failed := await _first_dangling(ctx, conn, access, [entry]):
+                    raise failed[1]
                 results[index] = await _run(ctx, conn, access, entry, base)
                 await _record(ctx, conn, access, "batch", [results[index]])
             entries.append(entry)
@@ -339,6 +350,29 @@ async def _resolve_references(
     return rewritten
 
 
+async def _first_dangling(
+    ctx: FhirContext, conn: Any, access: Access, entries: list[Entry]
+) -> tuple[int, FhirError] | None:
+    """The first entry (and its error) with a reference that resolves to nothing held, visible,
+    or written by another entry.
+
+    One look-up for the whole Bundle. A reference to what the Bundle deletes dangles once the
+    deletes (processed first) are done, so it is refused too.
+    """
+    writing = [e for e in entries if e.resource is not None]
+    pending = {(e.res_type, e.res_id) for e in writing if e.res_id}
+    deleting = {(e.res_type, e.res_id) for e in entries if e.method == "DELETE" and e.res_id} - pending
+    missing = await dangling(ctx.repository, conn, access.viewer, [e.resource for e in writing if e.resource], pending=pending)
+    missing += [
+        (index, ref) for index, entry in enumerate(writing) for ref in references_in(entry.resource or {})
+        if target_of(ref.value) in deleting
+    ]
+    if not missing:
+        return None
+    index, ref = min(missing, key=lambda m: writing[m[0]].index)
+    return writing[index].index, unresolved_error(ref)
+
+
 def _conditional_references(node: Any, targets: dict[str, str]) -> set[str]:
     found: set[str] = set()
     if isinstance(node, dict):
@@ -412,15 +446,20 @@ async def _run(ctx: FhirContext, conn: Any, access: Access, entry: Entry, base: 
         if entry.existing is not None:
             return EntryResult(200, entry.existing, wrote=False)
         outcome = await interactions.create(
-            ctx, conn, access, entry.resource, if_none_exist=entry.if_none_exist, res_id=entry.res_id
+            ctx, conn, access, entry.resource, if_none_exist=entry.if_none_exist, res_id=entry.res_id,
+            references_checked=True,
         )
         return EntryResult(outcome.status, outcome.stored, wrote=outcome.wrote)
     resource = {**entry.resource, "id": entry.res_id}
     if entry.creates_by_criteria:
         # Under the criteria's key, as a direct conditional update: of racing Bundles, one creates.
-        outcome = await interactions.create_by_criteria(ctx, conn, access, resource, entry.criteria or [])
+        outcome = await interactions.create_by_criteria(
+            ctx, conn, access, resource, entry.criteria or [], references_checked=True
+        )
         return EntryResult(outcome.status, outcome.stored)
-    outcome = await interactions.update(ctx, conn, access, resource, entry.res_id, if_match=entry.if_match)
+    outcome = await interactions.update(
+        ctx, conn, access, resource, entry.res_id, if_match=entry.if_match, references_checked=True
+    )
     return EntryResult(outcome.status, outcome.stored)
 
 

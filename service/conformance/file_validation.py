@@ -8,6 +8,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
+from service.conformance.fhir_xml import FhirXmlError, from_xml
 from service.conformance.issues import Issue
 from service.conformance.admission import Admission
 
@@ -71,7 +72,7 @@ class _Unreadable:
 
 def _resources(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson")) if path.is_dir() else [path]
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".xml")) if path.is_dir() else [path]
         for file in files:
             yield from _file_resources(file)
 
@@ -83,7 +84,7 @@ def _file_resources(file: Path) -> Iterator[tuple[str, Any]]:
             if line.strip():
                 yield f"{file}:{number}", _parse(line)
         return
-    document = _parse(raw)
+    document = _parse_xml(raw) if file.suffix == ".xml" else _parse(raw)
     if isinstance(document, dict) and document.get("resourceType") == "Bundle" and document.get("type") != "searchset":
         yield f"{file}", document
         for index, entry in enumerate(document.get("entry") or []):
@@ -91,6 +92,13 @@ def _file_resources(file: Path) -> Iterator[tuple[str, Any]]:
                 yield f"{file}#entry[{index}]", entry["resource"]
         return
     yield str(file), document
+
+
+def _parse_xml(raw: bytes) -> Any:
+    try:
+        return from_xml(raw)
+    except FhirXmlError as exc:
+        return _Unreadable(f"not FHIR XML: {exc}")
 
 
 def _parse(raw: bytes) -> Any:

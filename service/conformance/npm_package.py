@@ -1,5 +1,8 @@
 """The guide as a FHIR NPM package, the form HAPI, Firely and the IG tooling load."""
 
+import base64
+import gzip
+import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -7,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from service.conformance.snapshots import with_snapshot
 from service.conformance.supported import DEFINITION_TYPES
 
 FHIR_VERSION = "4.0.1"
@@ -15,7 +19,7 @@ FHIR_VERSION = "4.0.1"
 def build_package(profiles_dir: Path) -> dict[str, bytes]:
     """Every file of the package by its path inside the tarball (`package/...`)."""
     guide = _implementation_guide(profiles_dir)
-    definitions = _read_all(sorted(profiles_dir.glob("*.json")))
+    definitions = _with_snapshots(_read_all(sorted(profiles_dir.glob("*.json"))))
     examples = _read_all(sorted((profiles_dir / "examples").glob("*.json")))
     files: dict[str, bytes] = {}
     for resource in definitions:
@@ -34,14 +38,23 @@ def package_name_and_version(profiles_dir: Path) -> tuple[str, str]:
 
 
 def tarball(files: dict[str, bytes]) -> bytes:
+    """The .tgz, byte for byte the same for the same files (no times inside), so its checksums
+    in a registry document stay valid across restarts and replicas."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
         for path, content in sorted(files.items()):
             info = tarfile.TarInfo(path)
             info.size = len(content)
             info.mode = 0o644
+            info.mtime = 0
             archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def checksums(archive: bytes) -> dict[str, str]:
+    """What an NPM registry lists for a tarball: `shasum` (SHA-1, hex) and `integrity` (SRI SHA-512)."""
+    sha512 = base64.b64encode(hashlib.sha512(archive).digest()).decode()
+    return {"shasum": hashlib.sha1(archive).hexdigest(), "integrity": f"sha512-{sha512}"}  # noqa: S324 (npm's format)
 
 
 def write_folder(files: dict[str, bytes], out_dir: Path) -> None:
@@ -57,6 +70,17 @@ def _implementation_guide(profiles_dir: Path) -> dict[str, Any]:
         if guide.get("packageId"):
             return guide
     raise FileNotFoundError(f"no ImplementationGuide with a packageId in {profiles_dir}")
+
+
+def _with_snapshots(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every profile with its snapshot, which package consumers read (see snapshots.py)."""
+    profiles = {
+        str(d["url"]): d for d in definitions
+        if d["resourceType"] == "StructureDefinition" and d.get("derivation") == "constraint"
+    }
+    return [
+        with_snapshot(d, profiles) if d.get("url") in profiles and "snapshot" not in d else d for d in definitions
+    ]
 
 
 def _read_all(paths: list[Path]) -> list[dict[str, Any]]:

@@ -25,6 +25,20 @@ class ProfilePackage:
     def search_parameters(self) -> list[dict[str, Any]]:
         return self.of_type("SearchParameter")
 
+    def resource_profiles(self) -> dict[str, str]:
+        """The guide's profiles of resources (not extensions), by short name (id) to canonical URL."""
+        return {
+            str(sd["id"]): str(sd["url"]) for sd in self.of_type("StructureDefinition")
+            if sd.get("kind") == "resource" and sd.get("derivation") == "constraint" and sd.get("id") and sd.get("url")
+        }
+
+    def profile_url(self, given: str) -> str | None:
+        """A profile named by its canonical URL, id or name; None when the guide has no such profile."""
+        for sd in self.of_type("StructureDefinition"):
+            if sd.get("kind") == "resource" and given in (sd.get("url"), sd.get("id"), sd.get("name")):
+                return str(sd["url"])
+        return None
+
 
 def load_package(profiles_dir: Path, mappings_dir: Path | None = None) -> ProfilePackage:
     """Every conformance resource under profiles_dir; Bundles are opened into their entries.

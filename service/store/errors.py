@@ -48,3 +48,19 @@ class IdNotAssignable(StoreError):
             f"A restricted {res_type} cannot be created with a client-assigned id; "
             "create it with POST or a conditional update"
         )
+
+
+class DuplicateIdentity(StoreError):
+    """A second Patient with an NHS number another Patient already holds.
+
+    `holder` is the holder's id when the writer may see it, None when it may not (or when a
+    concurrent write took the number first and the holder is not known here).
+    """
+
+    def __init__(self, holder: str | None) -> None:
+        self.holder = holder
+        named = f" (Patient/{holder})" if holder else ""
+        super().__init__(
+            f"Another Patient{named} already holds this NHS number; one person has one Patient record. "
+            "Update that record, or use a conditional create (If-None-Exist: identifier=...) to find it"
+        )

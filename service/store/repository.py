@@ -2,17 +2,21 @@
 
 import hashlib
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
-from service.store.errors import IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict
+from service.store.errors import (
+    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict,
+)
 from service.store.records import (
     StoredResource,
     format_instant,
@@ -20,7 +24,14 @@ from service.store.records import (
     select_versions,
     to_stored,
 )
-from service.store.tables import ConditionalKeyRow, ResourceRow, ResourceVersionRow
+from service.store.tables import (
+    NHS_NUMBER_INDEX,
+    NHS_NUMBER_SYSTEM,
+    ConditionalKeyRow,
+    ResourceRow,
+    ResourceVersionRow,
+    TokenIndexRow,
+)
 
 class IndexWriter(Protocol):
     """Writes a resource's search-index rows; `fresh` says it has none yet."""
@@ -38,6 +49,29 @@ def conditional_key(res_type: str, criteria: list[tuple[str, str]]) -> str:
     order its parameters came in, so racing identical creates collide on the unique index."""
     canonical = res_type + "?" + urlencode(sorted(criteria))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def nhs_numbers(content: dict[str, Any]) -> list[str]:
+    return [
+        i["value"] for i in content.get("identifier") or ()
+        if isinstance(i, dict) and i.get("system") == NHS_NUMBER_SYSTEM and isinstance(i.get("value"), str)
+    ]
+
+
+@contextmanager
+def _identity_guard() -> Iterator[None]:
+    """A violation of the one-Patient-per-NHS-number index, as the store's own refusal.
+
+    PostgreSQL names the index; SQLite names the column (its writers are serialised, so the
+    look-up before the write has already answered unless two entries of one write collide).
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if NHS_NUMBER_INDEX in text or "search_token.code" in text:
+            raise DuplicateIdentity(None) from None
+        raise
 
 
 def utc_now() -> datetime:
@@ -170,7 +204,8 @@ class ResourceRepository:
         ]
         if keys:
             await conn.execute(insert(ConditionalKeyRow), keys)
-        await self._write_index.many(conn, [(pk, s["resourceType"], s) for pk, s in zip(pks, stamped, strict=True)])
+        with _identity_guard():
+            await self._write_index.many(conn, [(pk, s["resourceType"], s) for pk, s in zip(pks, stamped, strict=True)])
         created = [
             StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
         ]
@@ -225,7 +260,8 @@ class ResourceRepository:
         # A conditional-create key only guards the creation race; once the resource changes it
         # may no longer match its criteria, and a stale key would block a later legitimate create.
         await self._drop_conditional_keys(conn, row.pk)
-        await self._write_index(conn, row.pk, res_type, stored)
+        with _identity_guard():
+            await self._write_index(conn, row.pk, res_type, stored)
         change = StoredResource(res_type, res_id, version, now, stored, method, row.pk)
         return await self.announce(conn, change), False
 
@@ -305,6 +341,56 @@ class ResourceRepository:
             )
             for row in result:
                 found[(res_type, row.res_id)] = to_stored(row)
+        return found
+
+    async def require_unique_identity(
+        self, conn: AsyncConnection, content: dict[str, Any], *, res_id: str | None, viewer: Viewer
+    ) -> None:
+        """Refuse a Patient whose NHS number another Patient holds, whatever that one's labels.
+
+        This answers with the holder named when the writer may see it; the unique index
+        (migration 0008) is what makes the rule hold under concurrent writes.
+        """
+        numbers = nhs_numbers(content)
+        if content.get("resourceType") != "Patient" or not numbers:
+            return
+        result = await conn.execute(
+            select(ResourceRow.res_id, visible(viewer).label("visible"))
+            .join(TokenIndexRow, TokenIndexRow.resource_pk == ResourceRow.pk)
+            .where(
+                TokenIndexRow.res_type == "Patient",
+                TokenIndexRow.param == "identifier",
+                TokenIndexRow.system == NHS_NUMBER_SYSTEM,
+                TokenIndexRow.code.in_(numbers),
+                ResourceRow.res_id != (res_id or ""),
+            )
+            .limit(1)
+        )
+        holder = result.first()
+        if holder is not None:
+            raise DuplicateIdentity(holder.res_id if holder.visible else None)
+
+    async def existing(
+        self, conn: AsyncConnection, keys: set[tuple[str, str]], *, viewer: Viewer
+    ) -> set[tuple[str, str]]:
+        """Which of the (type, id) pairs are current, not deleted, and visible to the viewer.
+
+        Only the keys are read: a reference check over a large Bundle needs no content.
+        """
+        found: set[tuple[str, str]] = set()
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in keys:
+            by_type.setdefault(res_type, []).append(res_id)
+        for res_type, ids in by_type.items():
+            result = await conn.execute(
+                select(ResourceRow.res_id).where(
+                    ResourceRow.res_type == res_type,
+                    ResourceRow.res_id.in_(ids),
+                    ResourceRow.deleted.is_(False),
+                    visible(viewer),
+                )
+            )
+            found.update((res_type, res_id) for (res_id,) in result)
         return found
 
     async def vread(

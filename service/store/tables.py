@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, false, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.store.types import BigIntPK, ResourceJSON, UTCDateTime
@@ -95,6 +95,11 @@ class MetaRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+NHS_NUMBER_INDEX = "uq_patient_nhs_number"
+NHS_NUMBER_ROWS = f"res_type = 'Patient' AND param = 'identifier' AND system = '{NHS_NUMBER_SYSTEM}'"
+
+
 class _IndexColumns:
     """Columns every search-index table shares: which resource, which parameter.
 
@@ -115,6 +120,11 @@ class TokenIndexRow(_IndexColumns, Base):
         Index("ix_search_token_code", "res_type", "param", "code", "system", "resource_pk"),
         Index("ix_search_token_system", "res_type", "param", "system", "resource_pk"),
         Index("ix_search_token_resource", "resource_pk", "param"),
+        # One Patient per NHS number (migration 0008): the current version's rows are unique.
+        Index(
+            NHS_NUMBER_INDEX, "code", unique=True,
+            postgresql_where=text(NHS_NUMBER_ROWS), sqlite_where=text(NHS_NUMBER_ROWS),
+        ),
     )
 
     system: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.fhir_samples import FHIR_JSON, observation
+from tests.fhir_samples import FHIR_JSON, observation, store_infants
 from tests.notify.conftest import subscription
 
 
@@ -13,13 +13,17 @@ async def _matches(client: httpx.AsyncClient, path: str) -> list[dict]:
 
 
 async def test_a_create_names_its_version_in_one_provenance_and_one_audit_event(client: httpx.AsyncClient) -> None:
+    await store_infants(client)
     created = await client.post("/fhir/Observation", json=observation(), headers=FHIR_JSON)
     assert created.status_code == 201, created.text
     version = f"Observation/{created.json()['id']}/_history/1"
     [provenance] = await _matches(client, f"Provenance?target={version.split('/_history')[0]}")
     assert provenance["target"] == [{"reference": version}]
     assert provenance["activity"]["coding"][0]["code"] == "CREATE"
-    audits = [a for a in await _matches(client, "AuditEvent?_count=100") if a.get("entity")]
+    audits = [
+        a for a in await _matches(client, "AuditEvent?_count=100")
+        if any(e["what"]["reference"].startswith("Observation/") for e in a.get("entity") or [])
+    ]
     assert [(a["action"], a["outcome"], a["entity"]) for a in audits] == [("C", "0", [{"what": {"reference": version}}])]
 
 

@@ -58,7 +58,7 @@ async def test_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
 
 
 async def test_unsupported_media_type_is_415(client: httpx.AsyncClient) -> None:
-    response = await client.post("/fhir/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"})
+    response = await client.post("/fhir/Patient", content=b"Patient", headers={"Content-Type": "text/plain"})
     assert response.status_code == 415 and _is_outcome(response)
 
 

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.fhir_samples import FHIR_JSON, infant, observation
+from tests.fhir_samples import FHIR_JSON, infant, observation, store_infants
 
 
 async def create(client: httpx.AsyncClient, resource: dict, **headers: str) -> httpx.Response:
@@ -129,7 +129,7 @@ async def test_prefer_return_minimal_and_operation_outcome(client: httpx.AsyncCl
     assert minimal.content == b""
     assert "location" in minimal.headers
     outcome = await client.post(
-        "/fhir/Patient", json=infant(), headers={**FHIR_JSON, "Prefer": "return=OperationOutcome"}
+        "/fhir/Patient", json=infant("9000000017"), headers={**FHIR_JSON, "Prefer": "return=OperationOutcome"}
     )
     assert outcome.json()["resourceType"] == "OperationOutcome"
 
@@ -146,11 +146,13 @@ async def test_pretty_elements_and_summary_shape_the_response(client: httpx.Asyn
     assert "name" in summary and "birthDate" in summary
 
 
-async def test_format_json_is_served_and_xml_is_not_acceptable(client: httpx.AsyncClient) -> None:
+async def test_format_json_and_xml_are_served_and_other_formats_are_not_acceptable(client: httpx.AsyncClient) -> None:
     created = (await create(client, infant())).json()
     url = f"/fhir/Patient/{created['id']}"
     assert (await client.get(url, params={"_format": "json"})).status_code == 200
-    refused = await client.get(url, params={"_format": "xml"})
+    xml = await client.get(url, params={"_format": "xml"})
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/fhir+xml")
+    refused = await client.get(url, params={"_format": "text/turtle"})
     assert refused.status_code == 406
     assert refused.json()["resourceType"] == "OperationOutcome"
 
@@ -193,6 +195,7 @@ async def test_conditional_operations_with_several_matches_answer_412(client: ht
 
 
 async def test_observation_round_trip_keeps_every_element(client: httpx.AsyncClient) -> None:
+    await store_infants(client)
     sent = observation()
     created = (await create(client, sent)).json()
     for key, value in sent.items():

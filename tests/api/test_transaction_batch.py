@@ -9,7 +9,7 @@ from service.store.database import Database
 from service.store.repository import conditional_key
 from service.store.tables import ConditionalKeyRow, ResourceRow
 from tests.api.test_transaction import bundle, post
-from tests.fhir_samples import FHIR_JSON, NHS, infant, observation
+from tests.fhir_samples import FHIR_JSON, NHS, infant, observation, store_infants
 from tests.notify.conftest import create, events, fast_settings, running, subscription
 
 ENDPOINT = "http://127.0.0.1:9/unused"  # the notify worker is off: events stay in the outbox
@@ -34,17 +34,19 @@ async def test_a_listener_refusing_one_batched_create_leaves_nothing_and_names_t
     unusable = subscription(ENDPOINT, "Observation?no-such-param=1")  # the outbox listener refuses it (422)
     entries = [post(observation()), post(observation()), post(unusable), post(observation())]
     async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
+        before = [await _count(client, t) for t in ("Observation", "Subscription", "Provenance")]
         response = await client.post("/fhir", json=bundle("transaction", *entries), headers=FHIR_JSON)
         counts = [await _count(client, t) for t in ("Observation", "Subscription", "Provenance")]
     assert response.status_code == 422, response.text
     assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[2]")
-    assert counts == [0, 0, 0]
+    assert before[:2] == [0, 0]
+    assert counts == before
 
 
 async def test_every_batched_create_is_announced_to_the_listeners(database_url: str) -> None:
     async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
         await create(client, subscription(ENDPOINT))
-        entries = [post(observation(f"Patient/infant-{n}")) for n in range(20)]
+        entries = [post(observation(f"Patient/infant-{1 + n % 2}")) for n in range(20)]
         response = await client.post("/fhir", json=bundle("transaction", *entries), headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     queued = await events(database_url)
@@ -59,7 +61,7 @@ async def test_conditional_creates_in_one_batch_create_once_and_match_on_resend(
         post(infant("9000000017"), ifNoneExist=f"identifier={NHS}|9000000017"),
         post(infant("9000000025"), ifNoneExist=f"identifier={NHS}|9000000025"),
         post(infant("9000000009"), ifNoneExist=f"identifier={NHS}|9000000009"),
-        post(observation()),
+        post(observation(f"Patient/{existing['id']}")),
     )
     first = await client.post("/fhir", json=sent, headers=FHIR_JSON)
     again = await client.post("/fhir", json=sent, headers=FHIR_JSON)
@@ -94,6 +96,7 @@ async def test_batched_creates_reference_each_other_and_are_searchable_at_once(c
 
 
 async def test_batched_creates_keep_their_versions_and_access_labels(client: httpx.AsyncClient) -> None:
+    await store_infants(client)
     restricted: dict[str, Any] = {**observation(), "meta": {"source": RESTRICTED_SOURCE}}
     response = await client.post(
         "/fhir", json=bundle("transaction", post(restricted), post(observation())), headers=FHIR_JSON
@@ -106,7 +109,7 @@ async def test_batched_creates_keep_their_versions_and_access_labels(client: htt
 
 
 async def test_a_subscription_created_in_the_same_transaction_hears_of_the_creates_after_it(database_url: str) -> None:
-    entries = [post(subscription(ENDPOINT)), *(post(observation(f"Patient/infant-{n}")) for n in range(3))]
+    entries = [post(subscription(ENDPOINT)), *(post(observation(f"Patient/infant-{n}")) for n in (2, 1, 2))]
     async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
         await create(client, subscription(ENDPOINT, "Observation?subject=Patient/infant-1"))
         response = await client.post("/fhir", json=bundle("transaction", *entries), headers=FHIR_JSON)
@@ -129,7 +132,10 @@ async def test_a_conditional_key_taken_meanwhile_sends_the_batch_the_one_by_one_
     async with database.write() as conn:
         pk = await conn.scalar(select(ResourceRow.pk).where(ResourceRow.res_id == holder["id"]))
         await conn.execute(insert(ConditionalKeyRow).values(res_type="Patient", key_hash=conditional_key("Patient", criteria), resource_pk=pk))
-    sent = bundle("transaction", post(observation()), post(infant("9000000017"), ifNoneExist=f"identifier={NHS}|9000000017"))
+    sent = bundle(
+        "transaction", post(observation(f"Patient/{holder['id']}")),
+        post(infant("9000000017"), ifNoneExist=f"identifier={NHS}|9000000017"),
+    )
     response = await client.post("/fhir", json=sent, headers=FHIR_JSON)
     assert response.status_code == 409, response.text
     assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")

@@ -59,12 +59,24 @@ async def _validate(client: httpx.AsyncClient, resource: dict[str, Any]) -> list
     return response.json()["issue"]
 
 
+async def _store_examples(client: httpx.AsyncClient) -> httpx.Response:
+    """In one transaction: the examples refer to each other (a Patient and its RelatedPerson both
+    ways), and references must resolve on write."""
+    entries = [
+        {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+        for _, resource in _valid_examples()
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return await client.post("/fhir", json=bundle, headers=FHIR_JSON)
+
+
 async def test_valid_examples_pass_validate_and_are_stored(client: httpx.AsyncClient) -> None:
     for name, resource in _valid_examples():
         issues = await _validate(client, resource)
         assert not _errors(issues), (name, issues)
-        stored = await client.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR_JSON)
-        assert stored.status_code in (200, 201), (name, stored.text)
+    stored = await _store_examples(client)
+    assert stored.status_code == 200, stored.text
+    assert all(e["response"]["status"].startswith(("200", "201")) for e in stored.json()["entry"])
 
 
 async def test_every_case_gets_its_issue_from_validate(client: httpx.AsyncClient) -> None:
@@ -77,6 +89,7 @@ async def test_every_case_gets_its_issue_from_validate(client: httpx.AsyncClient
 
 
 async def test_every_case_gets_the_same_verdict_on_write(client: httpx.AsyncClient) -> None:
+    assert (await _store_examples(client)).status_code == 200  # what the cases refer to
     wrong = []
     for index, (name, resource, expected) in enumerate(CASES_ALL):
         url = f"/fhir/{resource['resourceType']}/case-{index}"
@@ -137,6 +150,7 @@ async def test_validate_takes_parameters_with_a_profile_and_instance_level_calls
     }
     response = await client.post("/fhir/Observation/$validate", json=parameters, headers=FHIR_JSON)
     assert _has(response.json()["issue"], ("error", "required", "Observation.performer"))
+    assert (await _store_examples(client)).status_code == 200  # what the observation refers to
     # Stored as a plain Observation (not of a Dyad kind, so no profile is enforced on write),
     # then checked at instance level against the profile named.
     observation["code"] = {"text": "home visit note"}

@@ -1,5 +1,7 @@
 """`dyad package` and the served tarball are a FHIR NPM package standard tooling can load."""
 
+import base64
+import hashlib
 import io
 import json
 import subprocess
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from service.conformance.npm_package import build_package
+from service.conformance.npm_package import build_package, tarball
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "profiles"
@@ -52,3 +54,23 @@ async def test_server_serves_the_package_like_a_registry(client: httpx.AsyncClie
         manifest = json.loads(archive.extractfile("package/package.json").read())  # type: ignore[union-attr]
     assert manifest["name"] == "dyad.fhir"
     assert (await client.get("/packages/other.pkg")).status_code == 404
+
+
+async def test_the_registry_document_points_at_a_tarball_that_matches_its_checksums(client: httpx.AsyncClient) -> None:
+    listing = (await client.get("/packages/dyad.fhir")).json()
+    dist = listing["versions"]["0.1.0"]["dist"]
+    assert dist["tarball"].endswith("/packages/dyad.fhir/-/dyad.fhir-0.1.0.tgz")
+    archive = await client.get(dist["tarball"])
+    assert archive.status_code == 200
+    assert hashlib.sha1(archive.content).hexdigest() == dist["shasum"]  # noqa: S324 (npm's checksum)
+    assert dist["integrity"] == "sha512-" + base64.b64encode(hashlib.sha512(archive.content).digest()).decode()
+    assert archive.content == (await client.get("/packages/dyad.fhir/0.1.0")).content
+    assert (await client.get("/packages/dyad.fhir/-/dyad.fhir-9.9.9.tgz")).status_code == 404
+
+
+def test_the_tarball_holds_no_times_so_its_checksums_never_change() -> None:
+    archive = tarball(build_package(PROFILES))
+    assert archive[4:8] == b"\0\0\0\0"  # gzip header MTIME
+    with tarfile.open(fileobj=io.BytesIO(archive)) as opened:
+        assert {member.mtime for member in opened.getmembers()} == {0}
+    assert archive == tarball(build_package(PROFILES))

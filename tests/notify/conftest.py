@@ -15,7 +15,7 @@ from service.config import Settings
 from service.notify.subscriptions import PAYLOAD_CONTENT_URL
 from service.notify.tables import NotifyEventRow
 from service.store.database import Database
-from tests.fhir_samples import FHIR_JSON
+from tests.fhir_samples import FHIR_JSON, store_infants
 
 CODE_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts"
 
@@ -44,6 +44,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dyad.test") as client:
+            await store_infants(client)
             yield app, client
 
 

@@ -63,14 +63,22 @@ async def post(client: httpx.AsyncClient, resource: dict[str, Any], **headers: s
 
 
 async def seed_family(client: httpx.AsyncClient, *, with_services: bool = True) -> None:
-    for name in _PEOPLE:
-        resource = example(name)
+    """In one transaction: the mother's Patient and her RelatedPerson refer to each other, and
+    references must resolve on write, so neither could be stored first on its own."""
+    resources = [example(name) for name in _PEOPLE]
+    for resource in resources:
         if resource["id"] == "infant-ava-clarke":
             resource["birthDate"] = BORN.isoformat()
-        await put(client, resource)
     if with_services:
-        await put(client, services_episode())
-        await put(client, services_care_team())
+        resources += [services_episode(), services_care_team()]
+    bundle = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+        ],
+    }
+    response = await client.post("/fhir", json=bundle, headers={"Content-Type": FHIR})
+    assert response.status_code == 200, response.text
 
 
 async def search(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
@@ -106,5 +114,26 @@ def concern_observation(contact: str = "postnatal-midwife-visit", concern: str =
     return observation
 
 
+def goal(name: str) -> dict[str, Any]:
+    """An example Goal without `addresses`: the observations it names are not seeded, and a
+    reference to them would not resolve on write."""
+    resource = example(name)
+    resource.pop("addresses", None)
+    return resource
+
+
+async def seed_new_birth_visit(client: httpx.AsyncClient) -> str:
+    """The example new-birth-visit observation (its encounter is not seeded), for what refers to it."""
+    observation = example("Observation-obs-ava-grace-new-birth-visit")
+    observation.pop("encounter", None)
+    await put(client, observation)
+    return f"Observation/{observation['id']}"
+
+
 def referral() -> dict[str, Any]:
-    return example("ServiceRequest-referral-ava-parent-infant-team")
+    """The example referral, its reason given as text: the observation it names is not seeded (it
+    would raise prompts of its own), and a reference to it would not resolve on write."""
+    resource = example("ServiceRequest-referral-ava-parent-infant-team")
+    resource.pop("reasonReference")
+    resource["reasonCode"] = [{"text": "Concern about the parent-infant relationship at the new birth visit"}]
+    return resource

@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from tests.pathway.family import example, put, referral, search, seed_family
+from tests.pathway.family import example, goal, put, referral, search, seed_family
 
 SESSIONS = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-sessions-attended"
 REVIEW = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|care-plan-review"
@@ -31,8 +31,8 @@ def session(number: int, status: str = "finished") -> dict[str, Any]:
 async def family_with_plan(client: httpx.AsyncClient) -> None:
     await seed_family(client)
     await put(client, referral())
-    for goal in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
-        await put(client, example(goal))
+    for goal_name in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, goal(goal_name))
     await put(client, care_plan())
 
 

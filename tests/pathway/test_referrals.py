@@ -5,7 +5,9 @@ from typing import Any
 
 import httpx
 
-from tests.pathway.family import PARENT_INFANT_TEAM, example, put, referral, search, seed_family
+from tests.pathway.family import (
+    PARENT_INFANT_TEAM, example, goal, put, referral, search, seed_family, seed_new_birth_visit,
+)
 
 STATUS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -102,9 +104,10 @@ async def test_the_outcome_returns_to_the_referrer_through_task_output(client: h
     await put(client, referral())
     task = await referral_task(client)
     task = (await move(client, task, "accepted", "accepted")).json()
+    assessed = await seed_new_birth_visit(client)
     output = [{
         "type": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes", "code": "relationship-assessment-result"}]},
-        "valueReference": {"reference": "Observation/obs-ava-grace-new-birth-visit"},
+        "valueReference": {"reference": assessed},
     }]
     task = (await move(client, task, "in-progress", "assessed", output=output)).json()
     seen_by_referrer = await search(client, "Task?requester=PractitionerRole/hv-priya-shah-role&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral")
@@ -154,8 +157,8 @@ async def test_the_agreed_care_plan_is_the_tasks_one_care_plan_output_and_a_newe
 ) -> None:
     await seed_family(client)
     await put(client, referral())
-    for goal in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
-        await put(client, example(goal))
+    for goal_name in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, goal(goal_name))
     await put(client, example("CarePlan-careplan-ava-clarke"))
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke")]
     await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
@@ -165,8 +168,8 @@ async def test_the_agreed_care_plan_is_the_tasks_one_care_plan_output_and_a_newe
 async def test_an_older_plan_written_again_does_not_displace_the_newer_one(client: httpx.AsyncClient) -> None:
     await seed_family(client)
     await put(client, referral())
-    for goal in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
-        await put(client, example(goal))
+    for goal_name in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, goal(goal_name))
     await put(client, example("CarePlan-careplan-ava-clarke"))
     await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
     await put(client, {**example("CarePlan-careplan-ava-clarke"), "status": "completed",

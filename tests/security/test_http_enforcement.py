@@ -118,7 +118,8 @@ async def test_bad_tokens_are_refused_and_audited(app_client: httpx.AsyncClient,
 
 INTERACTIONS = [
     # (name, permission needed, request maker)
-    ("create", "c", lambda c, t: c.post("/fhir/Patient", json=infant(), headers=auth(t))),
+    # create and transaction entry: another infant, since "baby" holds infant()'s NHS number
+    ("create", "c", lambda c, t: c.post("/fhir/Patient", json=infant("9000000017"), headers=auth(t))),
     ("read", "r", lambda c, t: c.get("/fhir/Patient/baby", headers=auth(t))),
     ("vread", "r", lambda c, t: c.get("/fhir/Patient/baby/_history/1", headers=auth(t))),
     ("history-instance", "r", lambda c, t: c.get("/fhir/Patient/baby/_history", headers=auth(t))),
@@ -127,7 +128,7 @@ INTERACTIONS = [
     ("search", "s", lambda c, t: c.get("/fhir/Patient", headers=auth(t))),
     ("history-type", "s", lambda c, t: c.get("/fhir/Patient/_history", headers=auth(t))),
     ("delete", "d", lambda c, t: c.delete("/fhir/Patient/baby", headers=auth(t))),
-    ("transaction entry", "c", lambda c, t: c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": infant(), "request": {"method": "POST", "url": "Patient"}}]}, headers=auth(t))),
+    ("transaction entry", "c", lambda c, t: c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": infant("9000000017"), "request": {"method": "POST", "url": "Patient"}}]}, headers=auth(t))),
 ]
 
 
@@ -168,6 +169,8 @@ async def _family(client: httpx.AsyncClient, mint: Mint) -> str:
     """An infant and her mother, and an observation written by the perinatal mental health team
     (its id: a restricted resource takes a server-assigned id)."""
     mother = {"resourceType": "Patient", "id": "mother", "name": [{"family": "Okafor", "given": ["Grace"]}]}
+    for org in (MAT, HV, PMH):  # named by Consents; references resolve on write
+        await put(client, mint(org=MAT), {"resourceType": "Organization", "id": org.split("/")[1], "name": org})
     await put(client, mint(org=MAT), {**infant(), "id": "baby"})
     await put(client, mint(org=MAT), mother)
     restricted = {**observation("Patient/baby"), "focus": [{"reference": "Patient/mother"}]}
