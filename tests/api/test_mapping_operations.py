@@ -117,3 +117,44 @@ async def test_every_sample_is_ingested_and_rendered_back_for_its_own_system(
         for e in infants["entry"]
     ]
     assert any(r.status_code == 200 and r.json()["record"] for r in rendered), [r.text[:200] for r in rendered]
+
+
+# --- the health visiting record names the family's team -------------------------------------
+
+HEALTH_VISITING_SERVICE = ("http://snomed.info/sct", "1078501000000104")
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+
+
+async def _patient_id(client: httpx.AsyncClient, nhs_number: str) -> str:
+    found = (await client.get("/fhir/Patient", params={"identifier": f"https://fhir.nhs.uk/Id/nhs-number|{nhs_number}"})).json()
+    assert found["total"] == 1, found
+    return str(found["entry"][0]["resource"]["id"])
+
+
+async def test_a_health_visiting_record_registers_the_familys_health_visiting_team(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    assert response.status_code == 200, response.text
+    child = await _patient_id(client, "9994123459")
+    episodes = (await client.get("/fhir/EpisodeOfCare", params={"patient": f"Patient/{child}", "status": "active"})).json()
+    assert episodes["total"] == 1, episodes
+    managing = episodes["entry"][0]["resource"]["managingOrganization"]["reference"]
+    organization = (await client.get(f"/fhir/{managing}")).json()
+    assert {(i["system"], i["value"]) for i in organization["identifier"]} == {(ODS, "RX1")}
+    codes = {(c["system"], c["code"]) for t in organization["type"] for c in t["coding"]}
+    assert HEALTH_VISITING_SERVICE in codes
+    # Sent again, the record registers the same team once.
+    await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    assert await _count(client, "EpisodeOfCare") == 1
+    assert await _count(client, "Organization", identifier=f"{ODS}|RX1") == 1
+
+
+async def test_a_concern_that_arrives_only_through_ingest_prompts_the_team_a_record_registered(client: httpx.AsyncClient) -> None:
+    await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    # The maternity record of the same baby: the father's physical care is of some concern.
+    response = await _ingest(client, "maternity", sample("maternity", "postnatal-father-care-plan-ava.json"))
+    assert response.status_code == 200, response.text
+    child = await _patient_id(client, "9994123459")
+    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"]["id"]
+    prompts = (await client.get("/fhir/Task", params={"patient": f"Patient/{child}", "code": "assessment-prompt"})).json()
+    owners = {e["resource"].get("owner", {}).get("reference") for e in prompts.get("entry", [])}
+    assert f"Organization/{team}" in owners, prompts
