@@ -143,13 +143,15 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
             else:
                 del assessment[contact_id]
         # One professional, one name.
-        prof = assessment[layout["prof"]]
+        prof = assessment.get(layout["prof"])
+        if prof is None:
+            continue  # recorded by the service, not a named professional
         if "AssessorName" in assessment:
             assessment["AssessorName"] = names.setdefault(prof, assessment["AssessorName"])
         elif prof in names:
             assessment["AssessorName"] = names[prof]
     for assessment in assessments:
-        if assessment[layout["prof"]] in names:
+        if assessment.get(layout["prof"]) in names:
             assessment["AssessorName"] = names[assessment[layout["prof"]]]
     assessment_ids = [a["AssessmentID"] for a in assessments]
 
