@@ -101,3 +101,21 @@ def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> 
     chosen = system.from_fhir(both, subject="9997465075")
     assert chosen.ok and chosen.record is not None
     assert chosen.record["Child"]["PersonGivenName"] == "Isla"
+
+
+def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cannot_hold(catalog: MappingCatalog) -> None:
+    first = _bundle(catalog, "maternity", "twins-first-baby-olivia")
+    second = _bundle(catalog, "maternity", "twins-second-baby-oscar")
+    # What Dyad holds once the mother is linked to both babies: Oscar and her RelatedPerson for him.
+    oscar = [e for e in second["entry"] if e["resource"].get("birthDate") == "2026-11-02" or e["resource"].get("patient")]
+    mother_of_oscar = next(e for e in oscar if e["resource"]["resourceType"] == "RelatedPerson"
+                           and any(i["value"] == "M0833100/B0833102" for i in e["resource"]["identifier"]))
+    baby = next(e for e in oscar if e["resource"]["resourceType"] == "Patient")
+    mother = next(e["resource"] for e in first["entry"] if e["resource"].get("link"))
+    mother["link"].append({"other": {"reference": mother_of_oscar["fullUrl"]}, "type": "seealso"})
+    both = {"resourceType": "Bundle", "type": "collection", "entry": first["entry"] + [baby, mother_of_oscar]}
+    rendered = catalog.system("maternity").from_fhir(both)
+    assert rendered.record is not None, rendered.issues
+    assert rendered.record["MSD401BabyDemographics"]["PersonGivenNameBaby"] == "Olivia"
+    [other] = [u for u in rendered.unmappable if u.field == "another baby"]
+    assert other.values == ("9996290131",)  # Oscar's NHS number
