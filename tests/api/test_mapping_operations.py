@@ -117,3 +117,95 @@ async def test_every_sample_is_ingested_and_rendered_back_for_its_own_system(
         for e in infants["entry"]
     ]
     assert any(r.status_code == 200 and r.json()["record"] for r in rendered), [r.text[:200] for r in rendered]
+
+
+# --- the health visiting record names the family's team -------------------------------------
+
+HEALTH_VISITING_SERVICE = ("http://snomed.info/sct", "1078501000000104")
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+
+
+async def _patient_id(client: httpx.AsyncClient, nhs_number: str) -> str:
+    found = (await client.get("/fhir/Patient", params={"identifier": f"https://fhir.nhs.uk/Id/nhs-number|{nhs_number}"})).json()
+    assert found["total"] == 1, found
+    return str(found["entry"][0]["resource"]["id"])
+
+
+async def test_a_health_visiting_record_registers_the_familys_health_visiting_team(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    assert response.status_code == 200, response.text
+    child = await _patient_id(client, "9994123459")
+    episodes = (await client.get("/fhir/EpisodeOfCare", params={"patient": f"Patient/{child}", "status": "active"})).json()
+    assert episodes["total"] == 1, episodes
+    managing = episodes["entry"][0]["resource"]["managingOrganization"]["reference"]
+    organization = (await client.get(f"/fhir/{managing}")).json()
+    assert {(i["system"], i["value"]) for i in organization["identifier"]} == {(ODS, "RX1")}
+    codes = {(c["system"], c["code"]) for t in organization["type"] for c in t["coding"]}
+    assert HEALTH_VISITING_SERVICE in codes
+    # Sent again, the record registers the same team once.
+    await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    assert await _count(client, "EpisodeOfCare") == 1
+    assert await _count(client, "Organization", identifier=f"{ODS}|RX1") == 1
+
+
+async def test_a_concern_that_arrives_only_through_ingest_prompts_the_team_a_record_registered(client: httpx.AsyncClient) -> None:
+    await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    # The maternity record of the same baby: the father's physical care is of some concern.
+    response = await _ingest(client, "maternity", sample("maternity", "postnatal-father-care-plan-ava.json"))
+    assert response.status_code == 200, response.text
+    child = await _patient_id(client, "9994123459")
+    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"]["id"]
+    prompts = (await client.get("/fhir/Task", params={"patient": f"Patient/{child}", "code": "assessment-prompt"})).json()
+    owners = {e["resource"].get("owner", {}).get("reference") for e in prompts.get("entry", [])}
+    assert f"Organization/{team}" in owners, prompts
+
+
+# --- what each record means --------------------------------------------------------------------
+
+SOURCE_OF_REFERRAL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-SourceOfServiceRequest"
+
+
+async def test_a_mothers_own_mental_health_referral_is_not_a_parent_infant_referral(client: httpx.AsyncClient) -> None:
+    record = sample("perinatal-mental-health", "own-care-and-parent-infant-referrals.json")
+    response = await _ingest(client, "perinatal-mental-health", record)
+    assert response.status_code == 200, response.text
+    mother, baby = await _patient_id(client, "9995158620"), await _patient_id(client, "9995535793")
+    about_baby = (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{baby}"})).json()
+    about_mother = (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{mother}"})).json()
+    # Only the attachment referral (PrimReasonReferralMH 21) is about the baby and on the pathway.
+    assert [e["resource"]["identifier"][0]["value"] for e in about_baby["entry"]] == ["SR-RV5-182190"]
+    [own] = [e["resource"] for e in about_mother.get("entry", [])]
+    assert own["identifier"][0]["value"] == "SR-RV5-182003" and own["intent"] == "order"
+    referral_tasks = (await client.get("/fhir/Task", params={"code": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral"})).json()
+    # (One Task per referral whatever the entry path is the pathway's rule, issue 10 #11; here: none for hers.)
+    assert {e["resource"]["focus"]["reference"] for e in referral_tasks["entry"]} == {f"ServiceRequest/{about_baby['entry'][0]['resource']['id']}"}
+
+
+async def test_source_of_referral_into_maternity_is_not_put_on_the_parent_infant_referral(client: httpx.AsyncClient) -> None:
+    response = await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
+    assert response.status_code == 200, response.text
+    mother, baby = await _patient_id(client, "9995908301"), await _patient_id(client, "9995632012")
+    [referral] = [e["resource"] for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{baby}"})).json()["entry"]]
+    assert not [x for x in referral.get("extension", []) if x["url"] == SOURCE_OF_REFERRAL]
+    [booking] = [e["resource"] for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{mother}"})).json()["entry"]]
+    [source] = [x for x in booking["extension"] if x["url"] == SOURCE_OF_REFERRAL]
+    assert {c["code"] for c in source["valueCodeableConcept"]["coding"]} == {"02"}  # self-referral
+    rendered = (await client.get(f"/fhir/Patient/{mother}/$render", params={"system": "maternity"})).json()["record"]
+    assert rendered["MSD101PregnancyBooking"] == {"PregnancyID": "PREG-RBX-0812290-1", "SourceRefMat": "02"}
+    assert "SourceRefMat" not in rendered["Referrals"][0]
+
+
+async def test_render_takes_an_observation_whose_performer_is_an_organization(client: httpx.AsyncClient) -> None:
+    await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
+    child = await _patient_id(client, "9994123459")
+    [stored] = [e["resource"] for e in (await client.get("/fhir/Observation", params={"subject": f"Patient/{child}"})).json()["entry"]]
+    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"]["id"]
+    by_service = {k: v for k, v in stored.items() if k not in ("id", "meta", "identifier")}
+    by_service["performer"] = [{"reference": f"Organization/{team}"}]
+    by_service["identifier"] = [{"system": "https://w3id.org/dyad/fhir/Id/RX1/observation", "value": "RA-RX1-90999"}]
+    created = await client.post("/fhir/Observation", json=by_service, headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    response = await client.get(f"/fhir/Patient/{child}/$render", params={"system": "health-visiting"})
+    assert response.status_code == 200, response.text
+    [by_team] = [a for a in response.json()["record"]["RelationshipAssessments"] if a["AssessmentID"] == "RA-RX1-90999"]
+    assert "CareProfLocalID" not in by_team and "AssessorName" not in by_team

@@ -457,8 +457,10 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     assert measured["median-days-assessment-to-intervention"] == (VIG_STARTED - ASSESSED).days
 
     # 9. The midwife and the health visitor each see the outcome in their own system's record.
-    health_visiting = (await ok(await fhir.get(f"/{infant}/$render", params={"system": "health-visiting"}), 200))["record"]
-    [hv_referral] = [r for r in health_visiting["CYP101Referral"]
+    health_visiting = (await ok(await fhir.get(f"/{infant}/$render", params={"system": "health-visiting", "organisation": "RX1"}),
+                                200))["record"]
+    # The health visitor made this referral: an onward referral, not one CYP101Referral says she received.
+    [hv_referral] = [r for r in health_visiting["OnwardReferrals"]
                      if r["ReferralServiceRequested"] == "parent-infant-relationship-team"]
     assert hv_referral["ReferralStatus"] == "intervention-started"
     assert health_visiting["CarePlan"]["SessionsAttended"] == 6

@@ -62,10 +62,33 @@ def test_what_the_target_cannot_hold_is_listed(catalog: MappingCatalog) -> None:
     assert any(u.field == "CommunityCareActivityType" and "postnatal-midwife-visit" in " ".join(u.values) for u in hv.unmappable)
 
 
-def test_fields_dyad_cannot_hold_are_listed_on_the_way_in(catalog: MappingCatalog) -> None:
+def test_nhs_number_status_postcode_and_team_are_held_on_the_way_in(catalog: MappingCatalog) -> None:
     system = catalog.system("maternity")
     result = system.to_fhir(sample(system, "postnatal-visit-concern-noah"))
-    assert {u.field for u in result.unmappable} == {"NHSNumberStatusMother", "NHSNumberStatusBaby", "Postcode"}
+    assert result.unmappable == []
+    assert result.bundle is not None
+    mother = next(e["resource"] for e in result.bundle["entry"] if e["resource"].get("address"))
+    nhs = next(i for i in mother["identifier"] if i["system"] == "https://fhir.nhs.uk/Id/nhs-number")
+    [status] = nhs["extension"]
+    assert status["url"] == "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
+    assert status["valueCodeableConcept"]["coding"][0]["code"] == "01"
+    assert mother["address"] == [{"postalCode": "NW10 4RE"}]
+
+
+def test_attendance_and_a_telephone_contact_keep_their_codes_in_another_system(catalog: MappingCatalog) -> None:
+    record = sample(catalog.system("maternity"), "postnatal-father-care-plan-ava")
+    record["MSD201CareContactPreg"][0]["Medium"] = "02"  # telephone; AttendCode is 6, late but seen
+    bundle = catalog.system("maternity").to_fhir(record).bundle
+    assert bundle is not None
+    for system, mechanism, attendance in (
+        ("health-visiting", "ConsultationMechanism", "AttendanceStatus"),
+        ("perinatal-mental-health", "ConsMechanismMH", "AttendOrDNACode"),
+    ):
+        rendered = catalog.system(system).from_fhir(bundle)
+        assert rendered.record is not None, rendered.issues
+        [contact] = next(v for k, v in rendered.record.items() if k.endswith("CareContact"))
+        assert (contact[mechanism], contact[attendance]) == ("02", "6"), system
+        assert rendered.approximate == set()
 
 
 def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> None:
@@ -78,3 +101,21 @@ def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> 
     chosen = system.from_fhir(both, subject="9997465075")
     assert chosen.ok and chosen.record is not None
     assert chosen.record["Child"]["PersonGivenName"] == "Isla"
+
+
+def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cannot_hold(catalog: MappingCatalog) -> None:
+    first = _bundle(catalog, "maternity", "twins-first-baby-olivia")
+    second = _bundle(catalog, "maternity", "twins-second-baby-oscar")
+    # What Dyad holds once the mother is linked to both babies: Oscar and her RelatedPerson for him.
+    oscar = [e for e in second["entry"] if e["resource"].get("birthDate") == "2026-11-02" or e["resource"].get("patient")]
+    mother_of_oscar = next(e for e in oscar if e["resource"]["resourceType"] == "RelatedPerson"
+                           and any(i["value"] == "M0833100/B0833102" for i in e["resource"]["identifier"]))
+    baby = next(e for e in oscar if e["resource"]["resourceType"] == "Patient")
+    mother = next(e["resource"] for e in first["entry"] if e["resource"].get("link"))
+    mother["link"].append({"other": {"reference": mother_of_oscar["fullUrl"]}, "type": "seealso"})
+    both = {"resourceType": "Bundle", "type": "collection", "entry": first["entry"] + [baby, mother_of_oscar]}
+    rendered = catalog.system("maternity").from_fhir(both)
+    assert rendered.record is not None, rendered.issues
+    assert rendered.record["MSD401BabyDemographics"]["PersonGivenNameBaby"] == "Olivia"
+    [other] = [u for u in rendered.unmappable if u.field == "another baby"]
+    assert other.values == ("9996290131",)  # Oscar's NHS number

@@ -30,9 +30,9 @@ def test_missing_and_unknown_fields_are_named(catalog: MappingCatalog) -> None:
 def test_code_outside_the_data_set_list_is_a_schema_issue(catalog: MappingCatalog) -> None:
     system = catalog.system("maternity")
     record = copy.deepcopy(sample(system, "postnatal-visit-concern-noah"))
-    record["Referrals"][0]["SourceRefMat"] = "42"
+    record["MSD101PregnancyBooking"]["SourceRefMat"] = "42"
     [issue] = system.to_fhir(record).issues
-    assert issue.field == "Referrals.0.SourceRefMat" and "42" in issue.message
+    assert issue.field == "MSD101PregnancyBooking.SourceRefMat" and "42" in issue.message
 
 
 def test_code_missing_from_a_conceptmap_names_code_field_and_map(tmp_path, catalog: MappingCatalog) -> None:  # type: ignore[no-untyped-def]
@@ -46,16 +46,16 @@ def test_code_missing_from_a_conceptmap_names_code_field_and_map(tmp_path, catal
     shutil.copytree(root / "mappings", tmp_path / "mappings")
     shutil.copytree(root / "profiles", tmp_path / "profiles")
     map_file = tmp_path / "mappings/maternity/conceptmaps/SourceRefMat-to-dyad.json"
-    text = map_file.read_text().replace('"code": "09"', '"code": "09-retired"')
+    text = map_file.read_text().replace('"code": "01"', '"code": "01-retired"')
     map_file.write_text(text)
     system = Catalog.load(tmp_path / "mappings").system("maternity")
-    record = copy.deepcopy(sample(system, "postnatal-father-care-plan-ava"))  # SourceRefMat 09
+    record = copy.deepcopy(sample(system, "postnatal-father-care-plan-ava"))  # SourceRefMat 01
     result = system.to_fhir(record)
     assert result.bundle is None
     [issue] = [i for i in result.issues if i.severity == "error"]
-    assert issue.code == "code-invalid" and issue.field == "SourceRefMat" and issue.value == "09"
+    assert issue.code == "code-invalid" and issue.field == "SourceRefMat" and issue.value == "01"
     assert issue.conceptmap == "https://w3id.org/dyad/fhir/mappings/maternity/ConceptMap/SourceRefMat-to-dyad"
-    assert "'09'" in issue.message and issue.conceptmap in issue.message
+    assert "'01'" in issue.message and issue.conceptmap in issue.message
 
 
 def test_cross_reference_to_an_id_not_in_the_record(catalog: MappingCatalog) -> None:
