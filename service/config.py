@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     audit_flush_seconds: float = Field(
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
     )
-    sqlite_statistics_seconds: float = Field(
-        default=30, description="How often to check whether SQLite's planner statistics need refreshing (0: never)"
+    statistics_check_seconds: float = Field(
+        default=30,
+        description="How often to check whether the planner statistics need refreshing, on SQLite and PostgreSQL "
+        "(0: never; on PostgreSQL autovacuum may do it instead)",
     )
     gc_freeze_after_start: bool = Field(
         default=True,
@@ -56,6 +58,11 @@ class Settings(BaseSettings):
     default_page_size: int = 50
     max_page_size: int = 1000
     db_pool_size: int = 10
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Longest one SQL statement may run on PostgreSQL before it is cancelled (0: no limit); "
+        "a search cut short answers 503",
+    )
     log_level: str = "INFO"
     sql_echo: bool = False
 

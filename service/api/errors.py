@@ -14,7 +14,7 @@ from service.conformance.parse import UnsupportedType
 from service.search.query import SearchError
 from service.security.access import AccessDenied
 from service.security.tokens import KeysUnavailableError
-from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
+from service.store.errors import ResourceGone, ResourceNotFound, StatementTimedOut, VersionConflict
 
 log = logging.getLogger("dyad.api")
 
@@ -36,6 +36,8 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
         return 412, [Issue("error", "conflict", str(exc))]
     if isinstance(exc, AccessDenied):
         return 403, [Issue("error", "forbidden", str(exc))]
+    if isinstance(exc, StatementTimedOut):
+        return 503, [Issue("error", "too-costly", str(exc))]
     if isinstance(exc, KeysUnavailableError):
         return 503, [Issue("error", "transient", exc.reason)]
     return 500, [Issue("fatal", "exception", "The server failed to process the request")]
@@ -74,7 +76,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (
         FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
-        AccessDenied,
+        AccessDenied, StatementTimedOut,
     ):
         app.add_exception_handler(kind, _on_known)
     app.add_exception_handler(HTTPException, _on_http)

@@ -27,3 +27,10 @@ class VersionConflict(StoreError):
             f"{res_type}/{res_id}: If-Match version {expected} is not the current version"
             + (f" ({current})" if current is not None else "")
         )
+
+
+class StatementTimedOut(StoreError):
+    """The database cancelled a statement that ran past DYAD_STATEMENT_TIMEOUT_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__("The request took longer than the server allows one database statement")
