@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from service.api.disconnect import CLIENT_CLOSED_REQUEST, ClientDisconnected
 from service.api.outcome import FhirError, operation_outcome
 from service.api.responses import FHIR_JSON, dump
 from service.conformance.issues import InvalidResource, Issue
@@ -73,12 +74,17 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _outcome_response(request, 500, status_and_issues(exc)[1])
 
 
+async def _on_disconnected(_request: Request, _exc: Exception) -> Response:
+    return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody reads it; the metrics count it
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (
         FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
         AccessDenied, StatementTimedOut,
     ):
         app.add_exception_handler(kind, _on_known)
+    app.add_exception_handler(ClientDisconnected, _on_disconnected)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(Exception, _on_unexpected)
