@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = Field(
+        default=1, ge=1,
+        description="Server processes `dyad serve` starts (PostgreSQL only above 1); with more than one, "
+        "notifications are delivered by one `dyad notify-worker` process beside them",
+    )
     migrate_on_start: bool = True
     required_profiles: dict[str, str] = Field(
         default_factory=dict,
@@ -109,7 +114,9 @@ class Settings(BaseSettings):
     # Subscriptions: the outbox and its delivery worker (service/notify/, docs/notifications.md).
     notify_worker_enabled: bool = Field(default=True, description="Run the delivery worker in this process.")
     notify_poll_interval_seconds: float = Field(
-        default=0.25, gt=0, description="How often the worker looks for events written by other replicas."
+        default=5.0, gt=0,
+        description="The worker's safety poll: it is woken on commit (in process; LISTEN/NOTIFY across processes "
+        "on PostgreSQL) and polls this often for what a wake-up missed and for retries that fell due",
     )
     notify_retry_horizon_seconds: float = Field(
         default=24 * 3600, gt=0, description="How long an event is retried, from when it was queued, before it is marked dead."

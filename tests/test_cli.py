@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import build_parser
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +38,33 @@ def test_unknown_command_fails_with_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "service", "frobnicate"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "usage: dyad" in result.stderr
+
+
+def test_serve_runs_uvicorn_on_uvloop_and_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from service import serving
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    monkeypatch.setattr(serving, "configure_logging", lambda _level: None)
+    settings = Settings(database_url="sqlite+aiosqlite:///unused.sqlite3")
+    assert serving.serve(settings, host="127.0.0.1", port=1, workers=1) == 0
+    assert (seen["loop"], seen["http"]) == ("uvloop", "httptools")
+
+
+def test_several_workers_need_postgresql() -> None:
+    env = {**os.environ, "DYAD_DATABASE_URL": "sqlite+aiosqlite:///var/never.sqlite3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--workers", "2"], capture_output=True, text=True, cwd=ROOT,
+        env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "needs PostgreSQL" in result.stderr
+
+
+def test_workers_leave_migrations_and_delivery_to_the_processes_beside_them() -> None:
+    from service.serving import worker_environment
+
+    settings = Settings(database_url="postgresql+asyncpg://unused/unused")
+    assert worker_environment(settings) == {"DYAD_MIGRATE_ON_START": "false", "DYAD_NOTIFY_WORKER_ENABLED": "false"}
