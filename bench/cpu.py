@@ -18,6 +18,31 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and every process under it (`dyad serve --workers N` is N + 2)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total = 0.0
+    for member in tree:
+        try:
+            total += process_cpu_s(member)
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def machine_busy_s() -> float:
     """CPU seconds all cores spent not idle (from /proc/stat)."""
     with open("/proc/stat") as f:
@@ -49,7 +74,7 @@ class CpuShare:
 
 
 def snapshot(server_pid: int) -> CpuSnapshot:
-    return CpuSnapshot(time.monotonic(), process_cpu_s(server_pid), children_cpu_s(), machine_busy_s())
+    return CpuSnapshot(time.monotonic(), tree_cpu_s(server_pid), children_cpu_s(), machine_busy_s())
 
 
 def share(before: CpuSnapshot, after: CpuSnapshot) -> CpuShare:

@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="open connections, the same for every target (default 32)")
     parser.add_argument("--rounds", type=int, help="rounds of side-by-side measurements per backend (default 3, quick 1)")
     parser.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto")
+    parser.add_argument("--workers", type=int, default=1, help="`dyad serve --workers` on PostgreSQL (SQLite always runs 1)")
     parser.add_argument("--profile", type=Path, help="sample each Dyad measurement with py-spy into this folder (slows the server)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -178,7 +179,7 @@ def _check_search(base_url: str, keys: list[obs.Key], run: Run, server: str) -> 
     return True
 
 
-def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, rounds: int) -> None:
+def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, rounds: int, workers: int = 1) -> None:
     """Load, then rounds of side-by-side pairs: echo then Dyad read, fhirstarter create then Dyad create."""
     name = f"dyad-{backend}"
     run = bench.run
@@ -187,7 +188,8 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, round
         # The rate limiter (200 requests/s per client by default) would answer the one wrk client
         # with 429s: fast, counted as requests/s and as errors, and not what is being measured.
         env = {"DYAD_DATABASE_URL": url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
-        with running(name, dyad_command(port), "/readyz", port, env, bench.logs) as server:
+        command = dyad_command(port, workers if backend == "postgresql" else 1)
+        with running(name, command, "/readyz", port, env, bench.logs) as server:
             print(f"  {name}: loading {observations:,} Observations in transactions of {BUNDLE_SIZE:,} ...", flush=True)
             with sampled(server.pid, bench.profile, f"{name}-transaction"):
                 data = load(server.base_url, observations, BUNDLE_SIZE, SEED)
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(
         settings={"backends": backends, "observations": args.observations, "bundle_size": BUNDLE_SIZE,
                   "rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency,
-                  "client": client.description, "quick": args.quick, "profiled": bool(args.profile)},
+                  "client": client.description, "quick": args.quick, "profiled": bool(args.profile),
+                  "postgresql_workers": args.workers},
         machine=machine_facts(),
     )
     print(f"load client: {client.description}; {args.concurrency} connections, {args.warmup:g} s warm-up + {args.duration:g} s per run", flush=True)
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with peers(logs) as peer:
             for backend in backends:
-                bench_dyad(bench, peer, backend, args.observations, args.rounds)
+                bench_dyad(bench, peer, backend, args.observations, args.rounds, args.workers)
     except KeyboardInterrupt:
         print("interrupted: servers stopped, partial results follow", file=sys.stderr)
         run.notes.append("interrupted")

@@ -50,7 +50,10 @@ async def build_context(
     guide = compiled_guide(settings.profiles_dir, settings.mappings_dir)
     package, registry, terminology = guide.package, guide.registry, guide.terminology
     admission = Admission(guide.validator, settings.required_profiles)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo)
+    db = Database(
+        settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo,
+        statement_timeout=settings.statement_timeout_seconds,
+    )
     notifications = notifications or Notifications(settings)
     pathway = pathway or Pathway(settings)
     listeners = (consent_listener, notifications.listener(registry, db), pathway.listener(registry, admission))
@@ -92,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.fhir = context = await build_context(settings, notifications, pathway)
         trail = AuditTrail(AuditWriter(context.db, context.repository), audit_policy(settings), app.state.metrics)
         app.state.gate = Gate.from_settings(settings, trail)
-        statistics = StatisticsRefresher(context.db).periodic(settings.sqlite_statistics_seconds)
+        statistics = StatisticsRefresher(context.db).periodic(settings.statistics_check_seconds)
         trail.start()
         notifications.start()
         statistics.start()

@@ -17,7 +17,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     port = args.port if args.port is not None else settings.port
-    return serve(settings, args.host or settings.host, port)
+    workers = args.workers if args.workers is not None else settings.workers
+    return serve(settings, args.host or settings.host, port, workers)
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -98,8 +99,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _notify_worker(_args: argparse.Namespace) -> int:
     from service.notify.standalone import main as notify_worker
+    from service.telemetry.logs import configure_logging
 
-    return notify_worker(get_settings())
+    settings = get_settings()
+    configure_logging(settings.log_level)  # the same JSON lines as the server, not Python's default
+    return notify_worker(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the FHIR server")
     serve.add_argument("--host", help="address to bind (default DYAD_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default DYAD_PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int,
+        help="server processes (default DYAD_WORKERS or 1); more than one needs PostgreSQL and delivers "
+        "notifications from a process of its own",
+    )
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)

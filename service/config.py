@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = Field(
+        default=1, ge=1,
+        description="Server processes `dyad serve` starts (PostgreSQL only above 1); with more than one, "
+        "notifications are delivered by one `dyad notify-worker` process beside them",
+    )
     migrate_on_start: bool = True
     required_profiles: dict[str, str] = Field(
         default_factory=dict,
@@ -59,8 +64,10 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="Wait after a failed audit write before it is tried again (doubling)"
     )
     audit_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest wait between two audit write attempts")
-    sqlite_statistics_seconds: float = Field(
-        default=30, description="How often to check whether SQLite's planner statistics need refreshing (0: never)"
+    statistics_check_seconds: float = Field(
+        default=30,
+        description="How often to check whether the planner statistics need refreshing, on SQLite and PostgreSQL "
+        "(0: never; on PostgreSQL autovacuum may do it instead)",
     )
     gc_freeze_after_start: bool = Field(
         default=True,
@@ -73,6 +80,11 @@ class Settings(BaseSettings):
     default_page_size: int = 50
     max_page_size: int = 1000
     db_pool_size: int = 10
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Longest one SQL statement may run on PostgreSQL before it is cancelled (0: no limit); "
+        "a search cut short answers 503",
+    )
     log_level: str = "INFO"
     sql_echo: bool = False
 
@@ -135,7 +147,9 @@ class Settings(BaseSettings):
         "as a JSON list (e.g. [\"ehr-gateway.trust.internal\"]); the narrower alternative to DYAD_NOTIFY_ALLOW_PRIVATE",
     )
     notify_poll_interval_seconds: float = Field(
-        default=0.25, gt=0, description="How often the worker looks for events written by other replicas."
+        default=5.0, gt=0,
+        description="The worker's safety poll: it is woken on commit (in process; LISTEN/NOTIFY across processes "
+        "on PostgreSQL) and polls this often for what a wake-up missed and for retries that fell due",
     )
     notify_retry_horizon_seconds: float = Field(
         default=24 * 3600, gt=0, description="How long an event is retried, from when it was queued, before it is marked dead."

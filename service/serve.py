@@ -2,20 +2,33 @@
 
 Failures an operator can fix (a busy port, a missing key source, an unreachable database) end
 as one plain line on stderr and a non-zero exit, not as a traceback inside a JSON log line.
+
+One process, or N uvicorn worker processes on the one bound socket and a notification worker
+beside them. uvloop and httptools are uvicorn's fastest event loop and HTTP parser (C); Dyad names
+them rather than leaving uvicorn to pick whatever is installed, so every install serves the same
+way. With several workers each process is a whole Dyad (its own pools, audit trail, clock check
+and rate limiter), except that the schema and the profile package are brought up to date once,
+here, before any worker starts (workers migrating side by side would race), and notifications are
+delivered by one `dyad notify-worker` process rather than by every worker. What stays per
+process is listed in docs/capacity.md.
 """
 
 import asyncio
 import errno
 import logging
+import os
+import signal
 import socket
+import subprocess
 import sys
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from service.app import create_app
+from service.app import build_context, create_app
 from service.config import ConfigurationError, Settings
 from service.security.tokens import SecurityConfigurationError, verifier_from_settings
 from service.store.database import Database
@@ -23,6 +36,8 @@ from service.store.database import Database
 log = logging.getLogger("dyad.serve")
 
 EXIT_STARTUP_FAILED = 3
+LOOP = "uvloop"
+HTTP = "httptools"
 DATABASE_CHECK_SECONDS = 10.0
 
 
@@ -93,11 +108,18 @@ def _unreachable(settings: Settings, error: BaseException) -> str:
     return f"cannot reach the database ({database_label(settings.database_url)}): {reason}"
 
 
+def uvicorn_config(app: FastAPI | str, *, workers: int = 1) -> uvicorn.Config:
+    """uvicorn as Dyad runs it: its own logging, no access log (URLs carry NHS numbers), C loop and parser."""
+    return uvicorn.Config(
+        app, factory=isinstance(app, str), workers=workers, log_config=None, access_log=False, loop=LOOP, http=HTTP
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, which says in one line where Dyad listens once it really does."""
 
     def __init__(self, app: FastAPI, address: str, settings: Settings) -> None:
-        super().__init__(uvicorn.Config(app, log_config=None, access_log=False))
+        super().__init__(uvicorn_config(app))
         self._app = app
         self._address = address
         self._settings = settings
@@ -105,21 +127,23 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:
-            log.info(ready_line(self._address, self._settings, self._app))
+            log.info(ready_line(self._address, self._settings, len(self._app.state.fhir.package.resources)))
 
 
-def ready_line(address: str, settings: Settings, app: FastAPI) -> str:
-    resources = len(app.state.fhir.package.resources)
+def ready_line(address: str, settings: Settings, resources: int, workers: int = 1) -> str:
+    processes = f"; {workers} workers" if workers > 1 else ""
     return (
         f"Dyad listening on {address}/fhir (database {database_label(settings.database_url)}; "
-        f"auth {settings.auth}; {resources} guide resources)"
+        f"auth {settings.auth}; {resources} guide resources{processes})"
     )
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
+def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     """Run the server until it is stopped; the exit code says how it ended."""
     try:
         check_security(settings)
+        if workers > 1 and not settings.database_url.startswith("postgresql"):
+            raise ConfigurationError("--workers above 1 needs PostgreSQL: SQLite takes one writer at a time")
         sock = bind(host, port)
         check_database(settings)
     except ConfigurationError as error:
@@ -129,9 +153,56 @@ def serve(settings: Settings, host: str, port: int) -> int:
         print(f"dyad: {error}", file=sys.stderr)
         return error.exit_code
     shown_host = f"[{host}]" if ":" in host else host
-    server = _Server(create_app(settings), f"http://{shown_host}:{sock.getsockname()[1]}", settings)
+    address = f"http://{shown_host}:{sock.getsockname()[1]}"
     try:
+        if workers > 1:
+            return _serve_workers(settings, sock, address, workers)
+        server = _Server(create_app(settings), address, settings)
         server.run(sockets=[sock])
+        return 0 if server.started else EXIT_STARTUP_FAILED
     finally:
         sock.close()
-    return 0 if server.started else EXIT_STARTUP_FAILED
+
+
+def _serve_workers(settings: Settings, sock: socket.socket, address: str, workers: int) -> int:
+    resources = asyncio.run(prepare_database(settings))
+    os.environ.update(worker_environment(settings))
+    notifier = _start_notify_worker() if settings.notify_worker_enabled else None
+    config = uvicorn_config("service.app:create_app", workers=workers)
+    log.info(ready_line(address, settings, resources, workers))
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if notifier is not None:
+            _stop(notifier)
+    return 0
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """What the worker processes read on top of this process's settings."""
+    env = {"DYAD_MIGRATE_ON_START": "false"}
+    if settings.notify_worker_enabled:
+        env["DYAD_NOTIFY_WORKER_ENABLED"] = "false"
+    return env
+
+
+async def prepare_database(settings: Settings) -> int:
+    """Migrate and install the profile package once, before the workers start; the guide's size."""
+    context = await build_context(settings.model_copy(update={"notify_worker_enabled": False}))
+    await context.db.dispose()
+    return len(context.package.resources)
+
+
+def _start_notify_worker() -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DYAD_NOTIFY_WORKER_ENABLED": "true"}
+    return subprocess.Popen([sys.executable, "-m", "service", "notify-worker"], env=env)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from service.cli import build_parser
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +39,27 @@ def test_unknown_command_fails_with_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "service", "frobnicate"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "usage: dyad" in result.stderr
+
+
+def test_serve_runs_uvicorn_on_uvloop_and_httptools() -> None:
+    from service.serve import uvicorn_config
+
+    for config in (uvicorn_config(FastAPI()), uvicorn_config("service.app:create_app", workers=2)):
+        assert (config.loop, config.http) == ("uvloop", "httptools")
+
+
+def test_several_workers_need_postgresql() -> None:
+    env = {**os.environ, "DYAD_DATABASE_URL": "sqlite+aiosqlite:///var/never.sqlite3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--workers", "2"], capture_output=True, text=True, cwd=ROOT,
+        env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "needs PostgreSQL" in result.stderr
+
+
+def test_workers_leave_migrations_and_delivery_to_the_processes_beside_them() -> None:
+    from service.serve import worker_environment
+
+    settings = Settings(database_url="postgresql+asyncpg://unused/unused")
+    assert worker_environment(settings) == {"DYAD_MIGRATE_ON_START": "false", "DYAD_NOTIFY_WORKER_ENABLED": "false"}

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from service.api.disconnect import CLIENT_CLOSED_REQUEST, ClientDisconnected
 from service.api.outcome import FhirError, operation_outcome
 from service.api.responses import fhir_json
 from service.conformance.issues import InvalidResource, Issue
@@ -15,7 +16,7 @@ from service.search.query import SearchError
 from service.security.access import AccessDenied
 from service.security.tokens import KeysUnavailableError
 from service.store.errors import (
-    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict,
+    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, StatementTimedOut, VersionConflict,
 )
 
 log = logging.getLogger("dyad.api")
@@ -42,6 +43,8 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
         return 422, [Issue("error", "business-rule", str(exc))]
     if isinstance(exc, (AccessDenied, NotOwner)):
         return 403, [Issue("error", "forbidden", str(exc))]
+    if isinstance(exc, StatementTimedOut):
+        return 503, [Issue("error", "too-costly", str(exc))]
     if isinstance(exc, KeysUnavailableError):
         return 503, [Issue("error", "transient", exc.reason)]
     return 500, [Issue("fatal", "exception", "The server failed to process the request")]
@@ -77,12 +80,17 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _outcome_response(request, 500, status_and_issues(exc)[1])
 
 
+async def _on_disconnected(_request: Request, _exc: Exception) -> Response:
+    return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody reads it; the metrics count it
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (
         FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
-        AccessDenied, NotOwner, IdNotAssignable, DuplicateIdentity,
+        AccessDenied, NotOwner, IdNotAssignable, DuplicateIdentity, StatementTimedOut,
     ):
         app.add_exception_handler(kind, _on_known)
+    app.add_exception_handler(ClientDisconnected, _on_disconnected)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from service.api import bundles, interactions
 from service.api.context import FhirContext, fhir_base, get_context
+from service.api.disconnect import unless_disconnected
 from service.api.history_params import history_params
 from service.api.incoming import IncomingResource
 from service.api.openapi_bodies import FORM_BODY, PATCH_BODY, RESOURCE_BODY
@@ -25,7 +26,9 @@ from service.api.responses import check_format, fhir_json, resource_response
 from service.api.write_unit import write_unit
 from service.security.access import Access
 from service.security.gate import Authenticated, authenticate
+from service.search.query import SearchQuery
 from service.store.errors import ResourceNotFound
+from service.store.search import SearchPage
 
 # Authentication runs before anything reads the body, so an unauthenticated caller learns nothing.
 router = APIRouter(
@@ -125,10 +128,16 @@ async def _search(
     items: list[tuple[str, str]],
 ) -> Response:
     _mark(request, "search-type")
-    async with ctx.db.read() as conn:
-        query, page = await interactions.search(ctx, conn, access, res_type, items, strict=prefer.strict)
+    query, page = await unless_disconnected(request, _run_search(ctx, access, res_type, items, prefer))
     _entities(request, *(f"{s.res_type}/{s.res_id}" for s in page.matches + page.included))
     return fhir_json(bundles.searchset(query, page, request.query_params, base, res_type), request)
+
+
+async def _run_search(
+    ctx: FhirContext, access: Access, res_type: str, items: list[tuple[str, str]], prefer: Prefer
+) -> tuple[SearchQuery, SearchPage]:
+    async with ctx.db.read() as conn:
+        return await interactions.search(ctx, conn, access, res_type, items, strict=prefer.strict)
 
 
 @router.post(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.conformance.issues import InvalidResource, Issue
 from service.notify.cache import SubscriptionCache
 from service.notify.endpoints import EndpointPolicy
+from service.notify.wakeups import notify_on_commit
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.notify.tables import PENDING, NotifyEventRow
 from service.search.query import SearchQuery, parse_search
@@ -73,8 +74,10 @@ class OutboxListener:
             insert(NotifyEventRow),
             [_event_row(s.sub_id, change, now) for s in matched],
         )
-        # Read by the pool check-in hook (service.notify.runtime) once the transaction is over.
+        # Read by the pool check-in hook (service.notify.runtime) once the transaction is over;
+        # workers in other processes are woken by the commit itself (PostgreSQL).
         conn.info.setdefault(POKE_KEY, set()).update(s.sub_id for s in matched)
+        await notify_on_commit(conn)
 
     async def prepare(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
         """Match a batch of new versions against each criteria in one search, not one per version.

@@ -11,6 +11,7 @@ from service.notify.endpoints import EndpointPolicy
 from service.notify.outbox import POKE_KEY, PREPARED_KEY, OutboxListener
 from service.notify.retention import OutboxRetention
 from service.notify.retry import RetryPolicy
+from service.notify.wakeups import PostgresWakeups
 from service.notify.worker import DeliveryWorker, WorkerConfig
 from service.periodic import Periodic
 from service.search.registry import SearchRegistry
@@ -48,6 +49,7 @@ class Notifications:
         self.outbox: OutboxListener | None = None
         self.worker: DeliveryWorker | None = None
         self.purge: Periodic | None = None
+        self.wakeups: PostgresWakeups | None = None
         self._db: Database | None = None
         self._repository: ResourceRepository | None = None
 
@@ -73,6 +75,9 @@ class Notifications:
             config = worker_config(self.settings)
             self.worker = DeliveryWorker(self._db, self._repository, self.outbox.registry, config)
             self.worker.start()
+            if self._db.is_postgres:
+                self.wakeups = PostgresWakeups(self._db, self.worker.poke_all)
+                self.wakeups.start()
             self._start_purge(self._db)
 
     def _start_purge(self, db: Database) -> None:
@@ -83,6 +88,9 @@ class Notifications:
         self.purge.start()
 
     async def stop(self) -> None:
+        if self.wakeups is not None:
+            await self.wakeups.stop()
+            self.wakeups = None
         if self.purge is not None:
             await self.purge.stop()
             self.purge = None

@@ -125,6 +125,12 @@ class DeliveryWorker:
             lane_wake = self._lane_wakes.get(sub_id)
             (lane_wake or self._wake).set()
 
+    def poke_all(self) -> None:
+        """Events were committed somewhere (another process): look for work now."""
+        self._wake.set()
+        for wake in self._lane_wakes.values():
+            wake.set()
+
     # --- claiming --------------------------------------------------------------------------------
 
     async def _run(self) -> None:

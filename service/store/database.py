@@ -1,14 +1,19 @@
 """Engines and transactions for SQLite (embedded default) and PostgreSQL (production)."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from service.store.errors import StatementTimedOut
+
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
 
 
 def _json_dumps(value: Any) -> str:
@@ -21,9 +26,12 @@ class Database:
     SQLite allows one writer at a time, and a deferred transaction that later wants to write can
     fail outright instead of waiting; so writes there go through a one-connection engine that
     opens with BEGIN IMMEDIATE, and reads through a pool of their own. PostgreSQL uses one pool.
+
+    `statement_timeout` (seconds, 0: none) bounds every statement on PostgreSQL, so that a search
+    nobody waits for any more cannot hold a backend for minutes.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, statement_timeout: float = 0) -> None:
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
@@ -38,6 +46,7 @@ class Database:
                 max_overflow=pool_size,
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
+                connect_args={"server_settings": postgres_session_settings(statement_timeout)},
             )
             self.read_engine = self.write_engine = engine
 
@@ -47,19 +56,47 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as conn:
-            yield conn
+        with _timeouts_named():
+            async with self.read_engine.connect() as conn:
+                yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends, rolled back whole if it raises."""
-        async with self.write_engine.begin() as conn:
-            yield conn
+        with _timeouts_named():
+            async with self.write_engine.begin() as conn:
+                yield conn
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+@contextmanager
+def _timeouts_named() -> Iterator[None]:
+    """A statement cancelled by statement_timeout leaves as the store's own error, not a driver's."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+            raise StatementTimedOut() from exc
+        raise
+
+
+def postgres_session_settings(statement_timeout: float) -> dict[str, str]:
+    """What every PostgreSQL session of Dyad's runs with.
+
+    force_custom_plan: asyncpg prepares (and SQLAlchemy caches) every statement, and after five
+    runs PostgreSQL may switch a prepared statement to a generic plan, chosen without the values:
+    the subject, code or date asked for. Issue 16 measured such a plan scanning every row of one
+    code (~1 s a search at 100,000 Observations). A custom plan costs 1-3 ms of planning per
+    search (`python -m bench.search_plans`), and never picks its driver blind.
+    """
+    settings = {"plan_cache_mode": "force_custom_plan"}
+    if statement_timeout > 0:
+        settings["statement_timeout"] = str(int(statement_timeout * 1000))
+    return settings
 
 
 def _ensure_sqlite_folder(database: str | None) -> None:

@@ -25,4 +25,6 @@ def _upgrade(connection: Connection) -> None:
 async def migrate(db: Database) -> None:
     """Bring the schema to the newest revision; safe to run at every start."""
     async with db.write_engine.begin() as conn:
+        if db.is_postgres:  # a migration may rewrite a big table: no request-sized timeout here
+            await conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         await conn.run_sync(_upgrade)

@@ -163,20 +163,31 @@ async def run_search(
 
     `readable` says which types may be included: others are neither returned nor followed by
     `:iterate`, so an unreadable type cannot serve as a stepping stone to readable ones.
+
+    The total is exact (also for `_total=estimate`, which an exact count satisfies) and comes in
+    the page's own statement, as a scalar subquery both databases evaluate once: one round trip
+    per page. Only a page that comes back empty (an offset past the end, `_count=0`) needs the
+    count on its own.
     """
     where = _where(query, viewer)
-    total = None
-    if query.total != "none" or query.summary == "count":
-        count = select(func.count()).select_from(ResourceRow).where(*where)
-        total = int((await conn.execute(count)).scalar_one())
-    if query.summary == "count":
+    counted = query.total != "none" or query.summary == "count"
+    count = select(func.count()).select_from(ResourceRow).where(*where)
+    if query.summary == "count" or query.count == 0:
+        total = int((await conn.execute(count)).scalar_one()) if counted else None
         return SearchPage(total, [], [])
     statement = select_current().where(*where).order_by(*_order_by(query.sort), ResourceRow.pk)
+    if counted:
+        # correlate(None): the count is over every match, not the outer row's resource.
+        statement = statement.add_columns(count.correlate(None).scalar_subquery().label("total"))
     if query.count is not None:
         statement = statement.limit(query.count)
     if query.offset:
         statement = statement.offset(query.offset)
-    matches = [to_stored(row) for row in (await conn.execute(statement)).all()]
+    rows = (await conn.execute(statement)).all()
+    total = None
+    if counted:
+        total = int(rows[0].total) if rows else (0 if not query.offset else int((await conn.execute(count)).scalar_one()))
+    matches = [to_stored(row) for row in rows]
     included = await _included(conn, query, matches, viewer, readable) if matches else []
     return SearchPage(total, matches, included)
 

@@ -30,8 +30,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path, within: float = 60) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
@@ -42,6 +42,42 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> 
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server not ready in time:\n{log_path.read_text()}")
+
+
+def start_dyad(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m service <args>` as users start it, its output in log_path."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service", *args], cwd=ROOT, env={**os.environ, **env},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def stop_dyad(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_server(
+    env: dict[str, str], log_path: Path, *, extra: tuple[str, ...] = (), within: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A `dyad serve` on a free port, once it answers /readyz; returns it and its base URL.
+
+    `within`: several processes each compiling the guide on a shared 2-core machine need longer.
+    """
+    port = _free_port()
+    process = start_dyad(["serve", "--host", "127.0.0.1", "--port", str(port), *extra], env, log_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log_path, within)
+    except BaseException:
+        stop_dyad(process)
+        raise
+    return process, base
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""A search page is one statement, its total included; the count runs alone only when the page is empty."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from service.config import PROJECT_ROOT
+from service.conformance.package import load_package
+from service.search.query import parse_search
+from service.search.registry import SearchRegistry
+from service.store.database import Database
+from service.store.repository import NewResource, ResourceRepository
+from service.store.search import SearchIndexer, SearchPage, run_search
+
+
+@pytest.fixture(scope="module")
+def registry() -> SearchRegistry:
+    return SearchRegistry.from_definitions(list(load_package(PROJECT_ROOT / "profiles").search_parameters()))
+
+
+@pytest.fixture
+async def stored(database: Database, registry: SearchRegistry) -> None:
+    """Seven Observations of Patient/a, three of Patient/b."""
+    items = [
+        NewResource({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "subject": {"reference": f"Patient/{'a' if i < 7 else 'b'}"}})
+        for i in range(10)
+    ]
+    async with database.write() as conn:
+        await ResourceRepository(SearchIndexer(registry)).create_many(conn, items, announce=False)
+
+
+async def _search_counting(
+    database: Database, registry: SearchRegistry, items: list[tuple[str, str]]
+) -> tuple[SearchPage, int]:
+    selects: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    query = parse_search(registry, "Observation", items, strict=True)
+    engine = database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with database.read() as conn:
+            page = await run_search(conn, registry, query)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return page, len(selects)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_a_page_and_its_total_are_one_statement(database: Database, registry: SearchRegistry) -> None:
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "3")])
+    assert (page.total, len(page.matches), statements) == (7, 3, 1)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_a_page_past_the_end_still_counts_every_match(database: Database, registry: SearchRegistry) -> None:
+    page, statements = await _search_counting(
+        database, registry, [("subject", "Patient/a"), ("_count", "3"), ("_offset", "9")]
+    )
+    assert (page.total, page.matches, statements) == (7, [], 2)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_no_match_totals_zero_in_one_statement(database: Database, registry: SearchRegistry) -> None:
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/nobody")])
+    assert (page.total, page.matches, statements) == (0, [], 1)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_total_none_and_count_zero_run_nothing_but_what_is_asked(
+    database: Database, registry: SearchRegistry
+) -> None:
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/b"), ("_total", "none")])
+    assert (page.total, len(page.matches), statements) == (None, 3, 1)
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/b"), ("_count", "0")])
+    assert (page.total, page.matches, statements) == (3, [], 1)
