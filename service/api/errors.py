@@ -10,43 +10,14 @@ from starlette.exceptions import HTTPException
 from service.api.disconnect import CLIENT_CLOSED_REQUEST, ClientDisconnected
 from service.api.outcome import FhirError, operation_outcome
 from service.api.responses import fhir_json
-from service.conformance.issues import InvalidResource, Issue
-from service.conformance.parse import UnsupportedType
-from service.search.query import SearchError
-from service.security.access import AccessDenied
-from service.security.tokens import KeysUnavailableError
-from service.store.errors import (
-    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, StatementTimedOut, VersionConflict,
-)
+from service.errors import DyadError, Issue
 
 log = logging.getLogger("dyad.api")
 
 
 def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
-    if isinstance(exc, FhirError):
-        return exc.status, exc.issues
-    if isinstance(exc, InvalidResource):
-        return exc.status, exc.issues
-    if isinstance(exc, UnsupportedType):
-        return 404, [Issue("error", "not-supported", str(exc))]
-    if isinstance(exc, SearchError):
-        return 400, [Issue("error", "invalid", str(exc))]
-    if isinstance(exc, ResourceNotFound):
-        return 404, [Issue("error", "not-found", str(exc))]
-    if isinstance(exc, ResourceGone):
-        return 410, [Issue("error", "deleted", str(exc))]
-    if isinstance(exc, DuplicateIdentity):
-        return 409, [Issue("error", "duplicate", str(exc), "Patient.identifier")]
-    if isinstance(exc, VersionConflict):
-        return 412, [Issue("error", "conflict", str(exc))]
-    if isinstance(exc, IdNotAssignable):
-        return 422, [Issue("error", "business-rule", str(exc))]
-    if isinstance(exc, (AccessDenied, NotOwner)):
-        return 403, [Issue("error", "forbidden", str(exc))]
-    if isinstance(exc, StatementTimedOut):
-        return 503, [Issue("error", "too-costly", str(exc))]
-    if isinstance(exc, KeysUnavailableError):
-        return 503, [Issue("error", "transient", exc.reason)]
+    if isinstance(exc, DyadError):
+        return exc.status, exc.outcome()
     return 500, [Issue("fatal", "exception", "The server failed to process the request")]
 
 
@@ -85,11 +56,7 @@ async def _on_disconnected(_request: Request, _exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for kind in (
-        FhirError, InvalidResource, UnsupportedType, SearchError, ResourceNotFound, ResourceGone, VersionConflict,
-        AccessDenied, NotOwner, IdNotAssignable, DuplicateIdentity, StatementTimedOut,
-    ):
-        app.add_exception_handler(kind, _on_known)
+    app.add_exception_handler(DyadError, _on_known)
     app.add_exception_handler(ClientDisconnected, _on_disconnected)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)

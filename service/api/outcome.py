@@ -3,9 +3,10 @@
 from typing import Any
 
 from service.conformance.issues import Issue
+from service.errors import DyadError
 
 
-class FhirError(Exception):
+class FhirError(DyadError):
     """A refusal with an HTTP status; rendered as an OperationOutcome."""
 
     def __init__(
@@ -16,6 +17,9 @@ class FhirError(Exception):
         self.issues = issues or [Issue("error", code, message, expression)]
         self.headers = headers or {}
         super().__init__(message)
+
+    def outcome(self) -> list[Issue]:
+        return self.issues
 
 
 def operation_outcome(issues: list[Issue]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from service.api.outcome import FhirError, information, operation_outcome
+from service.api.outcome import FhirError, operation_outcome
 from service.conformance.fhir_xml import to_xml
 from service.api.requests import Prefer
 from service.api.shaping import apply_elements, apply_summary

@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from service.api import bundles, interactions
 from service.api.context import FhirContext
+from service.errors import DyadError
 from service.api.errors import status_and_issues
-from service.security.access import Access, AccessDenied
+from service.security.access import Access
 from service.security.write_record import record_write, write_records
 from service.api.outcome import FhirError, operation_outcome
 from service.pathway.context import notices
@@ -24,13 +25,11 @@ from service.api.references import dangling, references_in, target_of, unresolve
 from service.api.paths import check_id
 from service.api.requests import RENDER_PARAMS, Prefer, parse_if_match
 from service.api.responses import etag, shaped
-from service.conformance.issues import InvalidResource, Issue, within_entry
-from service.conformance.parse import UnsupportedType
+from service.conformance.issues import Issue, within_entry
 from service.conformance.supported import SUPPORTED_TYPES
-from service.search.query import SearchError
-from service.store.errors import ResourceNotFound, StoreError
+from service.store.errors import ResourceNotFound
 from service.store.records import StoredResource, format_instant
-from service.store.repository import NewResource, conditional_key
+from service.store.repository import NewResource
 
 # FHIR's processing order for a transaction: deletes, creates, updates, then reads.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -516,7 +515,7 @@ def _response_entry(entry: Entry | None, result: EntryResult, base: str, prefer:
     return item
 
 
-_ENTRY_ERRORS = (FhirError, InvalidResource, UnsupportedType, SearchError, StoreError, AccessDenied)
+_ENTRY_ERRORS = DyadError
 
 
 def _entry_error(index: int, exc: Exception) -> FhirError:

@@ -1,14 +1,8 @@
 """A problem found in a resource, in the terms an OperationOutcome issue needs."""
 
-from dataclasses import dataclass
+from service.errors import DyadError, Issue
 
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    severity: str  # fatal | error | warning | information
-    code: str  # FHIR issue-type: structure, required, value, invariant, code-invalid, ...
-    message: str
-    expression: str | None = None
+__all__ = ["InvalidResource", "Issue", "within_entry"]
 
 
 def within_entry(issue: Issue, prefix: str) -> Issue:
@@ -35,10 +29,13 @@ def within_entry(issue: Issue, prefix: str) -> Issue:
     return Issue(issue.severity, issue.code, message, located)
 
 
-class InvalidResource(Exception):
+class InvalidResource(DyadError):
     """The request's resource cannot be accepted; carries every issue found."""
 
     def __init__(self, issues: list[Issue], *, status: int = 400) -> None:
         self.issues = issues
         self.status = status
         super().__init__("; ".join(issue.message for issue in issues))
+
+    def outcome(self) -> list[Issue]:
+        return self.issues

@@ -12,9 +12,12 @@ from service.conformance.issues import InvalidResource, Issue
 from service.conformance.supported import SUPPORTED_TYPES
 from service.conformance.validation.core import shared_core
 from service.conformance.validation.elements import Context
+from service.errors import DyadError
 
 
-class UnsupportedType(Exception):
+class UnsupportedType(DyadError):
+    status, code = 404, "not-supported"
+
     def __init__(self, res_type: str) -> None:
         self.res_type = res_type
         super().__init__(f"Resource type '{res_type}' is not supported by this server")

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from service.errors import DyadError
 from service.search.extract import reference_row
 from service.search.registry import SearchParam, SearchRegistry
 from service.search.values import (
@@ -48,8 +49,10 @@ MAX_NUMBER_DIGITS = 20
 MAX_DECIMAL_PLACES = 10
 
 
-class SearchError(ValueError):
+class SearchError(DyadError, ValueError):
     """The search cannot be run as asked; the API answers 400 with this message."""
+
+    status, code = 400, "invalid"
 
 
 # --- values: one OR-alternative of a filter ----------------------------------------------------

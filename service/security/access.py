@@ -6,10 +6,13 @@ from typing import Any
 from service.security.scopes import Permission
 from service.security.tokens import Caller
 from service.store.access import Viewer
+from service.errors import DyadError
 
 
-class AccessDenied(Exception):
+class AccessDenied(DyadError):
     """The scopes do not allow this interaction on this type (answered 403)."""
+
+    status, code = 403, "forbidden"
 
     def __init__(self, res_type: str, permission: str) -> None:
         self.res_type, self.permission = res_type, permission

@@ -34,6 +34,7 @@ from service.security.jwks import (
     url_loader,
 )
 from service.security.scopes import ScopeSet
+from service.errors import DyadError
 
 # RFC 9068 access tokens say `at+jwt`; many issuers still say `JWT` or nothing.
 ACCEPTED_TYPES: Final[frozenset[str]] = frozenset({"jwt", "at+jwt", "application/at+jwt"})
@@ -53,8 +54,10 @@ class AuthenticationError(Exception):
         self.reason = reason
 
 
-class KeysUnavailableError(AuthenticationError):
+class KeysUnavailableError(AuthenticationError, DyadError):
     """The signing keys could not be loaded: the server's fault, so answer 503 rather than 401."""
+
+    status, code = 503, "transient"
 
 
 class SecurityConfigurationError(Exception):

@@ -1,7 +1,7 @@
 """one Patient per NHS number: a partial unique index over the Patient identifier index rows
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 14:40:00
 
 The index rows of a Patient's current version are replaced in the transaction that writes it,
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
