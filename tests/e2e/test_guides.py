@@ -8,6 +8,7 @@ with the same DYAD_* settings on a free port, and the guide's port is replaced b
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,8 +76,9 @@ def test_the_guide_runs_as_written(guide: Path, server: RunningServer, dev_key: 
     workdir = tmp_path / "reader"
     workdir.mkdir()
     (workdir / ".venv").symlink_to(Path(sys.executable).parents[1])
-    for shared in ("profiles", "mappings"):
-        (workdir / shared).symlink_to(ROOT / shared)
+    # A copy, not a link: a guide may change what it is given (the profile guide adds a file).
+    shutil.copytree(ROOT / "profiles", workdir / "profiles")
+    (workdir / "mappings").symlink_to(ROOT / "mappings")
     address = server.base.removeprefix("http://")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "DYAD_DEV_KEY_FILE": str(dev_key)}
     done = subprocess.run(
