@@ -26,7 +26,7 @@ ROUTES = [
 
 @pytest.fixture
 async def small_limit(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=database_url, rate_limit_per_minute=0, max_body_bytes=LIMIT))
+    app = create_app(Settings(database_url=database_url, auth="off", rate_limit_per_minute=0, max_body_bytes=LIMIT))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as http:
             yield http

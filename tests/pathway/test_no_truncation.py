@@ -12,7 +12,7 @@ from tests.pathway.test_summary_and_metrics import postnatal_visit
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, default_page_size=2, max_page_size=2, rate_limit_per_minute=0)
+    return Settings(database_url=database_url, auth="off", default_page_size=2, max_page_size=2, rate_limit_per_minute=0)
 
 
 async def test_metrics_count_every_contact_beyond_one_page(client: httpx.AsyncClient) -> None:
