@@ -32,3 +32,14 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
 
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+def plain_observation(subject: str = "Patient/infant-1", code: str = "something-else") -> dict[str, Any]:
+    """An Observation of no Dyad kind (held to the R4 core only)."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "https://example.org/codes", "code": code}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": "2026-10-02T10:30:00Z",
+    }
