@@ -62,9 +62,14 @@ def check_envelope(document: Any, expected_type: str | None = None) -> dict[str,
         )
     if res_type not in SUPPORTED_TYPES:
         raise UnsupportedType(res_type)
-    check_characters(document, res_type)
+    try:
+        check_characters(document, res_type)
+    except RecursionError:
+        raise InvalidResource([_TOO_DEEP]) from None
     return document
 
+
+_TOO_DEEP = Issue("error", "structure", "The resource nests too deeply to be a FHIR resource Dyad can check")
 
 # FHIR strings hold no character below U+0020 except tab, line feed and carriage return; NUL in
 # particular cannot even be stored in PostgreSQL's jsonb.

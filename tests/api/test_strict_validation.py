@@ -96,7 +96,9 @@ async def test_a_transaction_entry_error_names_its_path_once(client: httpx.Async
     assert response.status_code == 422, response.text
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["Bundle.entry[1].resource.status"]
-    assert issue["diagnostics"].count("Bundle.entry[1]") == 1, issue["diagnostics"]
+    # Said once, from the Bundle: not "Bundle.entry[1]: Observation.status ..." (two paths).
+    assert issue["diagnostics"].startswith("Bundle.entry[1].resource.status: 'done' is not allowed"), issue["diagnostics"]
+    assert issue["diagnostics"].count("Bundle.entry[1]") == 1 and "Observation.status" not in issue["diagnostics"]
 
 
 async def test_a_dyad_extension_inside_a_transaction_entry_is_in_context(client: httpx.AsyncClient) -> None:
@@ -107,3 +109,15 @@ async def test_a_dyad_extension_inside_a_transaction_entry_is_in_context(client:
         {"fullUrl": "urn:uuid:5d7e9f1a-2b3c-4d5e-8f9a-0b1c2d3e4f5a", "resource": entry}]}
     assert entry["extension"][0]["url"].startswith("https://w3id.org/dyad/fhir/")
     assert await _validate(client, bundle) == []
+
+
+async def test_a_resource_nested_too_deeply_is_refused_with_400_not_a_crash(client: httpx.AsyncClient) -> None:
+    nested = '{"url":"http://example.org/x","valueString":"v"}'
+    for _ in range(505):
+        nested = '{"url":"http://example.org/x","extension":[' + nested + ']}'
+    body = '{"resourceType":"Patient","extension":[' + nested + ']}'
+    response = await client.post("/fhir/Patient", content=body, headers=FHIR_JSON)
+    assert response.status_code == 400, response.text[:300]
+    checked = await client.post("/fhir/Patient/$validate", content=body, headers=FHIR_JSON)
+    assert checked.status_code == 200
+    assert "nests too deeply" in checked.text

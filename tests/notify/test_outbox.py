@@ -10,7 +10,7 @@ from service.config import Settings
 from service.notify.outbox import EVENT_NAMESPACE
 from service.notify.tables import NotifyEventRow
 from service.store.database import Database
-from tests.fhir_samples import FHIR_JSON, observation
+from tests.fhir_samples import FHIR_JSON, observation, plain_observation
 from tests.notify.conftest import CODE_SYSTEM, create, events, fast_settings, running, subscription
 
 ENDPOINT = "http://127.0.0.1:9/unused"  # the worker is off: nothing is sent in these tests
@@ -56,7 +56,7 @@ async def test_changes_outside_the_criteria_queue_nothing(database_url: str) -> 
     async with running(quiet(database_url)) as (_, client):
         await create(client, subscription(ENDPOINT, criteria))
         await create(client, observation("Patient/infant-2"))
-        await create(client, observation("Patient/infant-1", code="something-else"))
+        await create(client, plain_observation("Patient/infant-1"))
         await create(client, {"resourceType": "Patient", "name": [{"family": "Okafor"}]})
     assert await events(database_url) == []
 
@@ -67,7 +67,8 @@ async def test_update_queues_while_it_matches_and_stops_when_it_no_longer_does(d
         obs = await create(client, observation())
         obs["status"] = "amended"
         assert (await client.put(f"/fhir/Observation/{obs['id']}", json=obs)).status_code == 200
-        obs["code"]["coding"][0]["code"] = "something-else"
+        obs["code"] = plain_observation()["code"]  # no longer a relationship observation, nor matching
+        del obs["category"]
         assert (await client.put(f"/fhir/Observation/{obs['id']}", json=obs)).status_code == 200
     queued = await events(database_url)
     assert [(e.version, e.interaction) for e in queued] == [(1, "create"), (2, "update")]
@@ -77,7 +78,7 @@ async def test_delete_queues_for_the_subscriptions_the_deleted_version_matched(d
     async with running(quiet(database_url)) as (_, client):
         await create(client, subscription(ENDPOINT))
         matching = await create(client, observation())
-        other = await create(client, observation(code="something-else"))
+        other = await create(client, plain_observation())
         assert (await client.delete(f"/fhir/Observation/{matching['id']}")).status_code in (200, 204)
         assert (await client.delete(f"/fhir/Observation/{other['id']}")).status_code in (200, 204)
         # The look at the deleted version was rolled back: the resource stays deleted and unfound.

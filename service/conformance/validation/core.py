@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.conformance.issues import Issue
 from service.conformance.r4 import CoreDefinitions, core_definitions
 from service.conformance.validation.elements import Context, ElementRule, apply_to_items
 from service.conformance.validation.invariants import compile_invariant
@@ -24,6 +25,12 @@ from service.conformance.validation.invariants import compile_invariant
 Check = Callable[[Any, str, str, Context], None]  # value, instance path, element path, ctx
 # UK Core and NHS England extensions: Dyad's guide builds on them but does not carry their package.
 _UNCHECKED_NAMESPACES = ("https://fhir.hl7.org.uk/StructureDefinition/", "https://fhir.nhs.uk/StructureDefinition/")
+# Extensions of other guides that Dyad implements, with the contexts those guides give them: the
+# R4 Subscriptions Backport's payload content is how a Subscription asks for full resources.
+_IMPLEMENTED = {
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content":
+        frozenset({"Subscription.channel.payload"}),
+}
 _RESOURCE_ROOTS = frozenset({"Resource", "DomainResource"})
 _NOT_EVALUABLE = ("htmlChecks", "conformsTo(", "memberOf(", "resolve()", "descendants().as(")
 _JSON_KIND = {"boolean": "a JSON boolean (true or false)", "integer": "a JSON number without a fraction",
@@ -95,6 +102,7 @@ class CoreValidator:
             url: ExtensionUse(frozenset(expr for _kind, expr in contexts if expr))
             for url, contexts in definitions.extensions.items()
         }
+        self.extensions.update({url: ExtensionUse(contexts) for url, contexts in _IMPLEMENTED.items()})
         self.nodes: dict[str, TypeNode] = {}
         self.primitives: dict[str, Check] = {}
         types = definitions.types
@@ -290,7 +298,7 @@ class CoreValidator:
                 elif key == "resourceType" and node.is_resource:
                     pass
                 else:
-                    ctx.structure.append(_issue("structure", f"{path}: unknown element '{key}' in {_short(node.name)}", f"{path}.{key}"))
+                    ctx.structure.append(_issue("structure", f"{path}: unknown element '{key}' in {node.name}", f"{path}.{key}"))
                 continue
             where = f"{path}.{key}"
             if spec.group >= 0:
@@ -355,12 +363,9 @@ class CoreValidator:
                 ctx.structure.append(_issue("structure", f"{path}: a null entry with no {spec.key} value beside it", path))
             for index, entry in enumerate(item):
                 if entry is not None:
-                    self._element_part(element_node, entry, f"{path}[{index}]", child_element, ctx)
+                    self.check_object(element_node, entry, f"{path}[{index}]", child_element, ctx)
         else:
-            self._element_part(element_node, item, path, child_element, ctx)
-
-    def _element_part(self, node: TypeNode, item: Any, path: str, element: str, ctx: Context) -> None:
-        self.check_object(node, item, path, element, ctx)
+            self.check_object(element_node, item, path, child_element, ctx)
 
     def _extensions(self, items: Any, path: str, element: str, owner: TypeNode, ctx: Context) -> None:
         if type(items) is not list or not items:
@@ -419,13 +424,8 @@ def _prohibited(value: Any, path: str, element: str, ctx: Context) -> None:
     ctx.structure.append(_issue("structure", f"{path}: this element is not allowed here (maximum cardinality 0)", path))
 
 
-def _issue(code: str, message: str, expression: str) -> Any:
-    from service.conformance.issues import Issue
+def _issue(code: str, message: str, expression: str) -> Issue:
     return Issue("error", code, message, expression)
-
-
-def _short(name: str) -> str:
-    return name
 
 
 def _json_name(value: Any) -> str:

@@ -84,7 +84,11 @@ class Validator:
             return Assessment([Issue("error", "structure", "Not a FHIR resource: resourceType is missing", None)], [])
         res_type = resource["resourceType"]
         ctx = Context(resource, extensions=self.extensions)
-        self.core.validate(resource, ctx)
+        try:
+            self.core.validate(resource, ctx)
+        except RecursionError:
+            ctx.structure.append(Issue("error", "structure", "The resource nests too deeply to be checked", res_type))
+            return Assessment(ctx.structure, [])
         try:
             self._apply_profiles(resource, res_type, profiles, ctx)
         except Exception:  # noqa: BLE001 - profile rules assume well-formed input
