@@ -34,9 +34,9 @@ from service.notify.claims import (
     set_lane_health,
 )
 from service.notify.delivery import Attempt, send
+from service.notify.endpoints import EndpointPolicy, guarded_transport
 from service.notify.retry import RetryPolicy
 from service.notify.status import set_delivery_status
-from service.notify.endpoints import EndpointPolicy, guarded_transport
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.search.registry import SearchRegistry
 from service.store.database import Database
