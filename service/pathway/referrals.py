@@ -54,7 +54,10 @@ def _refuse(message: str) -> InvalidResource:
 def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     """Raise 409 InvalidResource when `after` may not follow `before` (None: the task is new)."""
     status = after.get("status", "")
-    if status == "rejected" and not _has_reason(after) and (before or {}).get("status") != "rejected":
+    # A rejection made in Dyad must say why; a record that arrives already rejected (a source
+    # system's history, $ingest) is kept rather than refused: refusing it would lose the rest of
+    # the record, and its mapping carries the reason where the system records one.
+    if before is not None and status == "rejected" and not _has_reason(after) and before.get("status") != "rejected":
         raise InvalidResource([Issue(
             "error", "required", "A rejected referral must say why (Task.statusReason): the referrer needs it to act",
             "Task.statusReason",
