@@ -119,3 +119,17 @@ def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cann
     assert rendered.record["MSD401BabyDemographics"]["PersonGivenNameBaby"] == "Olivia"
     [other] = [u for u in rendered.unmappable if u.field == "another baby"]
     assert other.values == ("9996290131",)  # Oscar's NHS number
+
+
+def test_an_encounter_with_only_a_status_and_class_still_renders_its_attendance(catalog: MappingCatalog) -> None:
+    """An Encounter written over REST has no attendance extension or local codes: status and class are read."""
+    bundle = _bundle(catalog, "health-visiting", "new-birth-visit-ava")
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Encounter":
+            entry["resource"].pop("extension")
+            entry["resource"]["type"] = entry["resource"]["type"][:1]
+    for system, attendance in (("health-visiting", "AttendanceStatus"), ("maternity", "AttendCode"), ("perinatal-mental-health", "AttendOrDNACode")):
+        rendered = catalog.system(system).from_fhir(bundle)
+        assert rendered.record is not None, (system, rendered.issues)
+        [contact] = next(v for k, v in rendered.record.items() if k.startswith(("CYP201", "MSD201", "MHS201")))
+        assert contact[attendance] == "5", system
