@@ -93,18 +93,15 @@ async def test_endpoint_down_is_retried_with_the_same_event_id_until_it_returns(
     assert event.state == "delivered" and event.attempts > pending.attempts
 
 
-async def test_backoff_grows_between_attempts(database_url: str, receiver: Receiver) -> None:
+async def test_a_failing_endpoint_is_retried_with_the_same_event(database_url: str, receiver: Receiver) -> None:
+    """How long each wait is, is the retry policy's (tests/notify/test_retry.py, on an injected
+    clock); here the worker really comes back, again and again, with the one event."""
     receiver.status = 500
     settings = fast_settings(database_url, notify_initial_backoff_seconds=0.1, notify_max_backoff_seconds=0.4)
     async with running(settings) as (_, client):
         await create(client, subscription(receiver.url))
         await create(client, observation())
-        arrivals = [r.at for r in await receiver.wait_for(5, timeout=15)]
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
-    # equal jitter: each wait is between half and all of min(0.1 * 2**n, 0.4)
-    assert 0.04 <= gaps[0] <= 0.35
-    assert gaps[3] >= 0.19
-    assert max(gaps) <= 0.4 + 0.3
+        await receiver.wait_for(5, timeout=15)
     assert len({r.headers["x-dyad-event-id"] for r in receiver.requests}) == 1
 
 
