@@ -226,13 +226,19 @@ async def test_a_rejection_without_a_status_reason_is_refused_422_and_nothing_is
     assert (await client.get(f"/fhir/Task/{task['id']}")).json()["status"] == "requested"
 
 
-async def test_a_referral_with_only_a_performer_type_is_refused_422_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+async def test_a_referral_with_only_a_performer_type_waits_unassigned_with_its_clock_and_the_writer_is_warned(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     body = {**referral(), "id": "referral-by-type-only"}
     body.pop("performer")
-    body["performerType"] = {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-services",
-                                         "code": "parent-infant-relationship-team"}]}
-    refused = await client.put("/fhir/ServiceRequest/referral-by-type-only", json=body, headers=FHIR)
-    assert refused.status_code == 422, refused.text
-    assert refused.json()["issue"][0]["expression"] == ["ServiceRequest.performer"]
-    assert (await client.get("/fhir/ServiceRequest/referral-by-type-only")).status_code == 404
+    service = {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-services", "code": "parent-infant-relationship-team"}]}
+    body["performerType"] = service
+    stored = await client.put("/fhir/ServiceRequest/referral-by-type-only", json=body,
+                              headers={**FHIR, "Prefer": "return=OperationOutcome"})
+    assert stored.status_code == 201, stored.text
+    assert [i["severity"] for i in stored.json()["issue"]] == ["information", "warning"]
+    [task] = await search(client, "Task?focus=ServiceRequest/referral-by-type-only")
+    assert "owner" not in task and task["performerType"] == [service]
+    assert task["meta"]["tag"][0]["code"] == "unassigned-concern"
+    assert task["restriction"]["period"]["end"] == "2026-09-29"
