@@ -25,9 +25,11 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
         "category": [{"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concepts", "code": "parent-infant-relationship"}]}],
         "code": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concepts", "code": code}]},
         "subject": {"reference": subject},
-        "focus": [{"reference": "RelatedPerson/caregiver-1"}],
+        # The caregiver and the assessor by name only: references resolve on write, and most tests
+        # are about the observation, not about them.
+        "focus": [{"display": "Grace Okafor (mother)"}],
         "effectiveDateTime": "2026-10-02T10:30:00Z",
-        "performer": [{"reference": "Practitioner/practitioner-1"}],
+        "performer": [{"display": "Priya Shah, health visitor"}],
         "method": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-instruments", "code": "nice-cg192-clinical-observation"}]},
         "valueCodeableConcept": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concern-level", "code": "no-concern"}]},
     }
@@ -36,23 +38,15 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
-# What observation() refers to by default; references resolve on write, so a test that stores
-# observations stores these first (each infant with its own NHS number: one Patient per number).
+# The subjects observation() refers to by default; references resolve on write, so a test that
+# stores observations stores these first (each with its own NHS number: one Patient per number).
 INFANTS = {"infant-1": "9000000009", "infant-2": "9000000017"}
-CAREGIVER = {
-    "resourceType": "RelatedPerson", "id": "caregiver-1", "patient": {"reference": "Patient/infant-1"},
-    "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "NMTH"}]}],
-    "name": [{"family": "Okafor", "given": ["Grace"]}],
-}
-PRACTITIONER = {"resourceType": "Practitioner", "id": "practitioner-1", "name": [{"family": "Shah", "given": ["Priya"]}]}
 
 
 async def store_infants(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> None:
-    """The infants, the caregiver and the practitioner observation() refers to."""
-    resources = [{**infant(number), "id": res_id} for res_id, number in INFANTS.items()] + [CAREGIVER, PRACTITIONER]
-    for resource in resources:
+    for res_id, nhs_number in INFANTS.items():
         response = await client.put(
-            f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=headers or FHIR_JSON
+            f"/fhir/Patient/{res_id}", json={**infant(nhs_number), "id": res_id}, headers=headers or FHIR_JSON
         )
         assert response.status_code in (200, 201), response.text
 

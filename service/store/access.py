@@ -209,6 +209,9 @@ async def inherited(
     A derived record written by the server (no owner) takes the owner of the restricted record it
     is about, so exactly those who may see the source see it; one a client wrote stays its
     writer's. Sources in the same batch (a create and its Provenance) count as well as stored ones.
+    The exception is a server-written Task that names the organisation which must act on it: it
+    is that organisation's work, restricted to it, so a concern raised from a restricted record
+    still reaches the team it prompts (docs/safety/access-hazards.md, AH-11).
     """
     wanted = {
         ref
@@ -243,5 +246,15 @@ async def inherited(
         if source is None:
             out.append((content, owner))
         else:
-            out.append((keep_restriction(content), owner if owner is not None else source.owner))
+            out.append((keep_restriction(content), owner if owner is not None else _derived_owner(content, source)))
     return out
+
+
+def _derived_owner(content: dict[str, Any], source: Restriction) -> str | None:
+    """Who owns a server-written record about a restricted one: the organisation a Task is for,
+    else the source's owner."""
+    if content.get("resourceType") == "Task":
+        target = (content.get("owner") or {}).get("reference")
+        if isinstance(target, str) and target.startswith("Organization/"):
+            return target
+    return source.owner

@@ -359,11 +359,15 @@ async def test_the_prompt_the_pathway_derives_from_a_restricted_observation_is_r
     observation = {**concern_observation(), "performer": [{"reference": PERINATAL_MH}]}
     written = await app_client.post("/fhir/Observation", json=observation, headers=auth(mint(org=PERINATAL_MH)))
     assert written.status_code == 201, written.text
-    mine = (await _read(app_client, mint(org=PERINATAL_MH), "Task")).json()
-    prompts = [e["resource"] for e in mine.get("entry", [])
+    # The team it prompts sees its work (a concern must reach it); the note behind it stays hidden.
+    theirs = (await _read(app_client, mint(org=HEALTH_VISITING), "Task")).json()
+    prompts = [e["resource"] for e in theirs.get("entry", [])
                if e["resource"].get("reasonReference", {}).get("reference") == f"Observation/{written.json()['id']}"]
-    assert len(prompts) == 1  # raised, and visible to the organisation that wrote its source
+    assert len(prompts) == 1
     assert any(s["code"] == "R" for s in prompts[0]["meta"]["security"])
-    assert (await _read(app_client, mint(org=HEALTH_VISITING), f"Task/{prompts[0]['id']}")).status_code == 404
-    provenance = await _read(app_client, mint(org=HEALTH_VISITING), "Provenance", target=f"Task/{prompts[0]['id']}")
+    prompt = f"Task/{prompts[0]['id']}"
+    assert (await _read(app_client, mint(org=HEALTH_VISITING), f"Observation/{written.json()['id']}")).status_code == 404
+    # Nobody else does: neither the prompt nor the record of how it was made.
+    assert (await _read(app_client, mint(org=MIDWIFERY), prompt)).status_code == 404
+    provenance = await _read(app_client, mint(org=MIDWIFERY), "Provenance", target=prompt)
     assert provenance.json()["total"] == 0
