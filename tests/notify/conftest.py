@@ -44,7 +44,10 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dyad.test") as client:
-            await store_infants(client)
+            # Seeded once per database: a second replica's first write would load its subscription
+            # cache before the test's subscriptions exist (refreshed only after a while).
+            if (await client.get("/fhir/Patient/infant-1")).status_code == 404:
+                await store_infants(client)
             yield app, client
 
 
