@@ -88,6 +88,8 @@ async def test_only_the_recorder_changes_a_consent(app_client: httpx.AsyncClient
     recorded = await app_client.post("/fhir/Consent", json=consent(HV), headers=auth(mint(GRANTS, org=MAT)))
     assert recorded.status_code == 201
     friend = "Organization/friend-of-pmh"
+    organisation = {"resourceType": "Organization", "id": "friend-of-pmh", "name": "A friend of PMH's"}
+    assert (await put(app_client, mint(GRANTS, org=PMH), organisation)).status_code in (200, 201)
     rewritten = {**consent(friend), "id": recorded.json()["id"]}
     assert (await put(app_client, mint(GRANTS, org=PMH), rewritten)).status_code == 403
     assert (await app_client.delete(f"/fhir/Consent/{recorded.json()['id']}", headers=auth(mint(GRANTS, org=PMH)))).status_code == 403
