@@ -9,7 +9,7 @@ Patient is Dyad's Patient (the NHS number rules apply to all of them). DYAD_REQU
 adds further profiles by FHIRPath condition on top of these.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.conformance.terminology import Terminology
@@ -26,13 +26,18 @@ class Kind:
     element: str | None  # the CodeableConcept (or list of them) naming the kind; None: every one
     valueset: str | None = None
     codings: frozenset[tuple[str, str]] = frozenset()
+    # (element, value) pairs that make a resource not of this kind although it names it
+    unless: tuple[tuple[str, str], ...] = ()
 
 
 KINDS: tuple[Kind, ...] = (
     Kind(f"{SD}/dyad-relationship-observation", "Observation", "code", f"{VS}/dyad-relationship-assessment-codes"),
     Kind(f"{SD}/dyad-relationship-observation", "Observation", "category",
          codings=frozenset({(CONCEPTS, "parent-infant-relationship")})),
-    Kind(f"{SD}/dyad-referral", "ServiceRequest", "category", f"{VS}/dyad-referral-categories"),
+    # A parent–infant referral is a plan (the profile fixes intent, the pathway's rule asks for it);
+    # an order with the same category is a request for the mother's own care (MHSDS reason 13).
+    Kind(f"{SD}/dyad-referral", "ServiceRequest", "category", f"{VS}/dyad-referral-categories",
+         unless=(("intent", "order"),)),
     Kind(f"{SD}/dyad-care-plan", "CarePlan", "category", codings=frozenset({(CONCEPTS, "parent-infant-care-plan")})),
     Kind(f"{SD}/dyad-goal", "Goal", "category", codings=frozenset({(CONCEPTS, "parent-infant-relationship-goal")})),
     Kind(f"{SD}/dyad-assessment-prompt", "Task", "code", codings=frozenset({(TASKS, "assessment-prompt")})),
@@ -46,7 +51,7 @@ class KindRecogniser:
     """The Dyad profiles a resource must meet because of what it is."""
 
     def __init__(self, terminology: Terminology, kinds: tuple[Kind, ...] = KINDS) -> None:
-        self._by_type: dict[str, list[tuple[str, str | None, frozenset[tuple[str, str]]]]] = {}
+        self._by_type: dict[str, list[Kind]] = {}
         for kind in kinds:
             codings = kind.codings
             if kind.valueset is not None:
@@ -54,13 +59,15 @@ class KindRecogniser:
                 if expansion is None:
                     raise ValueError(f"{kind.valueset} is not in the guide, so {kind.profile} cannot be recognised")
                 codings = codings | frozenset(expansion.index)
-            self._by_type.setdefault(kind.res_type, []).append((kind.profile, kind.element, codings))
+            self._by_type.setdefault(kind.res_type, []).append(replace(kind, codings=codings))
 
     def profiles(self, resource: dict[str, Any]) -> list[str]:
         found: list[str] = []
-        for profile, element, codings in self._by_type.get(resource.get("resourceType", ""), ()):
-            if profile not in found and (element is None or _names(resource.get(element), codings)):
-                found.append(profile)
+        for kind in self._by_type.get(resource.get("resourceType", ""), ()):
+            if kind.profile in found or any(resource.get(element) == value for element, value in kind.unless):
+                continue
+            if kind.element is None or _names(resource.get(kind.element), kind.codings):
+                found.append(kind.profile)
         return found
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conformance.conftest import example
-from tests.fhir_samples import FHIR_JSON, NHS, infant, observation
+from tests.fhir_samples import store_infants, FHIR_JSON, NHS, infant, observation
 
 
 async def _validate(client: httpx.AsyncClient, resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,6 +48,7 @@ async def test_a_required_binding_on_a_datatype_is_refused_with_422_naming_the_c
 
 
 async def test_a_relationship_observation_meets_its_profile_without_claiming_it(client: httpx.AsyncClient) -> None:
+    await store_infants(client)
     unclaimed = observation()
     del unclaimed["performer"]
     response = await client.post("/fhir/Observation", json=unclaimed, headers=FHIR_JSON)
