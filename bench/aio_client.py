@@ -82,7 +82,9 @@ async def _drive(job: _Job) -> _Tally:
     began = time.monotonic()
     deadline = began + job.duration_s
     step = max(1, len(job.payloads) // max(job.connections, 1))
-    await asyncio.gather(*(_connection(job, job.offset + c * step, deadline, budget, tally) for c in range(job.connections)))
+    await asyncio.gather(
+        *(_connection(job, job.offset + c * step, deadline, budget, tally) for c in range(job.connections))
+    )
     tally.wall_s = time.monotonic() - began
     return tally
 
@@ -105,8 +107,15 @@ def run(base_url: str, workload: Workload, settings: LoadSettings) -> LoadResult
     queue: multiprocessing.Queue[_Tally] = multiprocessing.Queue()
     workers = []
     for p in range(processes):
-        job = _Job(host, port, payloads, settings.concurrency // processes + (p < settings.concurrency % processes),
-                   settings.duration_s, settings.max_requests // processes, p * len(payloads) // processes)
+        job = _Job(
+            host,
+            port,
+            payloads,
+            settings.concurrency // processes + (p < settings.concurrency % processes),
+            settings.duration_s,
+            settings.max_requests // processes,
+            p * len(payloads) // processes,
+        )
         worker = multiprocessing.Process(target=_worker, args=(job, queue))
         worker.start()
         workers.append(worker)
@@ -116,7 +125,9 @@ def run(base_url: str, workload: Workload, settings: LoadSettings) -> LoadResult
     latencies = sorted(lat for t in tallies for lat in t.latencies)
     if not latencies:
         bound_ms = max(t.wall_s for t in tallies) * 1e3
-        return LoadResult(0, bound_ms / 1e3, bound_ms, bound_ms, bound_ms, sum(t.errors for t in tallies), "asyncio", censored=True)
+        return LoadResult(
+            0, bound_ms / 1e3, bound_ms, bound_ms, bound_ms, sum(t.errors for t in tallies), "asyncio", censored=True
+        )
     return LoadResult(
         requests=len(latencies),
         duration_s=max(t.wall_s for t in tallies),

@@ -47,7 +47,7 @@ def load(base_url: str, observations: int, bundle_size: int, seed: int, progress
     began = time.perf_counter()
     with httpx.Client(base_url=base_url, timeout=BUNDLE_TIMEOUT_S) as client:
         for number, start in enumerate(range(0, observations, bundle_size), 1):
-            body = transaction(keys[start:start + bundle_size], rng)
+            body = transaction(keys[start : start + bundle_size], rng)
             sent = time.perf_counter()
             response = client.post("/fhir", content=body, headers={"Content-Type": "application/fhir+json"})
             data.bundle_seconds.append(time.perf_counter() - sent)

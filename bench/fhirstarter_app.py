@@ -9,10 +9,9 @@ import uuid
 
 os.environ.setdefault("FHIR_SEQUENCE", "R4B")
 
-from fhir.resources.R4B.observation import Observation  # noqa: E402
-
-from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext  # noqa: E402
-from fhirstarter.exceptions import FHIRResourceNotFoundError  # noqa: E402
+from fhir.resources.R4B.observation import Observation
+from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
+from fhirstarter.exceptions import FHIRResourceNotFoundError
 
 STORE: dict[str, str] = {}
 

@@ -70,8 +70,10 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     load = os.getloadavg()
-    print(f"idle server CPU (cores, {args.window:g} s window): sqlite {sqlite:.3f}, postgresql {postgres:.3f}; "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"idle server CPU (cores, {args.window:g} s window): sqlite {sqlite:.3f}, postgresql {postgres:.3f}; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def body_memory(base: str, pid: int, megabytes: int) -> None:
     with httpx.Client(base_url=base, timeout=600) as client:
         try:
             response = client.post(
-                "/fhir/Observation/_search", content=chunks(megabytes * 1024 * 1024),
+                "/fhir/Observation/_search",
+                content=chunks(megabytes * 1024 * 1024),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
             status: object = response.status_code
@@ -72,7 +73,9 @@ def include_cost(base: str, repeats: int) -> None:
             rounds = 5
             for _ in range(rounds):
                 status = client.get(url).status_code
-            print(f"search with {label}: answer {status}, {(time.perf_counter() - started) / rounds * 1000:.1f} ms a search")
+            print(
+                f"search with {label}: answer {status}, {(time.perf_counter() - started) / rounds * 1000:.1f} ms a search"
+            )
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ def choose_client(prefer: str) -> LoadClient:
     if prefer != "asyncio":
         binary = wrk_client.find_wrk(install=True)
         if binary:
+
             def run_wrk(base_url: str, workload: Workload, settings: LoadSettings) -> LoadResult:
                 return wrk_client.run(binary, base_url, workload, settings)
 
@@ -33,10 +34,16 @@ def choose_client(prefer: str) -> LoadClient:
     return LoadClient(f"asyncio raw-HTTP client, {aio_client.PROCESSES} processes (wrk unavailable)", aio_client.run)
 
 
-def measure(client: LoadClient, base_url: str, workload: Workload, settings: LoadSettings, server_pid: int) -> LoadResult:
+def measure(
+    client: LoadClient, base_url: str, workload: Workload, settings: LoadSettings, server_pid: int
+) -> LoadResult:
     """Warm up, then one measured run with the CPU used by server, client and machine alongside."""
     if settings.warmup_s > 0:
-        client.run(base_url, workload, replace(settings, duration_s=settings.warmup_s, max_requests=settings.max_requests // 5 or 1))
+        client.run(
+            base_url,
+            workload,
+            replace(settings, duration_s=settings.warmup_s, max_requests=settings.max_requests // 5 or 1),
+        )
     before = snapshot(server_pid)
     result = client.run(base_url, workload, settings)
     cpu = share(before, snapshot(server_pid))

@@ -28,7 +28,8 @@ MAPPINGS = ROOT / "mappings"
 def _samples() -> list[tuple[str, dict[str, Any]]]:
     return [
         (folder.name, json.loads(path.read_text()))
-        for folder in sorted(MAPPINGS.iterdir()) if (folder / "samples").is_dir()
+        for folder in sorted(MAPPINGS.iterdir())
+        if (folder / "samples").is_dir()
         for path in sorted((folder / "samples").glob("*.json"))
     ]
 
@@ -56,8 +57,17 @@ def in_process(seconds: float) -> tuple[float, float]:
     return to_fhir, from_fhir
 
 
-_RECORD_IDS = ("RecordID", "CareConID", "CareContactID", "CareContID", "AssessmentID", "ServiceRequestID",
-               "ReferralID", "CarePlanID", "GoalID")
+_RECORD_IDS = (
+    "RecordID",
+    "CareConID",
+    "CareContactID",
+    "CareContID",
+    "AssessmentID",
+    "ServiceRequestID",
+    "ReferralID",
+    "CarePlanID",
+    "GoalID",
+)
 
 
 def _renamed(record: dict[str, Any], serial: int) -> dict[str, Any]:
@@ -97,8 +107,12 @@ def end_to_end(url: str, records: int, workers: int) -> float:
             # A sample whose referral the pathway has closed cannot be re-sent as a new record of the
             # same referral (409, rightly); time only the samples that take new records.
             samples = [
-                (name, record) for index, (name, record) in enumerate(samples)
-                if client.post("/fhir/$ingest", params={"system": name}, json=_renamed(copy.deepcopy(record), -1 - index)).status_code == 200
+                (name, record)
+                for index, (name, record) in enumerate(samples)
+                if client.post(
+                    "/fhir/$ingest", params={"system": name}, json=_renamed(copy.deepcopy(record), -1 - index)
+                ).status_code
+                == 200
             ]
 
             def send(serial: int) -> int:
@@ -136,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             with fresh_database() as url:
                 rate = end_to_end(url, args.records, args.workers)
-        print(f"end to end over HTTP ({backend}): {rate:,.1f} records/s ingested ({args.records} records, {args.workers} clients)")
+        print(
+            f"end to end over HTTP ({backend}): {rate:,.1f} records/s ingested ({args.records} records, {args.workers} clients)"
+        )
 
 
 if __name__ == "__main__":

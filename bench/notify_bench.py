@@ -86,12 +86,21 @@ async def _postgres_admin(statement: str) -> None:
 @contextmanager
 def dyad_server(database_url: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING",
-           "DYAD_NOTIFY_ALLOWED_HOSTS": "[\"127.0.0.1\"]"}  # its receiver is on loopback
+    env = {
+        **os.environ,
+        "DYAD_DATABASE_URL": database_url,
+        "DYAD_AUTH": "off",
+        "DYAD_LOG_LEVEL": "WARNING",
+        "DYAD_NOTIFY_ALLOWED_HOSTS": '["127.0.0.1"]',
+    }  # its receiver is on loopback
     log = tempfile.NamedTemporaryFile(prefix="dyad-notify-bench-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -157,7 +166,11 @@ def created_ids(response: httpx.Response, bundle: int) -> list[str]:
         return [response.json()["id"]] if response.status_code == 201 else []
     if response.status_code != 200:
         return []
-    return [e["response"]["location"].split("/")[1] for e in response.json()["entry"] if e["response"]["status"].startswith("201")]
+    return [
+        e["response"]["location"].split("/")[1]
+        for e in response.json()["entry"]
+        if e["response"]["status"].startswith("201")
+    ]
 
 
 @dataclass
@@ -215,7 +228,9 @@ async def write_load(base: str, rate: float, seconds: float, bundle: int, client
 def run_backend(backend: str, rate: float, seconds: float, bundle: int, clients: int) -> Result:
     with fresh_database(backend) as url, dyad_server(url) as base, receiver_thread() as receiver:
         subscription = {
-            "resourceType": "Subscription", "status": "requested", "reason": "benchmark",
+            "resourceType": "Subscription",
+            "status": "requested",
+            "reason": "benchmark",
             "criteria": f"Observation?code={CODE['system']}|{CODE['code']}",
             "channel": {"type": "rest-hook", "endpoint": receiver.url, "payload": "application/fhir+json"},
         }
@@ -259,11 +274,17 @@ def verdicts(r: Result) -> list[str]:
     """What the run missed, each with its factor; empty when it met every target."""
     missed = []
     if r.write_rate < RATE_TOLERANCE * r.target_rate:
-        missed.append(f"{r.backend}: write rate NOT reached: {r.write_rate:.1f}/s of {r.target_rate:.0f}/s ({r.target_rate / r.write_rate:.2f}x short)")
+        missed.append(
+            f"{r.backend}: write rate NOT reached: {r.write_rate:.1f}/s of {r.target_rate:.0f}/s ({r.target_rate / r.write_rate:.2f}x short)"
+        )
     if r.p99_ms >= P99_TARGET_MS:
-        missed.append(f"{r.backend}: p99 {r.p99_ms:.0f} ms, target < {P99_TARGET_MS:.0f} ms ({r.p99_ms / P99_TARGET_MS:.2f}x over)")
+        missed.append(
+            f"{r.backend}: p99 {r.p99_ms:.0f} ms, target < {P99_TARGET_MS:.0f} ms ({r.p99_ms / P99_TARGET_MS:.2f}x over)"
+        )
     if r.notified < r.written:
-        missed.append(f"{r.backend}: {r.written - r.notified} of {r.written} committed Observations were never notified")
+        missed.append(
+            f"{r.backend}: {r.written - r.notified} of {r.written} committed Observations were never notified"
+        )
     if r.failed:
         missed.append(f"{r.backend}: {r.failed} Observations were not created (non-2xx)")
     return missed
@@ -273,7 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=200.0, help="Observations written per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to write")
-    parser.add_argument("--bundle", type=int, default=20, help="Observations per request: 1 = single creates, more = a transaction Bundle")
+    parser.add_argument(
+        "--bundle",
+        type=int,
+        default=20,
+        help="Observations per request: 1 = single creates, more = a transaction Bundle",
+    )
     parser.add_argument("--clients", type=int, default=4, help="most requests outstanding at once")
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
@@ -283,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         print(results[-1], flush=True)
     how = "single creates" if args.bundle == 1 else f"transaction Bundles of {args.bundle}"
     print(f"\n{args.rate:.0f} Observations/s asked for, {args.seconds:.0f} s, {how}, {args.clients} clients")
-    print(f"{'backend':<11} {'written':>7} {'writes/s':>8} {'notified':>8} {'dups':>4} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
+    print(
+        f"{'backend':<11} {'written':>7} {'writes/s':>8} {'notified':>8} {'dups':>4} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+    )
     for r in results:
         print(
             f"{r.backend:<11} {r.written:>7} {r.write_rate:>8.1f} {r.notified:>8} {r.duplicates:>4} "

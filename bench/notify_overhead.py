@@ -20,9 +20,13 @@ from service.store.access import Viewer
 
 def subscription(n: int) -> dict[str, object]:
     return {
-        "resourceType": "Subscription", "id": f"bench-{n}", "status": "active", "reason": "benchmark",
+        "resourceType": "Subscription",
+        "id": f"bench-{n}",
+        "status": "active",
+        "reason": "benchmark",
         "criteria": f"Observation?code={CODE['system']}|{CODE['code']}&subject=Patient/bench-infant-{n % 50}"
-        if n else f"Observation?code={CODE['system']}|{CODE['code']}",
+        if n
+        else f"Observation?code={CODE['system']}|{CODE['code']}",
         "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/unused", "payload": "application/fhir+json"},
     }
 

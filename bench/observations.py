@@ -8,7 +8,7 @@ effective dates uniform over 2024-01-01..2025-12-31. A search for one infant, on
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,14 +23,21 @@ ASSESSMENTS = [  # the code, with the instrument that goes with it as the method
     (("interaction-observation", "Observed parent-infant interaction"), ("care-index", "CARE-Index")),
     (("bonding-self-report", "Self-reported caregiver-to-infant bonding"), ("pbq", "Postpartum Bonding Questionnaire")),
     (("mind-mindedness-assessment", "Caregiver mind-mindedness assessment"), ("mind-mindedness", "Mind-mindedness")),
-    (("infant-social-withdrawal-assessment", "Infant social withdrawal assessment"), ("adbb", "Alarm Distress Baby Scale")),
+    (
+        ("infant-social-withdrawal-assessment", "Infant social withdrawal assessment"),
+        ("adbb", "Alarm Distress Baby Scale"),
+    ),
 ]
 DOMAINS = [
     ("verbal-interaction", "Verbal interaction"),
     ("emotional-sensitivity", "Emotional sensitivity"),
     ("physical-care", "Physical care"),
 ]
-CONCERN = [("no-concern", "No concern"), ("some-concern", "Some concern"), ("significant-concern", "Significant concern")]
+CONCERN = [
+    ("no-concern", "No concern"),
+    ("some-concern", "Some concern"),
+    ("significant-concern", "Significant concern"),
+]
 OBSERVATIONS_PER_INFANT = 40
 FIRST_DAY = date(2024, 1, 1)
 DAYS = 731
@@ -54,7 +61,7 @@ def draw_keys(count: int, infants: int, rng: random.Random) -> list[Key]:
     keys = []
     for _ in range(count):
         day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
-        when = datetime(day.year, day.month, day.day, 9 + rng.randrange(8), rng.randrange(60), tzinfo=timezone.utc)
+        when = datetime(day.year, day.month, day.day, 9 + rng.randrange(8), rng.randrange(60), tzinfo=UTC)
         keys.append(Key(rng.randrange(infants), rng.randrange(len(ASSESSMENTS)), when))
     return keys
 
@@ -82,7 +89,10 @@ def observation(key: Key, rng: random.Random) -> dict[str, Any]:
         "performer": [{"reference": f"Practitioner/hv-{rng.randrange(200):04d}"}],
         "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN)),
         "component": [
-            {"code": _coding(CONCEPTS_SYSTEM, domain, display=False), "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN), display=False)}
+            {
+                "code": _coding(CONCEPTS_SYSTEM, domain, display=False),
+                "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN), display=False),
+            }
             for domain in rng.sample(DOMAINS, 2)
         ],
         "note": [{"text": "Feed observed; responsive to cues, warm tone."}],
@@ -112,5 +122,5 @@ def search_path(infant: int, assessment: int) -> str:
 
 
 def expected_matches(keys: list[Key], infant: int, assessment: int) -> int:
-    cutoff = datetime.fromisoformat(SEARCH_FROM).replace(tzinfo=timezone.utc)
+    cutoff = datetime.fromisoformat(SEARCH_FROM).replace(tzinfo=UTC)
     return sum(1 for k in keys if k.infant == infant and k.assessment == assessment and k.effective >= cutoff)

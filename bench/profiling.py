@@ -23,8 +23,21 @@ def sampled(pid: int, out_dir: Path | None, name: str) -> Iterator[None]:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [binary, "record", "--pid", str(pid), "--gil", "--format", "raw", "--rate", "200", "-o", str(out_dir / f"{name}.txt")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--gil",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            str(out_dir / f"{name}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         yield

@@ -1,8 +1,8 @@
 """Figures, the targets as ratios against baselines of the same run, Markdown and JSON output."""
 
 import json
-import statistics
 import platform
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,9 +24,19 @@ class Figure:
     def row(self) -> dict[str, Any]:
         r = self.result
         return {
-            "server": self.server, "operation": self.operation, "block": self.block, "round": self.round, "requests": r.requests,
-            "duration_s": round(r.duration_s, 2), "rps": round(r.rps, 1), "p50_ms": round(r.p50_ms, 2),
-            "p99_ms": round(r.p99_ms, 2), "max_ms": round(r.max_ms, 2), "errors": r.errors, "censored": r.censored, **r.cpu,
+            "server": self.server,
+            "operation": self.operation,
+            "block": self.block,
+            "round": self.round,
+            "requests": r.requests,
+            "duration_s": round(r.duration_s, 2),
+            "rps": round(r.rps, 1),
+            "p50_ms": round(r.p50_ms, 2),
+            "p99_ms": round(r.p99_ms, 2),
+            "max_ms": round(r.max_ms, 2),
+            "errors": r.errors,
+            "censored": r.censored,
+            **r.cpu,
         }
 
 
@@ -84,15 +94,24 @@ def summary_rows(run: Run) -> list[dict[str, Any]]:
     for (server, operation, block), figures in groups.items():
         results = [f.result for f in figures]
         cpu_keys = results[0].cpu.keys()
-        rows.append({
-            "server": server, "operation": operation, "block": block, "rounds": len(results),
-            "rps": _median([r.rps for r in results]),
-            "rps_min": min(r.rps for r in results), "rps_max": max(r.rps for r in results),
-            "p50_ms": _median([r.p50_ms for r in results]), "p99_ms": max(r.p99_ms for r in results),
-            "max_ms": max(r.max_ms for r in results), "requests": sum(r.requests for r in results),
-            "errors": sum(r.errors for r in results), "censored": any(r.censored for r in results),
-            **{k: _median([r.cpu[k] for r in results]) for k in cpu_keys},
-        })
+        rows.append(
+            {
+                "server": server,
+                "operation": operation,
+                "block": block,
+                "rounds": len(results),
+                "rps": _median([r.rps for r in results]),
+                "rps_min": min(r.rps for r in results),
+                "rps_max": max(r.rps for r in results),
+                "p50_ms": _median([r.p50_ms for r in results]),
+                "p99_ms": max(r.p99_ms for r in results),
+                "max_ms": max(r.max_ms for r in results),
+                "requests": sum(r.requests for r in results),
+                "errors": sum(r.errors for r in results),
+                "censored": any(r.censored for r in results),
+                **{k: _median([r.cpu[k] for r in results]) for k in cpu_keys},
+            }
+        )
     return rows
 
 
@@ -124,7 +143,15 @@ def targets(run: Run, backends: list[str]) -> list[Target]:
         if serial:
             out.append(Target(f"{server} search p99, 1 connection (worst round)", max(serial), 50.0, "ms", False))
         if searches:
-            out.append(Target(f"{server} search p99, {run.settings.get('concurrency')} connections (worst round)", max(searches), 50.0, "ms", False))
+            out.append(
+                Target(
+                    f"{server} search p99, {run.settings.get('concurrency')} connections (worst round)",
+                    max(searches),
+                    50.0,
+                    "ms",
+                    False,
+                )
+            )
         tx = run.transactions.get(server)
         if tx and tx.get("bundles"):
             out.append(Target(f"{server} 1,000-entry transaction, median", tx["median_s"], 2.0, "s", False))
@@ -144,8 +171,11 @@ def markdown(run: Run, goals: list[Target]) -> str:
             f"| {r.get('server_cores', 0):.2f} | {r.get('client_cores', 0):.2f} | {r.get('machine_cores', 0):.2f} |"
         )
     if run.transactions:
-        lines += ["", "| server | bundles of 1,000 | median s | max s | first s | median of last 5 s | load wall s | observations/s |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "| server | bundles of 1,000 | median s | max s | first s | median of last 5 s | load wall s | observations/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for server, tx in run.transactions.items():
             lines.append(
                 f"| {server} | {tx['bundles']} | {tx['median_s']:.2f} | {tx['max_s']:.2f} | {tx['first_s']:.2f} "

@@ -39,7 +39,7 @@ async def load(db: Database, repository: ResourceRepository, count: int) -> list
     began = time.perf_counter()
     for start in range(0, count, BATCH):
         async with db.write() as conn:
-            items = [NewResource(obs.observation(k, rng)) for k in keys[start:start + BATCH]]
+            items = [NewResource(obs.observation(k, rng)) for k in keys[start : start + BATCH]]
             await repository.create_many(conn, items, announce=False)
         if (start // BATCH) % 10 == 9:
             print(f"  {start + BATCH:>7} loaded ({time.perf_counter() - began:.0f} s)", flush=True)
@@ -83,7 +83,9 @@ async def explain(dsn: str, statement: str, parameters: tuple[Any, ...], mode: s
         await conn.execute(f"SET plan_cache_mode = {mode}")
         await conn.execute(f"PREPARE q AS {statement}")
         args = ", ".join(literal(p) for p in parameters)
-        rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE q({args})" if args else "EXPLAIN (ANALYZE, BUFFERS) EXECUTE q")
+        rows = await conn.fetch(
+            f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE q({args})" if args else "EXPLAIN (ANALYZE, BUFFERS) EXECUTE q"
+        )
         return "\n".join(r[0] for r in rows)
     finally:
         await conn.close()
@@ -91,7 +93,7 @@ async def explain(dsn: str, statement: str, parameters: tuple[Any, ...], mode: s
 
 async def main(args: argparse.Namespace) -> None:
     guide = compiled_guide(PROJECT_ROOT / "profiles", PROJECT_ROOT / "mappings")
-    with (nullcontext(sqlalchemy_url(args.database)) if args.database else fresh_database()) as url:
+    with nullcontext(sqlalchemy_url(args.database)) if args.database else fresh_database() as url:
         dsn = url.replace("postgresql+asyncpg", "postgresql")
         db = Database(url)
         try:

@@ -36,16 +36,31 @@ SEED = 20261121
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.server_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--observations", type=int, default=100_000, help="Observations loaded before read/search (default 100000)")
+    parser.add_argument(
+        "--observations", type=int, default=100_000, help="Observations loaded before read/search (default 100000)"
+    )
     parser.add_argument("--quick", action="store_true", help="small counts and short runs, for trying the bench")
     parser.add_argument("--duration", type=float, help="seconds per measured run (default 10, quick 3)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up before each measured run (default 2, quick 1)")
-    parser.add_argument("--requests", type=int, default=500_000, help="request cap per run (asyncio client only; wrk runs for --duration)")
-    parser.add_argument("--concurrency", type=int, default=32, help="open connections, the same for every target (default 32)")
-    parser.add_argument("--rounds", type=int, help="rounds of side-by-side measurements per backend (default 3, quick 1)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=500_000,
+        help="request cap per run (asyncio client only; wrk runs for --duration)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="open connections, the same for every target (default 32)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds of side-by-side measurements per backend (default 3, quick 1)"
+    )
     parser.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto")
-    parser.add_argument("--workers", type=int, default=1, help="`dyad serve --workers` on PostgreSQL (SQLite always runs 1)")
-    parser.add_argument("--profile", type=Path, help="sample each Dyad measurement with py-spy into this folder (slows the server)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="`dyad serve --workers` on PostgreSQL (SQLite always runs 1)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="sample each Dyad measurement with py-spy into this folder (slows the server)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.observations = min(args.observations, 5_000)
@@ -100,8 +115,15 @@ class Bench:
     profile: Path | None
 
     def measure(
-        self, server: Server, workload: Workload, block: str, round_: int, *, idle_path: str,
-        profile: bool = False, settings: LoadSettings | None = None,
+        self,
+        server: Server,
+        workload: Workload,
+        block: str,
+        round_: int,
+        *,
+        idle_path: str,
+        profile: bool = False,
+        settings: LoadSettings | None = None,
     ) -> None:
         print(f"  [{block} round {round_}] {server.name} {workload.name} ...", end=" ", flush=True)
         with sampled(server.pid, self.profile if profile else None, f"{server.name}-{workload.name}-{round_}"):
@@ -133,7 +155,11 @@ def _seed_fhirstarter(base_url: str, count: int) -> list[str]:
     ids = []
     with httpx.Client(base_url=base_url, timeout=30) as http:
         for key in obs.draw_keys(count, 1000, rng):
-            response = http.post("/Observation", content=obs.observation_body(key, rng), headers={"Content-Type": "application/fhir+json"})
+            response = http.post(
+                "/Observation",
+                content=obs.observation_body(key, rng),
+                headers={"Content-Type": "application/fhir+json"},
+            )
             response.raise_for_status()
             ids.append(response.headers["location"].split("/Observation/")[1].split("/")[0])
     return ids
@@ -145,7 +171,14 @@ def peers(logs: Path) -> Iterator[Peers]:
     echo_port, peer_port = free_port(), free_port()
     with (
         running("echo", uvicorn_command("bench.echo_app:app", echo_port), "/healthz", echo_port, {}, logs) as echo,
-        running("fhirstarter", uvicorn_command("bench.fhirstarter_app:app", peer_port), "/metadata", peer_port, {"FHIR_SEQUENCE": "R4B"}, logs) as peer,
+        running(
+            "fhirstarter",
+            uvicorn_command("bench.fhirstarter_app:app", peer_port),
+            "/metadata",
+            peer_port,
+            {"FHIR_SEQUENCE": "R4B"},
+            logs,
+        ) as peer,
     ):
         yield Peers(echo, peer, _seed_fhirstarter(peer.base_url, 500))
 
@@ -172,7 +205,13 @@ def _check_search(base_url: str, keys: list[obs.Key], run: Run, server: str) -> 
             if response.status_code != 200:
                 run.notes.append(f"{server}: search answered {response.status_code}: {response.text[:300]}")
                 return False
-            got = len([e for e in orjson.loads(response.content).get("entry", []) if e.get("search", {}).get("mode", "match") == "match"])
+            got = len(
+                [
+                    e
+                    for e in orjson.loads(response.content).get("entry", [])
+                    if e.get("search", {}).get("mode", "match") == "match"
+                ]
+            )
             if got != want:
                 run.notes.append(f"{server}: search for infant {infant} returned {got} rows, the data has {want}")
                 return False
@@ -187,7 +226,12 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, round
         port = free_port()
         # The rate limiter (200 requests/s per client by default) would answer the one wrk client
         # with 429s: fast, counted as requests/s and as errors, and not what is being measured.
-        env = {"DYAD_DATABASE_URL": url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "WARNING", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
+        env = {
+            "DYAD_DATABASE_URL": url,
+            "DYAD_AUTH": "off",
+            "DYAD_LOG_LEVEL": "WARNING",
+            "DYAD_RATE_LIMIT_PER_MINUTE": "0",
+        }
         command = dyad_command(port, workers if backend == "postgresql" else 1)
         with running(name, command, "/readyz", port, env, bench.logs) as server:
             print(f"  {name}: loading {observations:,} Observations in transactions of {BUNDLE_SIZE:,} ...", flush=True)
@@ -211,7 +255,14 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, observations: int, round
                 bench.measure(peer.fhirstarter, peer_read, backend, round_, idle_path="/metadata")
                 if search_works:
                     serial = Workload("search-1-connection", search.requests)
-                    bench.measure(server, serial, backend, round_, idle_path="/healthz", settings=replace(bench.settings, concurrency=1))
+                    bench.measure(
+                        server,
+                        serial,
+                        backend,
+                        round_,
+                        idle_path="/healthz",
+                        settings=replace(bench.settings, concurrency=1),
+                    )
                     bench.measure(server, search, backend, round_, idle_path="/healthz", profile=profile)
 
 
@@ -222,13 +273,25 @@ def main(argv: list[str] | None = None) -> int:
     client = choose_client(args.client)
     settings = LoadSettings(args.concurrency, args.duration, args.requests, args.warmup)
     run = Run(
-        settings={"backends": backends, "observations": args.observations, "bundle_size": BUNDLE_SIZE,
-                  "rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup, "concurrency": args.concurrency,
-                  "client": client.description, "quick": args.quick, "profiled": bool(args.profile),
-                  "postgresql_workers": args.workers},
+        settings={
+            "backends": backends,
+            "observations": args.observations,
+            "bundle_size": BUNDLE_SIZE,
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "concurrency": args.concurrency,
+            "client": client.description,
+            "quick": args.quick,
+            "profiled": bool(args.profile),
+            "postgresql_workers": args.workers,
+        },
         machine=machine_facts(),
     )
-    print(f"load client: {client.description}; {args.concurrency} connections, {args.warmup:g} s warm-up + {args.duration:g} s per run", flush=True)
+    print(
+        f"load client: {client.description}; {args.concurrency} connections, {args.warmup:g} s warm-up + {args.duration:g} s per run",
+        flush=True,
+    )
     print(f"machine: {run.machine}", flush=True)
     logs = Path(tempfile.mkdtemp(prefix="dyad-bench-logs-"))
     bench = Bench(run, client, settings, logs, args.profile)

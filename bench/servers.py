@@ -33,13 +33,35 @@ def free_port() -> int:
 def uvicorn_command(app: str, port: int) -> list[str]:
     """The peers run under the same uvicorn settings `dyad serve` uses: one worker, no access log."""
     return [
-        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--no-access-log", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
 
 
 def dyad_command(port: int, workers: int = 1) -> list[str]:
-    return [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
@@ -73,13 +95,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running(name: str, command: list[str], ready_path: str, port: int, env: dict[str, str], log_dir: Path) -> Iterator[Server]:
+def running(
+    name: str, command: list[str], ready_path: str, port: int, env: dict[str, str], log_dir: Path
+) -> Iterator[Server]:
     """Start `command` in its own process group, yield once `ready_path` answers 200, always stop it."""
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            command,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             base_url = f"http://127.0.0.1:{port}"

@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = [
         ("before: fhir.resources structure pass + profile rules", _rate(before, args.seconds)),
-        ("after: R4 core pass + profile (what a write runs)", _rate(lambda: validator.assess(observation, [profile]), args.seconds)),
+        (
+            "after: R4 core pass + profile (what a write runs)",
+            _rate(lambda: validator.assess(observation, [profile]), args.seconds),
+        ),
         ("after: R4 core pass only (base type, no profile)", _rate(core_only, args.seconds)),
         ("profile rules only", _rate(lambda: validator.profile_issues(observation, [profile]), args.seconds)),
     ]
@@ -90,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     print("| validation | per second (wall clock) | per second of CPU time |\n|---|---:|---:|")
     for name, (wall, cpu) in rows:
         print(f"| {name} | {wall:,.0f} | {cpu:,.0f} |")
-    print(f"after / before: {rows[1][1][0] / rows[0][1][0]:.2f}x wall clock, {rows[1][1][1] / rows[0][1][1]:.2f}x CPU time")
+    print(
+        f"after / before: {rows[1][1][0] / rows[0][1][0]:.2f}x wall clock, {rows[1][1][1] / rows[0][1][1]:.2f}x CPU time"
+    )
 
 
 if __name__ == "__main__":

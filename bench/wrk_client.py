@@ -25,7 +25,11 @@ def find_wrk(install: bool = True) -> str | None:
     if found or not install or not shutil.which("apt-get"):
         return found
     print("wrk not found: trying `apt-get install -y wrk` ...", flush=True)
-    for command in (["apt-get", "install", "-y", "-q", "wrk"], ["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
+    for command in (
+        ["apt-get", "install", "-y", "-q", "wrk"],
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "wrk"],
+    ):
         subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=300)
         if shutil.which("wrk"):
             break
@@ -77,13 +81,23 @@ def lua_script(workload: Workload) -> str:
 
 def _run_wrk(binary: str, base_url: str, script: Path, connections: int, duration_s: float) -> dict[str, int]:
     command = [
-        binary, "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration_s))}s",
-        "--timeout", "30s", "-s", str(script), base_url,
+        binary,
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(duration_s))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        base_url,
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration_s + 120)
     for line in out.stdout.splitlines():
         if line.startswith(MARKER):
-            return dict(json.loads(line[len(MARKER):]))
+            return dict(json.loads(line[len(MARKER) :]))
     raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
 
 
@@ -95,7 +109,9 @@ def run(binary: str, base_url: str, workload: Workload, settings: LoadSettings) 
         raw = _run_wrk(binary, base_url, script, settings.concurrency, settings.duration_s)
     if raw["requests"] == 0:  # every request outlived the run: say so rather than report 0 ms
         bound_ms = raw["duration_us"] / 1e3
-        return LoadResult(0, raw["duration_us"] / 1e6, bound_ms, bound_ms, bound_ms, raw["errors"], "wrk", censored=True)
+        return LoadResult(
+            0, raw["duration_us"] / 1e6, bound_ms, bound_ms, bound_ms, raw["errors"], "wrk", censored=True
+        )
     return LoadResult(
         requests=raw["requests"],
         duration_s=raw["duration_us"] / 1e6,

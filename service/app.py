@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import (
     health,
+    mapping_operations,  # noqa: F401 - registers its operations
     operations,
     package_routes,
     pathway_operations,  # noqa: F401 - registers its operations
     resource_routes,
     security_routes,
     system_routes,
-    mapping_operations,  # noqa: F401 - registers its operations
     terminology_operations,  # noqa: F401 - registers its operations
     validate_operation,  # noqa: F401 - registers its operations
 )
@@ -25,8 +25,8 @@ from service.api.context import FhirContext
 from service.api.errors import install_error_handlers
 from service.config import Settings, get_settings
 from service.conformance.admission import Admission
-from service.conformance.install import install_package
 from service.conformance.guide import compiled_guide
+from service.conformance.install import install_package
 from service.mapping.catalog import loaded_catalog
 from service.notify.runtime import Notifications
 from service.pathway.runtime import Pathway
@@ -51,7 +51,9 @@ async def build_context(
     package, registry, terminology = guide.package, guide.registry, guide.terminology
     admission = Admission(guide.validator, settings.required_profiles)
     db = Database(
-        settings.database_url, pool_size=settings.db_pool_size, echo=settings.sql_echo,
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        echo=settings.sql_echo,
         statement_timeout=settings.statement_timeout_seconds,
     )
     notifications = notifications or Notifications(settings)
@@ -70,8 +72,10 @@ async def build_context(
 
 def audit_policy(settings: Settings) -> AuditPolicy:
     return AuditPolicy(
-        settings.audit_flush_seconds, settings.audit_queue_limit,
-        settings.audit_retry_initial_seconds, settings.audit_retry_max_seconds,
+        settings.audit_flush_seconds,
+        settings.audit_queue_limit,
+        settings.audit_retry_initial_seconds,
+        settings.audit_retry_max_seconds,
     )
 
 

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default DYAD_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default DYAD_PORT or 8080)")
     serve.add_argument(
-        "--workers", type=int,
+        "--workers",
+        type=int,
         help="server processes (default DYAD_WORKERS or 1); more than one needs PostgreSQL and delivers "
         "notifications from a process of its own",
     )

@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="Server processes `dyad serve` starts (PostgreSQL only above 1); with more than one, "
         "notifications are delivered by one `dyad notify-worker` process beside them",
     )
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     required_profiles: dict[str, str] = Field(
         default_factory=dict,
         description="Profiles a resource must meet even if it does not claim them: JSON object of "
-        "profile URL to a FHIRPath condition on the resource (\"true\" for every resource of its type)",
+        'profile URL to a FHIRPath condition on the resource ("true" for every resource of its type)',
     )
     restricted_sources: list[str] = Field(
         default_factory=lambda: ["https://w3id.org/dyad/fhir/source/perinatal-mental-health"],
@@ -56,14 +57,17 @@ class Settings(BaseSettings):
         default=0.2, description="Longest a read's AuditEvent waits before it is written"
     )
     audit_queue_limit: int = Field(
-        default=10000, ge=1,
+        default=10000,
+        ge=1,
         description="AuditEvents waiting to be written beyond which new requests are refused (503) until "
         "the audit trail can be written again",
     )
     audit_retry_initial_seconds: float = Field(
         default=0.5, gt=0, description="Wait after a failed audit write before it is tried again (doubling)"
     )
-    audit_retry_max_seconds: float = Field(default=30.0, gt=0, description="Longest wait between two audit write attempts")
+    audit_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait between two audit write attempts"
+    )
     statistics_check_seconds: float = Field(
         default=30,
         description="How often to check whether the planner statistics need refreshing, on SQLite and PostgreSQL "
@@ -81,7 +85,8 @@ class Settings(BaseSettings):
     max_page_size: int = 1000
     db_pool_size: int = 10
     statement_timeout_seconds: float = Field(
-        default=30.0, ge=0,
+        default=30.0,
+        ge=0,
         description="Longest one SQL statement may run on PostgreSQL before it is cancelled (0: no limit); "
         "a search cut short answers 503",
     )
@@ -95,19 +100,13 @@ class Settings(BaseSettings):
         "caller the server itself and must be chosen explicitly, for local development only.",
     )
     jwt_jwks_file: Path | None = Field(default=None, description="JWKS file holding the token issuer's public keys.")
-    jwt_jwks_url: str = Field(
-        default="", description="HTTPS URL of the token issuer's JWKS (http only for loopback)."
-    )
+    jwt_jwks_url: str = Field(default="", description="HTTPS URL of the token issuer's JWKS (http only for loopback).")
     jwt_issuer: str = Field(default="", description="Expected `iss`; required with a JWKS file or URL.")
-    jwt_audience: str = Field(
-        default="", description="Expected `aud` (this server); required with a JWKS file or URL."
-    )
+    jwt_audience: str = Field(default="", description="Expected `aud` (this server); required with a JWKS file or URL.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat.")
     jwt_org_claim: str = Field(default="organization", description="Claim naming the calling organisation.")
     jwt_purpose_claim: str = Field(default="purpose_of_use", description="Claim carrying the purpose of use.")
-    jwt_jwks_cache_seconds: int = Field(
-        default=300, ge=1, description="How long fetched or read JWKS keys are reused."
-    )
+    jwt_jwks_cache_seconds: int = Field(default=300, ge=1, description="How long fetched or read JWKS keys are reused.")
     jwt_jwks_refresh_min_seconds: int = Field(
         default=30, ge=1, description="Least time between two JWKS reloads forced by an unknown key id."
     )
@@ -144,15 +143,18 @@ class Settings(BaseSettings):
     notify_allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names or addresses whose private or loopback addresses subscriptions may deliver to, "
-        "as a JSON list (e.g. [\"ehr-gateway.trust.internal\"]); the narrower alternative to DYAD_NOTIFY_ALLOW_PRIVATE",
+        'as a JSON list (e.g. ["ehr-gateway.trust.internal"]); the narrower alternative to DYAD_NOTIFY_ALLOW_PRIVATE',
     )
     notify_poll_interval_seconds: float = Field(
-        default=5.0, gt=0,
+        default=5.0,
+        gt=0,
         description="The worker's safety poll: it is woken on commit (in process; LISTEN/NOTIFY across processes "
         "on PostgreSQL) and polls this often for what a wake-up missed and for retries that fell due",
     )
     notify_retry_horizon_seconds: float = Field(
-        default=24 * 3600, gt=0, description="How long an event is retried, from when it was queued, before it is marked dead."
+        default=24 * 3600,
+        gt=0,
+        description="How long an event is retried, from when it was queued, before it is marked dead.",
     )
     notify_initial_backoff_seconds: float = Field(default=1.0, gt=0, description="Wait after a first failed attempt.")
     notify_max_backoff_seconds: float = Field(default=600.0, gt=0, description="Longest wait between two attempts.")
@@ -184,7 +186,9 @@ class Settings(BaseSettings):
         description="Extract relationship Observations from a completed prompts QuestionnaireResponse in the write that stores it.",
     )
     pathway_clock_check_seconds: float = Field(
-        default=300.0, ge=0, description="How often this process looks for breached pathway clocks; 0 turns the check off."
+        default=300.0,
+        ge=0,
+        description="How often this process looks for breached pathway clocks; 0 turns the check off.",
     )
 
 

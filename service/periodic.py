@@ -31,7 +31,7 @@ class Periodic:
         while not self._stopping.is_set():
             try:
                 await self._job()
-            except Exception:  # noqa: BLE001 - one failed round must not end the job for good
+            except Exception:
                 log.exception("periodic job failed", extra={"interaction": self.name})
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)

@@ -24,9 +24,9 @@ import sys
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.supervisors import Multiprocess
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from uvicorn.supervisors import Multiprocess
 
 from service.app import build_context, create_app
 from service.config import ConfigurationError, Settings

@@ -28,9 +28,7 @@ os.environ.setdefault("DYAD_GC_FREEZE_AFTER_START", "false")
 # Subscription tests deliver to receivers on loopback, which production refuses by default.
 os.environ.setdefault("DYAD_NOTIFY_ALLOWED_HOSTS", '["127.0.0.1", "localhost"]')
 
-POSTGRES_URL = os.environ.get(
-    "DYAD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("DYAD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
 

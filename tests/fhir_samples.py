@@ -22,7 +22,9 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
     return {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concepts", "code": "parent-infant-relationship"}]}],
+        "category": [
+            {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concepts", "code": "parent-infant-relationship"}]}
+        ],
         "code": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concepts", "code": code}]},
         "subject": {"reference": subject},
         # The caregiver and the assessor by name only: references resolve on write, and most tests
@@ -30,7 +32,9 @@ def observation(subject: str = "Patient/infant-1", code: str = "relationship-ass
         "focus": [{"display": "Grace Okafor (mother)"}],
         "effectiveDateTime": "2026-10-02T10:30:00Z",
         "performer": [{"display": "Priya Shah, health visitor"}],
-        "method": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-instruments", "code": "nice-cg192-clinical-observation"}]},
+        "method": {
+            "coding": [{"system": f"{DYAD}/CodeSystem/dyad-instruments", "code": "nice-cg192-clinical-observation"}]
+        },
         "valueCodeableConcept": {"coding": [{"system": f"{DYAD}/CodeSystem/dyad-concern-level", "code": "no-concern"}]},
     }
 

@@ -51,8 +51,12 @@ def test_serve_runs_uvicorn_on_uvloop_and_httptools() -> None:
 def test_several_workers_need_postgresql() -> None:
     env = {**os.environ, "DYAD_DATABASE_URL": "sqlite+aiosqlite:///var/never.sqlite3", "DYAD_AUTH": "off"}
     result = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--workers", "2"], capture_output=True, text=True, cwd=ROOT,
-        env=env, timeout=120,
+        [sys.executable, "-m", "service", "serve", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "needs PostgreSQL" in result.stderr

@@ -23,7 +23,9 @@ def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
 def _serve(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """A `dyad serve` that is expected to refuse to start: it must end by itself."""
     command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=_env(tmp_path, **settings), timeout=120)
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env=_env(tmp_path, **settings), timeout=120
+    )
 
 
 def _log_lines(path: Path) -> list[dict[str, object]]:
@@ -37,7 +39,10 @@ def running(tmp_path: Path) -> Iterator[Path]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", "0"],
-            cwd=ROOT, env=_env(tmp_path, DYAD_AUTH="off"), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_env(tmp_path, DYAD_AUTH="off"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 90
@@ -83,8 +88,10 @@ def test_jwt_without_a_key_source_is_one_clear_line(tmp_path: Path) -> None:
     result = _serve(tmp_path, "--port", "0", DYAD_AUTH="jwt")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["dyad: DYAD_AUTH=jwt needs DYAD_JWT_JWKS_FILE or DYAD_JWT_JWKS_URL "
-                     "(or DYAD_SERVE_DEV_JWKS=true for development)"]
+    assert lines == [
+        "dyad: DYAD_AUTH=jwt needs DYAD_JWT_JWKS_FILE or DYAD_JWT_JWKS_URL "
+        "(or DYAD_SERVE_DEV_JWKS=true for development)"
+    ]
 
 
 def test_a_bad_setting_names_its_variable(tmp_path: Path) -> None:
@@ -101,5 +108,7 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -
     url = f"postgresql+asyncpg://dyad:s3cret@127.0.0.1:{closed_port}/dyad"
     result = _serve(tmp_path, "--port", "0", DYAD_AUTH="off", DYAD_DATABASE_URL=url)
     assert result.returncode == 1
-    assert result.stderr.startswith(f"dyad: cannot reach the database (postgresql postgresql://dyad:***@127.0.0.1:{closed_port}/dyad)")
+    assert result.stderr.startswith(
+        f"dyad: cannot reach the database (postgresql postgresql://dyad:***@127.0.0.1:{closed_port}/dyad)"
+    )
     assert "s3cret" not in result.stderr

@@ -28,9 +28,7 @@ Compiled = Callable[[Collection, Env], Collection]
 # The type names a choice element's JSON name can end in (valueQuantity, effectiveDateTime):
 # `performer` must not pick up `performerType`, which is another element, not a choice of it.
 CHOICE_SUFFIXES: frozenset[str] = frozenset(
-    type_name[:1].upper() + type_name[1:]
-    for types in models["r4"]["choiceTypePaths"].values()
-    for type_name in types
+    type_name[:1].upper() + type_name[1:] for types in models["r4"]["choiceTypePaths"].values() for type_name in types
 )
 
 
@@ -80,7 +78,7 @@ def _member(name: str) -> Compiled:
                 out.append(item)
             else:
                 for key, value in item.items():
-                    if key.startswith(name) and key[len(name):] in CHOICE_SUFFIXES:
+                    if key.startswith(name) and key[len(name) :] in CHOICE_SUFFIXES:
                         out.append(value)
         return out
 
@@ -369,8 +367,8 @@ def _substring(args: list[Compiled]) -> Compiled:
             return []
         if len(args) > 1:
             length = _arg(args[1], env)
-            return [text[start[0]:start[0] + length[0]]] if length else []
-        return [text[start[0]:]]
+            return [text[start[0] : start[0] + length[0]]] if length else []
+        return [text[start[0] :]]
 
     return run
 

@@ -52,6 +52,10 @@ class BodyLimit:
     async def _refuse(self, send: Send) -> None:
         error = too_large(self.limit)
         body = orjson.dumps(operation_outcome(error.issues))
-        headers = [(b"content-type", FHIR_JSON.encode()), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        headers = [
+            (b"content-type", FHIR_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

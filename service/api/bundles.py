@@ -1,7 +1,7 @@
 """Bundles the server builds: searchset and history, with paging links."""
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +17,7 @@ def _bundle(kind: str, total: int | None, links: list[dict[str, str]], entries: 
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": kind,
-        "meta": {"lastUpdated": format_instant(datetime.now(timezone.utc))},
+        "meta": {"lastUpdated": format_instant(datetime.now(UTC))},
     }
     if total is not None:
         bundle["total"] = total
@@ -27,7 +27,9 @@ def _bundle(kind: str, total: int | None, links: list[dict[str, str]], entries: 
     return bundle
 
 
-def page_links(url: str, params: list[tuple[str, str]], count: int, offset: int, total: int | None, shown: int) -> list[dict[str, str]]:
+def page_links(
+    url: str, params: list[tuple[str, str]], count: int, offset: int, total: int | None, shown: int
+) -> list[dict[str, str]]:
     """self, first, previous, next and last, each a full URL that reproduces that page."""
 
     def link(relation: str, at: int) -> dict[str, str]:
@@ -52,11 +54,19 @@ def searchset(
     entries += [_search_entry(s, base, "include", params) for s in page.included]
     if query.unknown:
         issues = [
-            Issue("warning", "not-supported", f"Search parameter '{name}' is not known for {res_type} and was ignored", name)
+            Issue(
+                "warning",
+                "not-supported",
+                f"Search parameter '{name}' is not known for {res_type} and was ignored",
+                name,
+            )
             for name in query.unknown
         ]
         entries.append({"resource": operation_outcome(issues), "search": {"mode": "outcome"}})
-    links = page_links(f"{base}/{res_type}", query.link_params(), query.count, query.offset, page.total, len(page.matches))
+    assert query.count is not None  # the search settled the page size
+    links = page_links(
+        f"{base}/{res_type}", query.link_params(), query.count, query.offset, page.total, len(page.matches)
+    )
     if query.summary == "count":
         links = links[:1]  # a count has no pages to walk
     return _bundle("searchset", page.total, links, entries)

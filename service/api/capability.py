@@ -1,6 +1,6 @@
 """The CapabilityStatement, generated from what is really registered."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from service import __version__
@@ -9,7 +9,15 @@ from service.api.operations import Operation, registered
 from service.conformance.supported import SUPPORTED_TYPES
 
 TYPE_INTERACTIONS = (
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
 
@@ -18,7 +26,7 @@ def capability_statement(ctx: FhirContext, base: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": datetime.now(timezone.utc).date().isoformat(),
+        "date": datetime.now(UTC).date().isoformat(),
         "publisher": "Dyad",
         "kind": "instance",
         "software": {"name": "Dyad", "version": __version__},
@@ -55,7 +63,8 @@ def _resource(ctx: FhirContext, res_type: str) -> dict[str, Any]:
         "searchParam": [_search_param(p) for _, p in sorted(params.items())],
     }
     operations = [
-        _operation(op) for op in registered()
+        _operation(op)
+        for op in registered()
         if op.levels & {"type", "instance"} and (op.types is None or res_type in op.types)
     ]
     if operations:
@@ -82,9 +91,7 @@ def _search_param(param: Any) -> dict[str, Any]:
 
 
 def _includes(ctx: FhirContext, res_type: str) -> set[str]:
-    return {
-        f"{res_type}:{code}" for code, p in ctx.registry.params_for(res_type).items() if p.type == "reference"
-    }
+    return {f"{res_type}:{code}" for code, p in ctx.registry.params_for(res_type).items() if p.type == "reference"}
 
 
 def _revincludes(ctx: FhirContext, res_type: str) -> set[str]:

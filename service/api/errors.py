@@ -21,7 +21,9 @@ def status_and_issues(exc: Exception) -> tuple[int, list[Issue]]:
     return 500, [Issue("fatal", "exception", "The server failed to process the request")]
 
 
-def _outcome_response(request: Request, status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
+def _outcome_response(
+    request: Request, status: int, issues: list[Issue], headers: dict[str, str] | None = None
+) -> Response:
     return fhir_json(operation_outcome(issues), request, status=status, headers=headers)
 
 
@@ -41,7 +43,9 @@ async def _on_http(request: Request, exc: Exception) -> Response:
 
 async def _on_request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    issues = [Issue("error", "invalid", f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}") for e in exc.errors()]
+    issues = [
+        Issue("error", "invalid", f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}") for e in exc.errors()
+    ]
     return _outcome_response(request, 400, issues)
 
 

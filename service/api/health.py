@@ -24,11 +24,9 @@ async def readyz(ctx: Annotated[FhirContext, Depends(get_context)]) -> Response:
     try:
         async with ctx.db.read() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means not ready
+    except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse(
-        {"status": "ready", "database": ctx.db.dialect, "profiles": len(ctx.package.resources)}
-    )
+    return JSONResponse({"status": "ready", "database": ctx.db.dialect, "profiles": len(ctx.package.resources)})
 
 
 @router.get("/metrics", summary="Prometheus metrics")
@@ -46,6 +44,8 @@ def _may_scrape(request: Request, settings: Settings) -> None:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise FhirError(
-            401, "/metrics needs the scraper's bearer token (DYAD_METRICS_TOKEN)", code="login",
+            401,
+            "/metrics needs the scraper's bearer token (DYAD_METRICS_TOKEN)",
+            code="login",
             headers={"WWW-Authenticate": "Bearer"},
         )

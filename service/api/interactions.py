@@ -17,9 +17,9 @@ from service.api.outcome import FhirError
 from service.api.references import require_resolvable
 from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, check_query_size, parse_search
 from service.security.access import Access
-from service.security.scopes import EXPLICIT_SCOPE_ONLY
 from service.security.consent import check_recorder
 from service.security.labels import labelled, writes_restricted
+from service.security.scopes import EXPLICIT_SCOPE_ONLY
 from service.store.access import is_restricted
 from service.store.errors import VersionConflict
 from service.store.records import StoredResource
@@ -67,9 +67,7 @@ async def search(
     )
     # Included resources of types the scopes do not let the caller read are left out, and are
     # not followed further by :iterate either.
-    page = await run_search(
-        conn, ctx.registry, query, viewer=access.viewer, readable=lambda t: access.may(t, "r")
-    )
+    page = await run_search(conn, ctx.registry, query, viewer=access.viewer, readable=lambda t: access.may(t, "r"))
     return query, page
 
 
@@ -86,9 +84,7 @@ def within_scopes(access: Access, search_filter: Filter) -> Filter:
         return replace(search_filter, inner=within_scopes(access, search_filter.inner))
     if isinstance(search_filter, ChainFilter):
         allowed = tuple(
-            (target, within_scopes(access, inner))
-            for target, inner in search_filter.targets
-            if access.may(target, "s")
+            (target, within_scopes(access, inner)) for target, inner in search_filter.targets if access.may(target, "s")
         )
         if not allowed:
             access.require(search_filter.targets[0][0], "s")
@@ -144,16 +140,17 @@ async def find_matches(
     if not items:
         raise FhirError(412, f"A conditional {res_type} request needs search criteria", code="invalid")
     # No total: only the matches are wanted, and counting them would run the search twice.
-    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset", "_total")] + [("_count", "2"), ("_total", "none")]
+    criteria = [(k, v) for k, v in items if k not in ("_count", "_offset", "_total")] + [
+        ("_count", "2"),
+        ("_total", "none"),
+    ]
     _, page = await search(ctx, conn, access, res_type, criteria, strict=True)
     return page.matches
 
 
 def one_or_none(res_type: str, matches: list[StoredResource]) -> StoredResource | None:
     if len(matches) > 1:
-        raise FhirError(
-            412, f"The criteria matched more than one {res_type}", code="multiple-matches"
-        )
+        raise FhirError(412, f"The criteria matched more than one {res_type}", code="multiple-matches")
     return matches[0] if matches else None
 
 
@@ -225,7 +222,8 @@ async def _create_once(
         winner = one_or_none(res_type, await find_matches(ctx, conn, access, res_type, criteria))
         if winner is None:
             raise FhirError(
-                409, f"A concurrent conditional create of {res_type} did not finish; retry",
+                409,
+                f"A concurrent conditional create of {res_type} did not finish; retry",
                 code="conflict",
             ) from None
         return Outcome(200, winner, wrote=False)
@@ -247,8 +245,10 @@ async def update(
     access.require(res_type, "u")
     if resource.get("id") != res_id:
         raise FhirError(
-            400, f"Resource id '{resource.get('id')}' does not match the URL's id '{res_id}'",
-            code="invalid", expression="id",
+            400,
+            f"Resource id '{resource.get('id')}' does not match the URL's id '{res_id}'",
+            code="invalid",
+            expression="id",
         )
     resource = await prepared(ctx, conn, access, resource)
     if res_type == "Subscription":
@@ -261,13 +261,23 @@ async def update(
     try:
         async with conn.begin_nested():
             stored, created = await ctx.repository.update(
-                conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+                conn,
+                resource,
+                res_id,
+                expected_version=if_match,
+                owner_org=owner,
+                viewer=access.viewer,
                 may_create=may_create,
             )
     except IntegrityError:
         # Another request created this id between our look and our insert: now it exists.
         stored, created = await ctx.repository.update(
-            conn, resource, res_id, expected_version=if_match, owner_org=owner, viewer=access.viewer,
+            conn,
+            resource,
+            res_id,
+            expected_version=if_match,
+            owner_org=owner,
+            viewer=access.viewer,
             may_create=may_create,
         )
     if created:
@@ -308,8 +318,10 @@ async def conditional_update(
     if target is not None:
         if resource.get("id") not in (None, target.res_id):
             raise FhirError(
-                409, "The resource id does not match the resource the criteria found",
-                code="conflict", expression="id",
+                409,
+                "The resource id does not match the resource the criteria found",
+                code="conflict",
+                expression="id",
             )
         return await update(ctx, conn, access, {**resource, "id": target.res_id}, target.res_id, if_match=if_match)
     if resource.get("id"):

@@ -22,7 +22,9 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 def _system(call: OperationCall) -> MappingSystem:
     name = call.request.query_params.get("system") or call.value("system")
     if not isinstance(name, str) or not name:
-        raise FhirError(400, "Name the source system: ?system=maternity|health-visiting|perinatal-mental-health", code="required")
+        raise FhirError(
+            400, "Name the source system: ?system=maternity|health-visiting|perinatal-mental-health", code="required"
+        )
     try:
         return call.ctx.mappings.system(name)
     except KeyError as exc:
@@ -34,7 +36,9 @@ async def _records(call: OperationCall) -> tuple[list[Any], bool]:
     media = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await call.request.body()
     if len(body) > call.ctx.settings.max_body_bytes:
-        raise FhirError(413, f"The request body is larger than {call.ctx.settings.max_body_bytes} bytes", code="too-costly")
+        raise FhirError(
+            413, f"The request body is larger than {call.ctx.settings.max_body_bytes} bytes", code="too-costly"
+        )
     try:
         if media in NDJSON_TYPES:
             return [orjson.loads(line) for line in body.splitlines() if line.strip()], True
@@ -59,7 +63,9 @@ async def ingest(call: OperationCall) -> Response:
     return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": entries}, call.request)
 
 
-async def _ingest_one(call: OperationCall, system: MappingSystem, record: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
+async def _ingest_one(
+    call: OperationCall, system: MappingSystem, record: Any, dry_run: bool
+) -> tuple[int, dict[str, Any]]:
     result = system.to_fhir(record)
     if not result.ok or result.bundle is None:
         return 422, result.operation_outcome()
@@ -107,4 +113,3 @@ async def _gathered(call: OperationCall) -> dict[str, Any]:
         raise FhirError(404, f"{call.res_type}/{call.res_id} is not known", code="not-found")
     resources = [s.content for s in page.matches + page.included if s.content is not None]
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-

@@ -70,9 +70,7 @@ def _body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
 RESOURCE_BODY = _body("application/fhir+json", _RESOURCE_SCHEMA)
 BUNDLE_BODY = _body("application/fhir+json", _BUNDLE_SCHEMA)
 PATCH_BODY = _body("application/json-patch+json", _PATCH_SCHEMA)
-FORM_BODY = _body(
-    "application/x-www-form-urlencoded", {"type": "object", "additionalProperties": {"type": "string"}}
-)
+FORM_BODY = _body("application/x-www-form-urlencoded", {"type": "object", "additionalProperties": {"type": "string"}})
 PARAMETERS_BODY = {
     "requestBody": {
         "required": False,

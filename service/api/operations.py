@@ -86,13 +86,25 @@ _REGISTRY: dict[str, Operation] = {}
 
 
 def operation(
-    name: str, *, levels: set[str], types: set[str] | None = None, definition: str | None = None,
-    idempotent: bool = True, raw_body: bool = False, permission: Permission | None = "r",
+    name: str,
+    *,
+    levels: set[str],
+    types: set[str] | None = None,
+    definition: str | None = None,
+    idempotent: bool = True,
+    raw_body: bool = False,
+    permission: Permission | None = "r",
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         _REGISTRY[name] = Operation(
-            name, handler, frozenset(levels), frozenset(types) if types else None, definition, idempotent,
-            raw_body, permission,
+            name,
+            handler,
+            frozenset(levels),
+            frozenset(types) if types else None,
+            definition,
+            idempotent,
+            raw_body,
+            permission,
         )
         return handler
 
@@ -120,8 +132,16 @@ Context = Annotated[FhirContext, Depends(get_context)]
 Base = Annotated[str, Depends(fhir_base)]
 
 
-async def _call(request: Request, ctx: FhirContext, access: Access, base: str, name: str, level: str,
-                res_type: str | None = None, res_id: str | None = None) -> Response:
+async def _call(
+    request: Request,
+    ctx: FhirContext,
+    access: Access,
+    base: str,
+    name: str,
+    level: str,
+    res_type: str | None = None,
+    res_id: str | None = None,
+) -> Response:
     op = _find(name, level, res_type, request.method)
     request.state.interaction = f"operation-{name}"
     if op.permission is not None:
@@ -134,13 +154,23 @@ async def _call(request: Request, ctx: FhirContext, access: Access, base: str, n
 
 
 @router.get("/{name:operation}", summary="System-level operation", operation_id="system_operation_get")
-@router.post("/{name:operation}", summary="System-level operation", operation_id="system_operation_post", openapi_extra=PARAMETERS_BODY)
+@router.post(
+    "/{name:operation}",
+    summary="System-level operation",
+    operation_id="system_operation_post",
+    openapi_extra=PARAMETERS_BODY,
+)
 async def system_operation(request: Request, name: str, ctx: Context, base: Base, access: Authenticated) -> Response:
     return await _call(request, ctx, access, base, name, "system")
 
 
 @router.get("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_get")
-@router.post("/{res_type}/{name:operation}", summary="Type-level operation", operation_id="type_operation_post", openapi_extra=PARAMETERS_BODY)
+@router.post(
+    "/{res_type}/{name:operation}",
+    summary="Type-level operation",
+    operation_id="type_operation_post",
+    openapi_extra=PARAMETERS_BODY,
+)
 async def type_operation(
     request: Request, res_type: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:
@@ -149,8 +179,15 @@ async def type_operation(
     return await _call(request, ctx, access, base, name, "type", checked)
 
 
-@router.get("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get")
-@router.post("/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_post", openapi_extra=PARAMETERS_BODY)
+@router.get(
+    "/{res_type}/{res_id}/{name:operation}", summary="Instance-level operation", operation_id="instance_operation_get"
+)
+@router.post(
+    "/{res_type}/{res_id}/{name:operation}",
+    summary="Instance-level operation",
+    operation_id="instance_operation_post",
+    openapi_extra=PARAMETERS_BODY,
+)
 async def instance_operation(
     request: Request, res_type: str, res_id: str, name: str, ctx: Context, base: Base, access: Authenticated
 ) -> Response:

@@ -10,8 +10,14 @@ class FhirError(DyadError):
     """A refusal with an HTTP status; rendered as an OperationOutcome."""
 
     def __init__(
-        self, status: int, message: str, *, code: str = "processing", expression: str | None = None,
-        issues: list[Issue] | None = None, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str = "processing",
+        expression: str | None = None,
+        issues: list[Issue] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.status = status
         self.issues = issues or [Issue("error", code, message, expression)]

@@ -4,8 +4,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
 import orjson
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from service.api.context import FhirContext, get_context
@@ -44,7 +44,11 @@ async def package_metadata(name: str, request: Request, ctx: Context) -> JSONRes
             "dist-tags": {"latest": version},
             "versions": {
                 version: {
-                    **manifest, "_id": f"{name}@{version}", "fhirVersion": "R4", "url": tarball_url, "dist": dist,
+                    **manifest,
+                    "_id": f"{name}@{version}",
+                    "fhirVersion": "R4",
+                    "url": tarball_url,
+                    "dist": dist,
                 }
             },
         }

@@ -1,6 +1,6 @@
 """HTTP for the pathway: $extract, $dyad and $pathway-metrics (logic in service/pathway/)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.responses import Response
@@ -34,7 +34,11 @@ async def _response_to_extract(call: OperationCall) -> tuple[dict[str, Any], str
     if response is None and isinstance(call.body, dict) and call.body.get("resourceType") == "QuestionnaireResponse":
         response = call.body
     if not isinstance(response, dict):
-        raise FhirError(400, "$extract needs a QuestionnaireResponse (the body, or parameter questionnaire-response)", code="required")
+        raise FhirError(
+            400,
+            "$extract needs a QuestionnaireResponse (the body, or parameter questionnaire-response)",
+            code="required",
+        )
     response = call.ctx.admission.admit(response, "QuestionnaireResponse")
     source = f"QuestionnaireResponse/{response['id']}" if response.get("id") else "QuestionnaireResponse"
     return response, source
@@ -68,12 +72,23 @@ async def _withdrawn_entries(
     search = await _searcher(call, conn)
     entries: list[dict[str, Any]] = []
     for stored in await search("Observation", [("derived-from", source)]):
-        values = {i.get("value") for i in stored.get("identifier") or []
-                  if i.get("system") == "https://w3id.org/dyad/fhir/Id/extracted-observation"}
+        values = {
+            i.get("value")
+            for i in stored.get("identifier") or []
+            if i.get("system") == "https://w3id.org/dyad/fhir/Id/extracted-observation"
+        }
         revised = withdrawn(stored) if values and not values & keep else None
         if revised is not None:
-            entries.append({"resource": revised, "request": {
-                "method": "PUT", "url": f"Observation/{stored['id']}", "ifMatch": f'W/"{stored["meta"]["versionId"]}"'}})
+            entries.append(
+                {
+                    "resource": revised,
+                    "request": {
+                        "method": "PUT",
+                        "url": f"Observation/{stored['id']}",
+                        "ifMatch": f'W/"{stored["meta"]["versionId"]}"',
+                    },
+                }
+            )
     return entries
 
 
@@ -84,10 +99,14 @@ async def _extract_entry(call: OperationCall, conn: Any, observation: dict[str, 
     stored = interactions.one_or_none("Observation", matches)
     revised = revision_of(stored.content, observation) if stored is not None and stored.content else None
     if stored is None or revised is None:
-        return {"resource": observation,
-                "request": {"method": "POST", "url": "Observation", "ifNoneExist": f"identifier={criteria}"}}
-    return {"resource": revised, "request": {
-        "method": "PUT", "url": f"Observation/{stored.res_id}", "ifMatch": f'W/"{stored.version}"'}}
+        return {
+            "resource": observation,
+            "request": {"method": "POST", "url": "Observation", "ifNoneExist": f"identifier={criteria}"},
+        }
+    return {
+        "resource": revised,
+        "request": {"method": "PUT", "url": f"Observation/{stored.res_id}", "ifMatch": f'W/"{stored.version}"'},
+    }
 
 
 async def _searcher(call: OperationCall, conn: Any) -> Any:
@@ -111,7 +130,9 @@ async def _counter(call: OperationCall, conn: Any) -> Any:
     """How many match, counted by the database with the caller's access."""
 
     async def count(res_type: str, items: list[tuple[str, str]]) -> int:
-        _, page = await interactions.search(call.ctx, conn, call.access, res_type, items + [("_summary", "count")], strict=True)
+        _, page = await interactions.search(
+            call.ctx, conn, call.access, res_type, items + [("_summary", "count")], strict=True
+        )
         assert page.total is not None
         return page.total
 
@@ -136,7 +157,7 @@ async def dyad(call: OperationCall) -> Response:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "total": len(resources),
         "entry": [{"fullUrl": f"{call.base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
     }
@@ -151,7 +172,7 @@ def _instant(call: OperationCall, name: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise FhirError(400, f"{name} is not a date or dateTime: {value}", code="invalid") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @operation("pathway-metrics", levels={"system", "type"}, types={"Organization"}, permission=None)

@@ -85,7 +85,9 @@ async def dangling(
     count as held. Existence is looked up once for all resources, a query per target type.
     """
     found: list[tuple[int, Reference]] = [
-        (index, ref) for index, resource in enumerate(resources) for ref in references_in(resource)
+        (index, ref)
+        for index, resource in enumerate(resources)
+        for ref in references_in(resource)
         if must_resolve(ref.value)
     ]
     wanted = {t for _, ref in found if (t := target_of(ref.value)) and t not in pending and t[0] in SUPPORTED_TYPES}

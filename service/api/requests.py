@@ -35,9 +35,7 @@ async def read_body(request: Request, *, accept: tuple[str, ...] = RESOURCE_TYPE
     """The parsed body (FHIR XML read into its JSON form), after the content type and size checks
     FHIR clients expect."""
     if media_type(request) not in accept:
-        raise FhirError(
-            415, f"Content-Type must be one of {', '.join(accept)}", code="not-supported"
-        )
+        raise FhirError(415, f"Content-Type must be one of {', '.join(accept)}", code="not-supported")
     limit: int = request.app.state.fhir.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -68,7 +66,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     match = _ETAG.match(value.strip())
     if not match:
-        raise FhirError(400, f"If-Match must be a version ETag such as W/\"1\", not {value!r}", code="invalid")
+        raise FhirError(400, f'If-Match must be a version ETag such as W/"1", not {value!r}', code="invalid")
     return int(match.group(2))
 
 

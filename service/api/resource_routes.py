@@ -24,16 +24,14 @@ from service.api.requests import (
 )
 from service.api.responses import check_format, fhir_json, resource_response
 from service.api.write_unit import write_unit
+from service.search.query import SearchQuery
 from service.security.access import Access
 from service.security.gate import Authenticated, authenticate
-from service.search.query import SearchQuery
 from service.store.errors import ResourceNotFound
 from service.store.search import SearchPage
 
 # Authentication runs before anything reads the body, so an unauthenticated caller learns nothing.
-router = APIRouter(
-    prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(authenticate), Depends(check_format)]
-)
+router = APIRouter(prefix="/fhir", tags=["FHIR resources"], dependencies=[Depends(authenticate), Depends(check_format)])
 
 Context = Annotated[FhirContext, Depends(get_context)]
 Base = Annotated[str, Depends(fhir_base)]
@@ -68,8 +66,14 @@ async def instance_history(
 
 
 async def _history(
-    request: Request, ctx: FhirContext, base: str, access: Access, url: str, *,
-    res_type: str | None = None, res_id: str | None = None,
+    request: Request,
+    ctx: FhirContext,
+    base: str,
+    access: Access,
+    url: str,
+    *,
+    res_type: str | None = None,
+    res_id: str | None = None,
 ) -> Response:
     count, offset, since = history_params(request, ctx.settings)
     async with ctx.db.read() as conn:
@@ -84,7 +88,12 @@ async def _history(
 
 @router.get("/{res_type}/{res_id}/_history/{vid}", summary="Read a version (vread)")
 async def vread(
-    request: Request, res_type: ResourceType, res_id: ResourceId, vid: VersionId, ctx: Context, base: Base,
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    vid: VersionId,
+    ctx: Context,
+    base: Base,
     access: Authenticated,
 ) -> Response:
     _mark(request, "vread")
@@ -124,7 +133,12 @@ async def search_post(
 
 
 async def _search(
-    request: Request, res_type: str, ctx: FhirContext, base: str, prefer: Prefer, access: Access,
+    request: Request,
+    res_type: str,
+    ctx: FhirContext,
+    base: str,
+    prefer: Prefer,
+    access: Access,
     items: list[tuple[str, str]],
 ) -> Response:
     _mark(request, "search-type")
@@ -158,7 +172,9 @@ async def create(
     criteria = _create_criteria(if_none_exist, search_items(request))
     async with write_unit(request, ctx, access, "create") as unit:
         outcome = unit.done(
-            await interactions.create(ctx, unit.conn, access, resource, if_none_exist=criteria, along=unit.records_along())
+            await interactions.create(
+                ctx, unit.conn, access, resource, if_none_exist=criteria, along=unit.records_along()
+            )
         )
         warnings = unit.warnings()
     return _written(request, outcome, base, prefer, warnings)
@@ -177,8 +193,14 @@ def _create_criteria(header: str | None, query: list[tuple[str, str]]) -> list[t
 
 @router.put("/{res_type}/{res_id}", summary="Update, or create with this id", openapi_extra=RESOURCE_BODY)
 async def update(
-    request: Request, resource: IncomingResource, res_id: ResourceId, ctx: Context, base: Base,
-    if_match: IfMatch, prefer: PreferHeader, access: Authenticated,
+    request: Request,
+    resource: IncomingResource,
+    res_id: ResourceId,
+    ctx: Context,
+    base: Base,
+    if_match: IfMatch,
+    prefer: PreferHeader,
+    access: Authenticated,
 ) -> Response:
     async with write_unit(request, ctx, access, "update") as unit:
         outcome = unit.done(await interactions.update(ctx, unit.conn, access, resource, res_id, if_match=if_match))
@@ -188,7 +210,12 @@ async def update(
 
 @router.put("/{res_type}", summary="Conditional update", openapi_extra=RESOURCE_BODY)
 async def conditional_update(
-    request: Request, resource: IncomingResource, ctx: Context, base: Base, if_match: IfMatch, prefer: PreferHeader,
+    request: Request,
+    resource: IncomingResource,
+    ctx: Context,
+    base: Base,
+    if_match: IfMatch,
+    prefer: PreferHeader,
     access: Authenticated,
 ) -> Response:
     async with write_unit(request, ctx, access, "update") as unit:
@@ -202,8 +229,14 @@ async def conditional_update(
 
 @router.patch("/{res_type}/{res_id}", summary="JSON Patch", openapi_extra=PATCH_BODY)
 async def patch(
-    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, base: Base,
-    if_match: IfMatch, prefer: PreferHeader, access: Authenticated,
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    ctx: Context,
+    base: Base,
+    if_match: IfMatch,
+    prefer: PreferHeader,
+    access: Authenticated,
 ) -> Response:
     _mark(request, "patch")
     operations = await read_body(request, accept=(JSON_PATCH_TYPE,))
@@ -216,7 +249,11 @@ async def patch(
 
 @router.delete("/{res_type}/{res_id}", summary="Delete", status_code=204)
 async def delete(
-    request: Request, res_type: ResourceType, res_id: ResourceId, ctx: Context, if_match: IfMatch,
+    request: Request,
+    res_type: ResourceType,
+    res_id: ResourceId,
+    ctx: Context,
+    if_match: IfMatch,
     access: Authenticated,
 ) -> Response:
     async with write_unit(request, ctx, access, "delete") as unit:
@@ -238,7 +275,12 @@ def _written(
 ) -> Response:
     assert outcome.stored is not None
     return resource_response(
-        outcome.stored, request, base, status=outcome.status, prefer=prefer, location=outcome.created,
+        outcome.stored,
+        request,
+        base,
+        status=outcome.status,
+        prefer=prefer,
+        location=outcome.created,
         warnings=warnings or (),
     )
 

@@ -1,8 +1,8 @@
 """Writing a FHIR response: JSON or XML (as `_format` or Accept ask), with the headers clients rely on."""
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -10,9 +10,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from service.api.outcome import FhirError, operation_outcome
-from service.conformance.fhir_xml import to_xml
 from service.api.requests import Prefer
 from service.api.shaping import apply_elements, apply_summary
+from service.conformance.fhir_xml import to_xml
 from service.conformance.issues import Issue
 from service.store.records import StoredResource
 
@@ -80,7 +80,7 @@ def without_secrets(body: Any) -> Any:
         return {**body, "channel": channel}
     if kind == "Bundle" and isinstance(body.get("entry"), list):
         entries = [_entry_without_secrets(e) for e in body["entry"]]
-        if any(new is not old for new, old in zip(entries, body["entry"])):
+        if any(new is not old for new, old in zip(entries, body["entry"], strict=True)):
             return {**body, "entry": entries}
     return body
 
@@ -93,9 +93,7 @@ def _entry_without_secrets(entry: Any) -> Any:
     return entry
 
 
-def fhir_json(
-    body: Any, request: Request, *, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def fhir_json(body: Any, request: Request, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """The body in the format the request asked for (the name stays: JSON is the default)."""
     if wants_xml(request):
         pretty = request.query_params.get("_pretty") == "true"
@@ -150,7 +148,9 @@ def resource_response(
         return Response(status_code=status, headers=headers)
     if mode == "OperationOutcome":
         message = f"{stored.res_type}/{stored.res_id} version {stored.version} stored"
-        issues = [Issue("information", "informational", message)] + [Issue("warning", "incomplete", w) for w in warnings]
+        issues = [Issue("information", "informational", message)] + [
+            Issue("warning", "incomplete", w) for w in warnings
+        ]
         return fhir_json(operation_outcome(issues), request, status=status, headers=headers)
     assert stored.content is not None
     return fhir_json(shaped(stored.content, request.query_params), request, status=status, headers=headers)

@@ -1,7 +1,7 @@
 """_summary and _elements: the subsets of a resource a client may ask for."""
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -24,16 +24,14 @@ def _element_names(res_type: str, wanted: Callable[[Any, dict[str, Any]], bool])
     return frozenset(names)
 
 
-@lru_cache(maxsize=None)
+@cache
 def summary_elements(res_type: str) -> frozenset[str]:
     return _element_names(res_type, lambda _field, extra: bool(extra.get("summary_element_property")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def mandatory_elements(res_type: str) -> frozenset[str]:
-    return _element_names(
-        res_type, lambda field, extra: bool(extra.get("element_required")) or field.is_required()
-    )
+    return _element_names(res_type, lambda field, extra: bool(extra.get("element_required")) or field.is_required())
 
 
 def apply_summary(resource: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -59,9 +57,7 @@ def apply_elements(resource: dict[str, Any], elements: list[str]) -> dict[str, A
     res_type = resource["resourceType"]
     wanted = {e.split(".", 1)[1] if e.startswith(res_type + ".") else e for e in elements}
     wanted |= mandatory_elements(res_type)
-    shaped = {
-        k: v for k, v in resource.items() if k in _ALWAYS or k.lstrip("_") in wanted
-    }
+    shaped = {k: v for k, v in resource.items() if k in _ALWAYS or k.lstrip("_") in wanted}
     return _mark_subsetted(shaped)
 
 

@@ -17,9 +17,7 @@ from service.security.gate import Authenticated, authenticate
 
 # The CapabilityStatement is public (clients read it to learn how to authenticate); the rest is not.
 public_router = APIRouter(prefix="/fhir", tags=["FHIR system"], dependencies=[Depends(check_format)])
-router = APIRouter(
-    prefix="/fhir", tags=["FHIR system"], dependencies=[Depends(authenticate), Depends(check_format)]
-)
+router = APIRouter(prefix="/fhir", tags=["FHIR system"], dependencies=[Depends(authenticate), Depends(check_format)])
 
 Context = Annotated[FhirContext, Depends(get_context)]
 Base = Annotated[str, Depends(fhir_base)]

@@ -60,7 +60,12 @@ async def expand(call: OperationCall) -> Response:
     return fhir_json(expansion, call.request)
 
 
-@operation("validate-code", levels={"type", "instance"}, types={"ValueSet", "CodeSystem"}, definition=SPEC + "ValueSet-validate-code")
+@operation(
+    "validate-code",
+    levels={"type", "instance"},
+    types={"ValueSet", "CodeSystem"},
+    definition=SPEC + "ValueSet-validate-code",
+)
 async def validate_code(call: OperationCall) -> Response:
     system, code, display = _coding(call)
     if not isinstance(code, str):
@@ -122,9 +127,12 @@ async def translate(call: OperationCall) -> Response:
     if not isinstance(system, str) or not isinstance(code, str):
         raise FhirError(400, "$translate needs system and code (or coding)", code="required")
     matches = call.ctx.terminology.translate(
-        system, code,
+        system,
+        code,
         conceptmap_url=await _canonical_of(call),
-        source=call.value("source"), target=call.value("target"), target_system=call.value("targetsystem"),
+        source=call.value("source"),
+        target=call.value("target"),
+        target_system=call.value("targetsystem"),
     )
     parameters: list[dict[str, Any]] = [
         {"name": "result", "valueBoolean": any(m["equivalence"] not in ("unmatched", "disjoint") for m in matches)},

@@ -47,9 +47,18 @@ async def _inputs(call: OperationCall) -> tuple[dict[str, Any], list[str] | None
 def _check(call: OperationCall, resource: dict[str, Any], profiles: list[str] | None) -> list[Issue]:
     res_type = resource.get("resourceType")
     if call.res_type and res_type != call.res_type:
-        return [Issue("error", "invalid", f"resourceType '{res_type}' does not match the URL's type '{call.res_type}'", "resourceType")]
+        return [
+            Issue(
+                "error",
+                "invalid",
+                f"resourceType '{res_type}' does not match the URL's type '{call.res_type}'",
+                "resourceType",
+            )
+        ]
     if not isinstance(res_type, str) or not is_resource_type(res_type):
-        return [Issue("error", "structure", f"resourceType {res_type!r} is not a FHIR R4 resource type", "resourceType")]
+        return [
+            Issue("error", "structure", f"resourceType {res_type!r} is not a FHIR R4 resource type", "resourceType")
+        ]
     admission = call.ctx.admission
     if profiles is None:
         return admission.assess(resource).issues

@@ -16,7 +16,7 @@ import re
 import typing
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -25,11 +25,16 @@ from lxml import etree
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
-_F = "{%s}" % FHIR_NS
+_F = f"{{{FHIR_NS}}}"
 _INTEGER = re.compile(r"^-?\d+$")
 _PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-    remove_comments=True, remove_pis=True,
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
 )
 
 
@@ -60,7 +65,7 @@ def model_of(type_name: str) -> Any:
         raise FhirXmlError(f"Unknown resource or data type {type_name!r}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_of(model: Any) -> Shape:
     """The elements of a type in the StructureDefinition's order, each with what it is."""
     order = tuple(model.elements_sequence())
@@ -91,7 +96,7 @@ def _unwrap(annotation: Any) -> tuple[bool, Any]:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
             annotation = args[0]
-        elif origin in (list, typing.List):
+        elif origin in (list, list):
             many, annotation = True, args[0]
         else:
             return many, annotation

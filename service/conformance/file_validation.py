@@ -8,9 +8,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
+from service.conformance.admission import Admission
 from service.conformance.fhir_xml import FhirXmlError, from_xml
 from service.conformance.issues import Issue
-from service.conformance.admission import Admission
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def resolve_profile(admission: Admission, name: str) -> str:
     for url, compiled in profiles.items():
         if name in (url.rsplit("/", 1)[-1], compiled.name):
             return url
-    raise UnknownProfile(f"no profile {name!r} in the guide; known: {', '.join(sorted(u.rsplit('/', 1)[-1] for u in profiles))}")
+    raise UnknownProfile(
+        f"no profile {name!r} in the guide; known: {', '.join(sorted(u.rsplit('/', 1)[-1] for u in profiles))}"
+    )
 
 
 def validate_paths(admission: Admission, paths: Sequence[Path], profile: str | None = None) -> list[Checked]:
@@ -72,7 +74,9 @@ class _Unreadable:
 
 def _resources(paths: Sequence[Path]) -> Iterator[tuple[str, Any]]:
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".xml")) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in (".json", ".ndjson", ".xml")) if path.is_dir() else [path]
+        )
         for file in files:
             yield from _file_resources(file)
 
@@ -146,12 +150,12 @@ def as_junit(results: list[Checked]) -> str:
         name = quoteattr(checked.location)
         errors = [i for i in checked.issues if i.severity in ("error", "fatal")]
         if not errors:
-            cases.append(f"  <testcase classname=\"dyad.validate\" name={name}/>")
+            cases.append(f'  <testcase classname="dyad.validate" name={name}/>')
             continue
         text = escape("\n".join(f"{i.expression or ''}: {i.message}" for i in errors))
         message = quoteattr(f"{len(errors)} error(s)")
         cases.append(
-            f"  <testcase classname=\"dyad.validate\" name={name}>\n"
+            f'  <testcase classname="dyad.validate" name={name}>\n'
             f"    <failure message={message}>{text}</failure>\n  </testcase>"
         )
     body = "\n".join(cases)

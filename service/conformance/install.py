@@ -4,10 +4,10 @@ from typing import Any
 
 from service.conformance.package import ProfilePackage
 from service.conformance.parse import check_structure
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.meta import get_meta, set_meta
 from service.store.repository import ResourceRepository
-from service.store.access import Viewer
 
 DIGEST_KEY = "profiles_digest"
 

@@ -16,14 +16,14 @@ def within_entry(issue: Issue, prefix: str) -> Issue:
     elif expression.startswith(prefix):
         located = expression
     elif head[:1].isupper():
-        located = f"{prefix}.resource{expression[len(head):]}"
+        located = f"{prefix}.resource{expression[len(head) :]}"
     else:
         located = f"{prefix}.resource.{expression}"
     message = issue.message
     if message.startswith(prefix):
         pass
-    elif head[:1].isupper() and message.startswith(head) and message[len(head):len(head) + 1] in (".", ":", "["):
-        message = f"{prefix}.resource{message[len(head):]}"
+    elif head[:1].isupper() and message.startswith(head) and message[len(head) : len(head) + 1] in (".", ":", "["):
+        message = f"{prefix}.resource{message[len(head) :]}"
     else:
         message = f"{prefix}: {message}"
     return Issue(issue.severity, issue.code, message, located)

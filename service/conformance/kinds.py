@@ -32,12 +32,21 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind(f"{SD}/dyad-relationship-observation", "Observation", "code", f"{VS}/dyad-relationship-assessment-codes"),
-    Kind(f"{SD}/dyad-relationship-observation", "Observation", "category",
-         codings=frozenset({(CONCEPTS, "parent-infant-relationship")})),
+    Kind(
+        f"{SD}/dyad-relationship-observation",
+        "Observation",
+        "category",
+        codings=frozenset({(CONCEPTS, "parent-infant-relationship")}),
+    ),
     # A parent–infant referral is a plan (the profile fixes intent, the pathway's rule asks for it);
     # an order with the same category is a request for the mother's own care (MHSDS reason 13).
-    Kind(f"{SD}/dyad-referral", "ServiceRequest", "category", f"{VS}/dyad-referral-categories",
-         unless=(("intent", "order"),)),
+    Kind(
+        f"{SD}/dyad-referral",
+        "ServiceRequest",
+        "category",
+        f"{VS}/dyad-referral-categories",
+        unless=(("intent", "order"),),
+    ),
     Kind(f"{SD}/dyad-care-plan", "CarePlan", "category", codings=frozenset({(CONCEPTS, "parent-infant-care-plan")})),
     Kind(f"{SD}/dyad-goal", "Goal", "category", codings=frozenset({(CONCEPTS, "parent-infant-relationship-goal")})),
     Kind(f"{SD}/dyad-assessment-prompt", "Task", "code", codings=frozenset({(TASKS, "assessment-prompt")})),

@@ -54,7 +54,7 @@ def tarball(files: dict[str, bytes]) -> bytes:
 def checksums(archive: bytes) -> dict[str, str]:
     """What an NPM registry lists for a tarball: `shasum` (SHA-1, hex) and `integrity` (SRI SHA-512)."""
     sha512 = base64.b64encode(hashlib.sha512(archive).digest()).decode()
-    return {"shasum": hashlib.sha1(archive).hexdigest(), "integrity": f"sha512-{sha512}"}  # noqa: S324 (npm's format)
+    return {"shasum": hashlib.sha1(archive).hexdigest(), "integrity": f"sha512-{sha512}"}
 
 
 def write_folder(files: dict[str, bytes], out_dir: Path) -> None:
@@ -75,12 +75,11 @@ def _implementation_guide(profiles_dir: Path) -> dict[str, Any]:
 def _with_snapshots(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every profile with its snapshot, which package consumers read (see snapshots.py)."""
     profiles = {
-        str(d["url"]): d for d in definitions
+        str(d["url"]): d
+        for d in definitions
         if d["resourceType"] == "StructureDefinition" and d.get("derivation") == "constraint"
     }
-    return [
-        with_snapshot(d, profiles) if d.get("url") in profiles and "snapshot" not in d else d for d in definitions
-    ]
+    return [with_snapshot(d, profiles) if d.get("url") in profiles and "snapshot" not in d else d for d in definitions]
 
 
 def _read_all(paths: list[Path]) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ class ProfilePackage:
     def resource_profiles(self) -> dict[str, str]:
         """The guide's profiles of resources (not extensions), by short name (id) to canonical URL."""
         return {
-            str(sd["id"]): str(sd["url"]) for sd in self.of_type("StructureDefinition")
+            str(sd["id"]): str(sd["url"])
+            for sd in self.of_type("StructureDefinition")
             if sd.get("kind") == "resource" and sd.get("derivation") == "constraint" and sd.get("id") and sd.get("url")
         }
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import orjson
+
 from service.conformance.issues import InvalidResource, Issue
 from service.conformance.supported import SUPPORTED_TYPES
 from service.conformance.validation.core import shared_core
@@ -27,7 +28,7 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidResource([Issue("error", "structure", f"Body is not valid JSON: {exc}")])
+        raise InvalidResource([Issue("error", "structure", f"Body is not valid JSON: {exc}")]) from None
 
 
 def parse_resource(body: bytes, expected_type: str | None = None) -> dict[str, Any]:
@@ -45,9 +46,7 @@ def check_envelope(document: Any, expected_type: str | None = None) -> dict[str,
     """The document, if it is a resource of the expected, supported type without control
     characters; its content is judged by the validator."""
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        raise InvalidResource(
-            [Issue("error", "structure", "Body is not a FHIR resource: resourceType is missing")]
-        )
+        raise InvalidResource([Issue("error", "structure", "Body is not a FHIR resource: resourceType is missing")])
     res_type = document["resourceType"]
     if expected_type is not None and res_type != expected_type:
         raise InvalidResource(
@@ -85,7 +84,9 @@ def check_characters(node: Any, path: str) -> None:
     elif isinstance(node, dict):
         for key, value in node.items():
             if _FORBIDDEN.search(key):
-                raise InvalidResource([Issue("error", "invalid", f"{path}: control characters in an element name", path)])
+                raise InvalidResource(
+                    [Issue("error", "invalid", f"{path}: control characters in an element name", path)]
+                )
             check_characters(value, f"{path}.{key}")
     elif isinstance(node, list):
         for index, item in enumerate(node):

@@ -24,9 +24,28 @@ BASE_DATA = Path(__file__).parent / "data" / "r4-base-snapshots.json.gz"
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
 # Merged into the base element as they are; constraints are added to the base's.
 _REPLACED = {
-    "sliceName", "short", "definition", "comment", "requirements", "alias", "min", "max", "type", "binding",
-    "slicing", "mustSupport", "isModifier", "isModifierReason", "isSummary", "meaningWhenMissing", "label",
-    "code", "maxLength", "condition", "example", "orderMeaning",
+    "sliceName",
+    "short",
+    "definition",
+    "comment",
+    "requirements",
+    "alias",
+    "min",
+    "max",
+    "type",
+    "binding",
+    "slicing",
+    "mustSupport",
+    "isModifier",
+    "isModifierReason",
+    "isSummary",
+    "meaningWhenMissing",
+    "label",
+    "code",
+    "maxLength",
+    "condition",
+    "example",
+    "orderMeaning",
 }
 
 
@@ -53,9 +72,9 @@ def _base_elements(profile: dict[str, Any], profiles: dict[str, dict[str, Any]])
     base_url = str(profile.get("baseDefinition", ""))
     if base_url in profiles:
         return copy.deepcopy(with_snapshot(profiles[base_url], profiles)["snapshot"]["element"])
-    if not base_url.startswith(_CORE) or base_url[len(_CORE):] not in base_snapshots():
+    if not base_url.startswith(_CORE) or base_url[len(_CORE) :] not in base_snapshots():
         raise SnapshotError(f"{profile.get('url')}: no snapshot known for base {base_url}")
-    return copy.deepcopy(base_snapshots()[base_url[len(_CORE):]])
+    return copy.deepcopy(base_snapshots()[base_url[len(_CORE) :]])
 
 
 def _apply(elements: list[dict[str, Any]], diff: dict[str, Any]) -> None:
@@ -87,15 +106,21 @@ def _add_slice(elements: list[dict[str, Any]], slice_id: str) -> int:
     start = _find(elements, sliced_id)
     if start is None:
         raise SnapshotError(f"{slice_id}: the sliced element {sliced_id} is not in the base")
-    block = [e for e in elements if e["id"] == sliced_id or (e["id"].startswith(sliced_id + ".") and ":" not in e["id"][len(sliced_id):])]
+    block = [
+        e
+        for e in elements
+        if e["id"] == sliced_id or (e["id"].startswith(sliced_id + ".") and ":" not in e["id"][len(sliced_id) :])
+    ]
     copies = []
     for element in block:
         twin = copy.deepcopy(element)
-        twin["id"] = slice_id + element["id"][len(sliced_id):]
+        twin["id"] = slice_id + element["id"][len(sliced_id) :]
         twin.pop("slicing", None)
         copies.append(twin)
     end = start + 1
-    while end < len(elements) and (elements[end]["id"].startswith(sliced_id + ".") or elements[end]["id"].startswith(sliced_id + ":")):
+    while end < len(elements) and (
+        elements[end]["id"].startswith(sliced_id + ".") or elements[end]["id"].startswith(sliced_id + ":")
+    ):
         end += 1
     elements[end:end] = copies
     return end
@@ -118,11 +143,11 @@ def _unfold(elements: list[dict[str, Any]], parent_id: str, wanted: str) -> None
     children = []
     for element in base_snapshots()[type_name][1:]:
         child = copy.deepcopy(element)
-        rest = element["id"][len(type_name):]
+        rest = element["id"][len(type_name) :]
         child["id"] = parent_id + rest
-        child["path"] = parent["path"] + element["path"][len(type_name):]
+        child["path"] = parent["path"] + element["path"][len(type_name) :]
         children.append(child)
-    elements[index + 1:index + 1] = children
+    elements[index + 1 : index + 1] = children
 
 
 def _merge(element: dict[str, Any], diff: dict[str, Any]) -> None:

@@ -23,7 +23,15 @@ from service.fhirpath.raw import compile_raw, compile_untyped
 from service.fhirpath.values import FHIRPathError, Node, Quantity, Temporal
 
 __all__ = [
-    "Compiled", "FHIRPathError", "Quantity", "Temporal", "TypeModel", "compile", "evaluate", "json_value", "plain",
+    "Compiled",
+    "FHIRPathError",
+    "Quantity",
+    "Temporal",
+    "TypeModel",
+    "compile",
+    "evaluate",
+    "json_value",
+    "plain",
 ]
 
 UserFunction = Callable[..., list[Any]]  # (focus values, *single argument values) -> values
@@ -34,9 +42,15 @@ class Compiled:
 
     __slots__ = ("expression", "_body", "_model", "_strict", "_raw", "_untyped")
 
-    def __init__(self, expression: str, body: Any, model: TypeModel, strict: bool,
-                 raw: Callable[[Any], list[Any] | None] | None = None,
-                 untyped: Callable[[Any, Any], list[Any] | None] | None = None) -> None:
+    def __init__(
+        self,
+        expression: str,
+        body: Any,
+        model: TypeModel,
+        strict: bool,
+        raw: Callable[[Any], list[Any] | None] | None = None,
+        untyped: Callable[[Any, Any], list[Any] | None] | None = None,
+    ) -> None:
         self.expression = expression
         self._body = body
         self._model = model
@@ -44,8 +58,9 @@ class Compiled:
         self._raw = raw
         self._untyped = untyped
 
-    def evaluate(self, resource: Any, variables: Mapping[str, Any] | None = None,
-                 clock: datetime | None = None) -> list[Any]:
+    def evaluate(
+        self, resource: Any, variables: Mapping[str, Any] | None = None, clock: datetime | None = None
+    ) -> list[Any]:
         """The result as plain values. A primitive that has only extensions (no value) has no
         plain value and is left out; nodes() keeps it."""
         if self._raw is not None and not variables:
@@ -56,11 +71,20 @@ class Compiled:
             walked = self._untyped(resource, variables)
             if walked is not None:
                 return walked
-        return [plain(item) for item in self.nodes(resource, variables, clock)
-                if type(item) is not Node or item.value is not None]
+        return [
+            plain(item)
+            for item in self.nodes(resource, variables, clock)
+            if type(item) is not Node or item.value is not None
+        ]
 
-    def nodes(self, resource: Any, variables: Mapping[str, Any] | None = None,
-              clock: datetime | None = None, focus: Any = None, focus_path: str | None = None) -> list[Any]:
+    def nodes(
+        self,
+        resource: Any,
+        variables: Mapping[str, Any] | None = None,
+        clock: datetime | None = None,
+        focus: Any = None,
+        focus_path: str | None = None,
+    ) -> list[Any]:
         """The result before unwrapping: elements as Nodes carrying their FHIR type.
         focus: where evaluation starts when it is not the resource (an element inside it, such
         as the one an invariant sits on); focus_path: that element's path (Goal.target), which
@@ -97,8 +121,9 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def compile(expression: str, *, strict: bool = False, model: TypeModel = R4,  # noqa: A001
-            functions: Mapping[str, UserFunction] | None = None) -> Compiled:
+def compile(
+    expression: str, *, strict: bool = False, model: TypeModel = R4, functions: Mapping[str, UserFunction] | None = None
+) -> Compiled:
     """strict: unknown element names and JSON choice names (valueQuantity) are errors, as the
     specification says; lenient (the default for Dyad's callers) reads them as empty / as JSON.
     functions: extra functions by name (the mappings' own), called with plain values."""
@@ -112,13 +137,14 @@ def _compile_cached(expression: str, strict: bool, model: TypeModel) -> Compiled
     return _compile_uncached(expression, strict, model, ())
 
 
-def _compile_uncached(expression: str, strict: bool, model: TypeModel,
-                      functions: tuple[tuple[str, UserFunction], ...]) -> Compiled:
+def _compile_uncached(
+    expression: str, strict: bool, model: TypeModel, functions: tuple[tuple[str, UserFunction], ...]
+) -> Compiled:
     try:
         tree = parse_tree(expression)
     except FHIRPathError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the ANTLR runtime raises its own exception types
+    except Exception as exc:
         raise FHIRPathError(f"syntax error: {exc}") from exc
     with using_functions(dict(functions)):
         body = compile_tree(tree)
@@ -127,8 +153,8 @@ def _compile_uncached(expression: str, strict: bool, model: TypeModel,
     return Compiled(expression, body, model, strict, raw, untyped)
 
 
-def evaluate(resource: Any, expression: str, variables: Mapping[str, Any] | None = None, *,
-             strict: bool = False) -> list[Any]:
+def evaluate(
+    resource: Any, expression: str, variables: Mapping[str, Any] | None = None, *, strict: bool = False
+) -> list[Any]:
     """The expression's result over the resource; variables are reachable as %name."""
     return compile(expression, strict=strict).evaluate(resource, variables)
-

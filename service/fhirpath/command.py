@@ -21,10 +21,16 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("fhirpath", help="evaluate a FHIRPath expression over a FHIR JSON file")
     parser.add_argument("expression", metavar="EXPRESSION")
     parser.add_argument("file", metavar="FILE", help="a FHIR resource as JSON, or - for stdin")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=JSON",
-                        help="an %%NAME variable, its value as JSON (a string without quotes is taken as text)")
-    parser.add_argument("--strict", action="store_true",
-                        help="unknown element names and JSON choice names (valueQuantity) are errors")
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="an %%NAME variable, its value as JSON (a string without quotes is taken as text)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="unknown element names and JSON choice names (valueQuantity) are errors"
+    )
     parser.set_defaults(handler=run)
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from antlr4 import CommonTokenStream, InputStream
@@ -31,8 +32,9 @@ class Context:
 
     __slots__ = ("this", "index", "total", "variables", "model", "strict", "clock", "root")
 
-    def __init__(self, this: Any, root: Any, variables: Mapping[str, Any], model: TypeModel, strict: bool,
-                 clock: datetime | None) -> None:
+    def __init__(
+        self, this: Any, root: Any, variables: Mapping[str, Any], model: TypeModel, strict: bool, clock: datetime | None
+    ) -> None:
         self.this = this
         self.index: int | None = None
         self.total: Collection | None = None
@@ -53,7 +55,9 @@ class Context:
 Compiled = Callable[[Collection, Context], Collection]
 
 # Caller-supplied functions (the mappings' own) for the compile in progress.
-_USER_FUNCTIONS: ContextVar[Mapping[str, Callable[..., Collection]]] = ContextVar("user_functions", default={})
+_USER_FUNCTIONS: ContextVar[Mapping[str, Callable[..., Collection]]] = ContextVar(
+    "user_functions", default=MappingProxyType({})
+)
 
 
 @contextmanager
@@ -70,7 +74,7 @@ def user_function(name: str) -> Callable[..., Collection] | None:
 
 
 class _Raise(ErrorListener):
-    def syntaxError(self, recognizer: Any, offendingSymbol: Any, line: int, column: int, msg: str, e: Any) -> None:  # noqa: N802, N803
+    def syntaxError(self, recognizer: Any, offendingSymbol: Any, line: int, column: int, msg: str, e: Any) -> None:
         raise FHIRPathError(f"syntax error at {line}:{column}: {msg}")
 
 
@@ -79,7 +83,9 @@ def _raise(error: Exception) -> None:
 
 
 # fhirpathpy's lexer wants a time after 'T'; FHIRPath allows `@2015T` (a DateTime to the year).
-_PARTIAL_DATE_TIME = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|//[^\n]*|/\*.*?\*/|@(\d{4}(?:-\d{2}(?:-\d{2})?)?)T(?![\d])", re.DOTALL)
+_PARTIAL_DATE_TIME = re.compile(
+    r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|//[^\n]*|/\*.*?\*/|@(\d{4}(?:-\d{2}(?:-\d{2})?)?)T(?![\d])", re.DOTALL
+)
 
 
 def _partial_date_times(expression: str) -> str:
@@ -147,6 +153,7 @@ def dotted_name(node: dict[str, Any]) -> str:
 
 
 # --- terms ----------------------------------------------------------------------------------------
+
 
 def _invocation_term(node: dict[str, Any]) -> Compiled:
     return _invocation(node["children"][0], explicit_input=False)
@@ -246,7 +253,7 @@ def unescape_string(text: str) -> str:
         if char == "\\" and i + 1 < len(text):
             nxt = text[i + 1]
             if nxt == "u" and i + 5 < len(text) + 0 and len(text) >= i + 6:
-                out.append(chr(int(text[i + 2:i + 6], 16)))
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
                 i += 6
                 continue
             out.append(_ESCAPES.get(nxt, nxt))
@@ -298,11 +305,12 @@ def _literal(node: dict[str, Any]) -> Compiled:
         return lambda _focus, _ctx: []
     value = [literal_value(literal)]
     run = lambda _focus, _ctx: value  # noqa: E731
-    run.constant = value  # type: ignore[attr-defined] - lets callers fold constant arguments
+    run.constant = value  # type: ignore[attr-defined]  # lets callers fold constant arguments
     return run
 
 
 # --- operators ------------------------------------------------------------------------------------
+
 
 def _binary(node: dict[str, Any]) -> tuple[Compiled, Compiled, str]:
     left, right = (_compile(c) for c in node["children"])
@@ -345,6 +353,7 @@ def _logic(node: dict[str, Any]) -> Compiled:
     left, right, op = _binary(node)
     truth = ops.truth
     if op == "and":
+
         def run_and(focus: Collection, ctx: Context) -> Collection:
             a = truth(left(focus, ctx))
             if a is False:
@@ -353,8 +362,10 @@ def _logic(node: dict[str, Any]) -> Compiled:
             if b is False:
                 return [False]
             return [True] if a is True and b is True else []
+
         return run_and
     if op == "or":
+
         def run_or(focus: Collection, ctx: Context) -> Collection:
             a = truth(left(focus, ctx))
             if a is True:
@@ -363,11 +374,14 @@ def _logic(node: dict[str, Any]) -> Compiled:
             if b is True:
                 return [True]
             return [False] if a is False and b is False else []
+
         return run_or
     if op == "xor":
+
         def run_xor(focus: Collection, ctx: Context) -> Collection:
             a, b = truth(left(focus, ctx)), truth(right(focus, ctx))
             return [] if a is None or b is None else [a != b]
+
         return run_xor
 
     def run_implies(focus: Collection, ctx: Context) -> Collection:
@@ -413,7 +427,7 @@ def _union(node: dict[str, Any]) -> Compiled:
     if left_constant is not None and right_constant is not None:
         folded = ops.distinct(left_constant + right_constant)
         run = lambda _focus, _ctx: folded  # noqa: E731
-        run.constant = folded  # type: ignore[attr-defined] - `x in ('a' | 'b')` becomes a set lookup
+        run.constant = folded  # type: ignore[attr-defined]  # `x in ('a' | 'b')` becomes a set lookup
         return run
     return lambda focus, ctx: ops.distinct(left(focus, ctx) + right(focus, ctx))
 
@@ -426,6 +440,7 @@ def _type_expression(node: dict[str, Any]) -> Compiled:
     type_spec = dotted_name(node["children"][1])
     op = node["terminalNodeText"][0]
     if op == "is":
+
         def is_type(focus: Collection, ctx: Context) -> Collection:
             items = source(focus, ctx)
             if not items:
@@ -433,6 +448,7 @@ def _type_expression(node: dict[str, Any]) -> Compiled:
             if len(items) > 1:
                 raise FHIRPathError("'is' needs a single item")
             return [ops.is_type(items[0], type_spec, ctx.model)]
+
         return is_type
 
     def as_type(focus: Collection, ctx: Context) -> Collection:

@@ -5,7 +5,7 @@ import html
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cmp_to_key, lru_cache
 from typing import Any
@@ -481,10 +481,12 @@ def _substring(text: str, start: Any, length: Any = None) -> str | None:
         return None
     if length is None:
         return text[start:]
-    return text[start:start + max(length, 0)]
+    return text[start : start + max(length, 0)]
 
 
-def _substring_impl(focus: Collection, _ctx: Context, start: Collection, length: Collection | None = None) -> Collection:
+def _substring_impl(
+    focus: Collection, _ctx: Context, start: Collection, length: Collection | None = None
+) -> Collection:
     text = _string_input(focus)
     if text is None or not start:
         return []
@@ -591,7 +593,7 @@ def _json_unescape_one(match: re.Match[str]) -> str:
 # --- maths ----------------------------------------------------------------------------------------
 
 
-def _math(fn: Callable[[Any], Any], quantity: bool = True) -> Impl:
+def _math(fn: Callable[..., Any], quantity: bool = True) -> Impl:
     def run(focus: Collection, _ctx: Context, *args: Collection) -> Collection:
         value = ops.single(focus)
         if value is None:
@@ -729,8 +731,9 @@ def _extension(focus: Collection, ctx: Context, url: Collection) -> Collection:
 
 
 def _has_value(focus: Collection, _ctx: Context) -> Collection:
-    return [len(focus) == 1 and type(focus[0]) is Node and focus[0].value is not None
-            and type(focus[0].value) is not dict]
+    return [
+        len(focus) == 1 and type(focus[0]) is Node and focus[0].value is not None and type(focus[0].value) is not dict
+    ]
 
 
 def _get_value(focus: Collection, _ctx: Context) -> Collection:
@@ -745,7 +748,11 @@ def _resolve(focus: Collection, ctx: Context) -> Collection:
     out: Collection = []
     for item in focus:
         value = system(item)
-        text = value if type(value) is str else (item.value.get("reference") if type(item) is Node and type(item.value) is dict else None)
+        text = (
+            value
+            if type(value) is str
+            else (item.value.get("reference") if type(item) is Node and type(item.value) is dict else None)
+        )
         if not isinstance(text, str):
             continue
         found = _find_local(text, ctx)
@@ -783,7 +790,7 @@ def _conforms_to(focus: Collection, ctx: Context, url: Collection) -> Collection
     wanted = ops.single(url)
     if not isinstance(wanted, str) or not wanted.startswith(_CORE_PROFILE):
         raise FHIRPathError("conformsTo() knows only the core resource definitions")
-    name = wanted[len(_CORE_PROFILE):]
+    name = wanted[len(_CORE_PROFILE) :]
     if not ctx.model.is_type(name):
         raise FHIRPathError(f"conformsTo(): unknown definition {wanted}")
     out = []
@@ -809,7 +816,7 @@ def _unsupported(name: str) -> Impl:
 
 def _clock(ctx: Context) -> datetime:
     if ctx.clock is None:
-        ctx.clock = datetime.now(timezone.utc)
+        ctx.clock = datetime.now(UTC)
     return ctx.clock
 
 
@@ -829,6 +836,7 @@ def _time_of_day(_focus: Collection, ctx: Context) -> Collection:
 
 # --- tables ---------------------------------------------------------------------------------------
 
+
 def _simple(fn: Callable[[Collection], Collection]) -> tuple[int, int, Impl]:
     return 0, 0, lambda focus, _ctx: fn(focus)
 
@@ -842,8 +850,13 @@ def _strings(fn: Callable[..., Any], arity: int) -> tuple[int, int, Impl]:
 
 
 _CONVERSIONS = {
-    "Boolean": _to_boolean, "Integer": _to_integer, "Decimal": _to_decimal, "String": _to_string,
-    "Date": _to_date, "DateTime": _to_date_time, "Time": _to_time,
+    "Boolean": _to_boolean,
+    "Integer": _to_integer,
+    "Decimal": _to_decimal,
+    "String": _to_string,
+    "Date": _to_date,
+    "DateTime": _to_date_time,
+    "Time": _to_time,
 }
 
 _LAMBDAS: dict[str, tuple[int, int, Impl]] = {
@@ -866,8 +879,8 @@ _FUNCTIONS: dict[str, tuple[int, int, Impl]] = {
     "distinct": _simple(ops.distinct),
     "single": (0, 0, _single),
     "isDistinct": (0, 0, _is_distinct),
-    "skip": _numeric_arg(lambda f, n: f[max(n, 0):]),
-    "take": _numeric_arg(lambda f, n: f[:max(n, 0)]),
+    "skip": _numeric_arg(lambda f, n: f[max(n, 0) :]),
+    "take": _numeric_arg(lambda f, n: f[: max(n, 0)]),
     "allTrue": (0, 0, _boolean_all(True, True, False)),
     "allFalse": (0, 0, _boolean_all(False, True, False)),
     "anyTrue": (0, 0, _boolean_all(True, False, True)),
@@ -943,4 +956,3 @@ def _descendants(focus: Collection, ctx: Context) -> Collection:
         out.extend(queue)
         queue = ops.children(queue, ctx)
     return out
-

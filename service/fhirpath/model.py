@@ -55,6 +55,8 @@ class Child:
 
 
 class TypeModel(Protocol):
+    def __hash__(self) -> int: ...
+
     def children(self, path: str, name: str) -> tuple[Child, ...] | None:
         """The JSON keys `name` may appear under on an element at model `path`; None if the
         model does not know the element (an unknown path, or a name the type does not have)."""
@@ -128,9 +130,7 @@ class R4Model:
     def _own(self, owner: str, name: str) -> tuple[Child, ...] | None:
         full = f"{owner}.{name}"
         if full in self._choices:
-            return tuple(
-                Child(name + t[:1].upper() + t[1:], _fhir_type(t), _fhir_type(t)) for t in self._choices[full]
-            )
+            return tuple(Child(name + t[:1].upper() + t[1:], _fhir_type(t), _fhir_type(t)) for t in self._choices[full])
         if full in self._elsewhere:
             target = self._elsewhere[full]
             return (Child(name, "BackboneElement", target),)

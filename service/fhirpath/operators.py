@@ -252,8 +252,13 @@ def children(focus: Collection, ctx: "Context") -> Collection:
                 continue
             seen.add(name)
             found = _child_by_key(ctx.model, item.path, name, value)
-            _add(out, value.get(name), found.type if found else None, found.path if found else None,
-                 value.get("_" + name))
+            _add(
+                out,
+                value.get(name),
+                found.type if found else None,
+                found.path if found else None,
+                value.get("_" + name),
+            )
     return out
 
 
@@ -631,5 +636,3 @@ def type_info(item: Any) -> tuple[str, str]:
     if type(item) is Node and item.type is not None:
         return "FHIR", item.type
     return "System", type_name(system(item))
-
-

@@ -87,8 +87,11 @@ def _root(node: dict[str, Any], model: TypeModel) -> tuple[RawWalk, _Position]:
         raise _NotPure
 
     def root(values: list[Any], _root: dict[str, Any]) -> list[Any]:
-        return [v for v in values if type(v) is dict
-                and (v.get("resourceType") == name or _is_a(v.get("resourceType"), name, model))]
+        return [
+            v
+            for v in values
+            if type(v) is dict and (v.get("resourceType") == name or _is_a(v.get("resourceType"), name, model))
+        ]
 
     return root, _Position(name, name)
 
@@ -105,9 +108,7 @@ def _member(walk: RawWalk, position: _Position, name: str, model: TypeModel) -> 
         raise _NotPure
     keys = [c.key for c in children]
     step = _descend(keys[0]) if len(keys) == 1 else _descend_any(keys)
-    following = (
-        _Position(children[0].path, children[0].type) if len(children) == 1 else _Position(None, None, children)
-    )
+    following = _Position(children[0].path, children[0].type) if len(children) == 1 else _Position(None, None, children)
     return _then(walk, step), following
 
 
@@ -133,7 +134,9 @@ def _type_matches(fhir_type: str | None, name: str, model: TypeModel) -> bool:
     return fhir_type == name or model.is_subtype(fhir_type, name)
 
 
-def _function(walk: RawWalk, position: _Position, functn: dict[str, Any], model: TypeModel) -> tuple[RawWalk, _Position]:
+def _function(
+    walk: RawWalk, position: _Position, functn: dict[str, Any], model: TypeModel
+) -> tuple[RawWalk, _Position]:
     name = identifier_text(functn["children"][0])
     params = functn["children"][1]["children"] if len(functn["children"]) > 1 else []
     if name in ("as", "ofType") and len(params) == 1:
@@ -165,8 +168,11 @@ def _is_call(node: dict[str, Any], name: str) -> bool:
     try:
         invocation = node["children"][0]["children"][0]
         functn = invocation["children"][0]
-        return invocation["type"] == "FunctionInvocation" and identifier_text(functn["children"][0]) == name \
+        return (
+            invocation["type"] == "FunctionInvocation"
+            and identifier_text(functn["children"][0]) == name
             and len(functn["children"]) == 1
+        )
     except (KeyError, IndexError):
         return False
 

@@ -7,7 +7,7 @@ arithmetic, comparison and functions work on the System value a node is read as 
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +25,7 @@ class Node:
 
     __slots__ = ("value", "type", "path", "ext")
 
-    def __init__(self, value: Any, type_: str | None, path: str | None, ext: Any = None) -> None:  # noqa: D107
+    def __init__(self, value: Any, type_: str | None, path: str | None, ext: Any = None) -> None:
         self.value = value
         self.type = type_
         self.path = path
@@ -157,20 +157,36 @@ def _to_datetime(value: Temporal) -> datetime:
     if value.kind == "Time":
         full = [2000, 1, 1] + list(value.parts) + [0] * (3 - len(value.parts))
     else:
-        full = list(value.parts) + [1, 1, 1, 0, 0, 0][len(value.parts):]
+        full = list(value.parts) + [1, 1, 1, 0, 0, 0][len(value.parts) :]
     micro = int((value.fraction or "0")[:6].ljust(6, "0"))
-    return datetime(*full, micro)  # type: ignore[arg-type, misc]
+    return datetime(*full, micro)  # type: ignore[arg-type, call-arg]
 
 
 _CALENDAR_UNITS = {
-    "year": "year", "years": "year", "a": "year",
-    "month": "month", "months": "month", "mo": "month",
-    "week": "week", "weeks": "week", "wk": "week",
-    "day": "day", "days": "day", "d": "day",
-    "hour": "hour", "hours": "hour", "h": "hour",
-    "minute": "minute", "minutes": "minute", "min": "minute",
-    "second": "second", "seconds": "second", "s": "second",
-    "millisecond": "millisecond", "milliseconds": "millisecond", "ms": "millisecond",
+    "year": "year",
+    "years": "year",
+    "a": "year",
+    "month": "month",
+    "months": "month",
+    "mo": "month",
+    "week": "week",
+    "weeks": "week",
+    "wk": "week",
+    "day": "day",
+    "days": "day",
+    "d": "day",
+    "hour": "hour",
+    "hours": "hour",
+    "h": "hour",
+    "minute": "minute",
+    "minutes": "minute",
+    "min": "minute",
+    "second": "second",
+    "seconds": "second",
+    "s": "second",
+    "millisecond": "millisecond",
+    "milliseconds": "millisecond",
+    "ms": "millisecond",
 }
 
 
@@ -200,19 +216,30 @@ def add_duration(value: Temporal, amount: "Quantity", sign: int) -> Temporal:
 
 
 _SECONDS: dict[str, Decimal] = {
-    "week": Decimal(604800), "day": Decimal(86400), "hour": Decimal(3600), "minute": Decimal(60),
-    "second": Decimal(1), "millisecond": Decimal("0.001"),
+    "week": Decimal(604800),
+    "day": Decimal(86400),
+    "hour": Decimal(3600),
+    "minute": Decimal(60),
+    "second": Decimal(1),
+    "millisecond": Decimal("0.001"),
 }
 # the smallest step a value of each kind and precision (number of parts) can take, in seconds
 _STEP: dict[str, dict[int, Decimal]] = {
     "Date": {1: Decimal(86400), 2: Decimal(86400), 3: Decimal(86400)},
-    "DateTime": {1: Decimal(86400), 2: Decimal(86400), 3: Decimal(86400), 4: Decimal(3600),
-                 5: Decimal(60), 6: Decimal("0.001")},
+    "DateTime": {
+        1: Decimal(86400),
+        2: Decimal(86400),
+        3: Decimal(86400),
+        4: Decimal(3600),
+        5: Decimal(60),
+        6: Decimal("0.001"),
+    },
     "Time": {1: Decimal(3600), 2: Decimal(60), 3: Decimal("0.001")},
 }
 
 
 def _from_datetime(moment: datetime, like: Temporal) -> Temporal:
+    full: tuple[int, ...]
     if like.kind == "Time":
         full = (moment.hour, moment.minute, moment.second)
     else:
@@ -276,20 +303,45 @@ def boundary(value: Temporal, digits: int | None, high: bool) -> Temporal | None
 
 # UCUM units the engine can convert between: unit -> (dimension, factor to the base unit).
 _UCUM: dict[str, tuple[str, Decimal]] = {
-    "g": ("g", Decimal(1)), "kg": ("g", Decimal(1000)), "mg": ("g", Decimal("0.001")),
-    "ug": ("g", Decimal("0.000001")), "[lb_av]": ("g", Decimal("453.59237")),
-    "m": ("m", Decimal(1)), "cm": ("m", Decimal("0.01")), "mm": ("m", Decimal("0.001")),
-    "km": ("m", Decimal(1000)), "[in_i]": ("m", Decimal("0.0254")),
-    "s": ("s", Decimal(1)), "ms": ("s", Decimal("0.001")), "min": ("s", Decimal(60)),
-    "h": ("s", Decimal(3600)), "d": ("s", Decimal(86400)), "wk": ("s", Decimal(604800)),
-    "L": ("L", Decimal(1)), "l": ("L", Decimal(1)), "mL": ("L", Decimal("0.001")), "dL": ("L", Decimal("0.1")),
-    "m2": ("m2", Decimal(1)), "cm2": ("m2", Decimal("0.0001")),
+    "g": ("g", Decimal(1)),
+    "kg": ("g", Decimal(1000)),
+    "mg": ("g", Decimal("0.001")),
+    "ug": ("g", Decimal("0.000001")),
+    "[lb_av]": ("g", Decimal("453.59237")),
+    "m": ("m", Decimal(1)),
+    "cm": ("m", Decimal("0.01")),
+    "mm": ("m", Decimal("0.001")),
+    "km": ("m", Decimal(1000)),
+    "[in_i]": ("m", Decimal("0.0254")),
+    "s": ("s", Decimal(1)),
+    "ms": ("s", Decimal("0.001")),
+    "min": ("s", Decimal(60)),
+    "h": ("s", Decimal(3600)),
+    "d": ("s", Decimal(86400)),
+    "wk": ("s", Decimal(604800)),
+    "L": ("L", Decimal(1)),
+    "l": ("L", Decimal(1)),
+    "mL": ("L", Decimal("0.001")),
+    "dL": ("L", Decimal("0.1")),
+    "m2": ("m2", Decimal(1)),
+    "cm2": ("m2", Decimal("0.0001")),
     "1": ("1", Decimal(1)),
 }
 # Calendar duration keywords that are the same as a UCUM definite duration.
-_DEFINITE = {"week": "wk", "weeks": "wk", "day": "d", "days": "d", "hour": "h", "hours": "h",
-             "minute": "min", "minutes": "min", "second": "s", "seconds": "s",
-             "millisecond": "ms", "milliseconds": "ms"}
+_DEFINITE = {
+    "week": "wk",
+    "weeks": "wk",
+    "day": "d",
+    "days": "d",
+    "hour": "h",
+    "hours": "h",
+    "minute": "min",
+    "minutes": "min",
+    "second": "s",
+    "seconds": "s",
+    "millisecond": "ms",
+    "milliseconds": "ms",
+}
 _CALENDAR_KEYWORDS = {"year": "a", "years": "a", "month": "mo", "months": "mo"}
 
 
@@ -360,6 +412,7 @@ def parse_quantity(text: str) -> Quantity | None:
 
 
 # --- reading JSON values -------------------------------------------------------------------------
+
 
 def to_decimal(value: Any) -> Decimal:
     if type(value) is float:
@@ -449,4 +502,4 @@ def parse_decimal(text: str) -> Decimal | None:
         return None
 
 
-UTC = timezone.utc
+UTC = UTC

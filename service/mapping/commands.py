@@ -22,10 +22,14 @@ def register(subparsers: Any) -> None:
     """Adds `map` to the `dyad` command's subparsers."""
     parser = subparsers.add_parser("map", help="map a source record to FHIR, or FHIR to a source record (offline)")
     direction = parser.add_mutually_exclusive_group(required=True)
-    direction.add_argument("--from", dest="from_system", metavar="SYSTEM", help="FILE is a SYSTEM record; print the Bundle")
+    direction.add_argument(
+        "--from", dest="from_system", metavar="SYSTEM", help="FILE is a SYSTEM record; print the Bundle"
+    )
     direction.add_argument("--to", dest="to_system", metavar="SYSTEM", help="FILE is a Bundle; print the SYSTEM record")
     parser.add_argument("file", type=Path, metavar="FILE", help="JSON file, or - for stdin")
-    parser.add_argument("--subject", help="--to: NHS number or Patient/id of the record's subject when the Bundle holds several")
+    parser.add_argument(
+        "--subject", help="--to: NHS number or Patient/id of the record's subject when the Bundle holds several"
+    )
     parser.add_argument("--organisation", help="--to: ODS code of the organisation the record is rendered for")
     parser.add_argument("--mappings", type=Path, default=DEFAULT_MAPPINGS, help="mappings folder (default ./mappings)")
     parser.set_defaults(handler=run)

@@ -90,7 +90,9 @@ class ExpressionCompiler:
         compiled = self._cache.get(expression)
         if compiled is None:
             inner = self.compiled(expression)
-            compiled = self._cache[expression] = lambda resource, context: _seal(inner(_open(resource), _plain(context)))
+            compiled = self._cache[expression] = lambda resource, context: _seal(
+                inner(_open(resource), _plain(context))
+            )
         return compiled
 
     def compile(self, expression: str) -> Callable[[Any, dict[str, Any]], Collection]:

@@ -7,7 +7,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - the slower path still gives the same answers
-    jsonschema_rs = None
+    jsonschema_rs = None  # type: ignore[assignment]
 from jsonschema.exceptions import ValidationError
 
 from service.mapping.results import MappingIssue

@@ -110,7 +110,9 @@ class MappingSystem:
         for coded in self.manifest.coded_fields.values():
             for url in (coded.to_dyad, coded.from_dyad):
                 if url is not None and not self.translator.has_map(url):
-                    raise ValueError(f"{self.folder}/mapping.json: {coded.field} names ConceptMap {url}, not in conceptmaps/")
+                    raise ValueError(
+                        f"{self.folder}/mapping.json: {coded.field} names ConceptMap {url}, not in conceptmaps/"
+                    )
 
     # --- record -> FHIR ------------------------------------------------------------------------
 
@@ -129,7 +131,9 @@ class MappingSystem:
             end_run(token)
         unmappable = _present(record, self.manifest.not_held_by_dyad)
         result = MappingResult(
-            issues=run.issues + _dangling(bundle, run.urns), unmappable=unmappable + _unique(run.unmappable), approximate=run.approximate
+            issues=run.issues + _dangling(bundle, run.urns),
+            unmappable=unmappable + _unique(run.unmappable),
+            approximate=run.approximate,
         )
         if not result.ok:
             return result
@@ -189,7 +193,9 @@ class MappingSystem:
             MappingIssue("error", i.code, i.field, f"rendered record: {i.message}", i.value)
             for i in self.schema.check(record)
         ]
-        return MappingResult(record=record, issues=issues, unmappable=_unique(run.unmappable), approximate=run.approximate)
+        return MappingResult(
+            record=record, issues=issues, unmappable=_unique(run.unmappable), approximate=run.approximate
+        )
 
     def _subject(
         self, resources: list[dict[str, Any]], variables: dict[str, Any], subject: str | None

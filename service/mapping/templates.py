@@ -89,7 +89,7 @@ class _Compiler:
             # No copy of the variables per call (fpml makes one): compiled expressions never write to them.
             try:
                 return compiled(resource, context)
-            except Exception as exc:  # noqa: BLE001 - reported as fpml reports it
+            except Exception as exc:
                 raise FPMLValidationError(f"Cannot evaluate '{expression}': {exc}", path.split(".")) from exc
 
         return run

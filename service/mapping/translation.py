@@ -60,9 +60,7 @@ class CodeTranslator:
         self._codings: dict[tuple[str, str], dict[str, str] | None] = {}
         # A bare code (Encounter.status, ServiceRequest.priority) has no system of its own: read
         # it as a code of the map's first source system.
-        self._bare_system = {
-            m["url"]: (m.get("group") or [{}])[0].get("source", "") for m in concept_maps
-        }
+        self._bare_system = {m["url"]: (m.get("group") or [{}])[0].get("source", "") for m in concept_maps}
         self._cache: dict[tuple[str, str], Translation] = {}
 
     def coding(self, system: str, code: str) -> dict[str, str] | None:

@@ -93,21 +93,23 @@ async def _ensure_lanes(conn: AsyncConnection, subscription_ids: list[str]) -> N
     """Lanes are created on demand, so the writers of events never touch (or lock) a lane row."""
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     await conn.execute(
-        insert(_lane).values([{"subscription_id": s, "consecutive_failures": 0, "error_reported": False} for s in subscription_ids]).on_conflict_do_nothing()
+        insert(_lane)
+        .values([{"subscription_id": s, "consecutive_failures": 0, "error_reported": False} for s in subscription_ids])
+        .on_conflict_do_nothing()
     )
 
 
 async def renew_lease(conn: AsyncConnection, sub_id: str, *, worker: str, until: datetime) -> bool:
     """Extend our lease; False when it was lost (it expired and another worker took the lane)."""
     result = await conn.execute(
-        update(_lane)
-        .where(_lane.subscription_id == sub_id, _lane.claimed_by == worker)
-        .values(claimed_until=until)
+        update(_lane).where(_lane.subscription_id == sub_id, _lane.claimed_by == worker).values(claimed_until=until)
     )
     return result.rowcount == 1
 
 
-async def release_lane(conn: AsyncConnection, sub_id: str, *, worker: str, next_attempt_at: datetime | None = None) -> None:
+async def release_lane(
+    conn: AsyncConnection, sub_id: str, *, worker: str, next_attempt_at: datetime | None = None
+) -> None:
     await conn.execute(
         update(_lane)
         .where(_lane.subscription_id == sub_id, _lane.claimed_by == worker)
@@ -119,8 +121,15 @@ async def pending_events(conn: AsyncConnection, sub_id: str, *, limit: int) -> l
     """The lane's oldest pending events with the resource version each one is about."""
     result = await conn.execute(
         select(
-            _event.pk, _event.event_id, _event.res_type, _event.res_id, _event.version,
-            _event.interaction, _event.created_at, _event.attempts, ResourceVersionRow.content,
+            _event.pk,
+            _event.event_id,
+            _event.res_type,
+            _event.res_id,
+            _event.version,
+            _event.interaction,
+            _event.created_at,
+            _event.attempts,
+            ResourceVersionRow.content,
         )
         .outerjoin(
             ResourceVersionRow,
@@ -139,8 +148,12 @@ async def mark_delivered(conn: AsyncConnection, pks: list[int], *, status: int, 
             update(_event)
             .where(_event.pk.in_(pks), _event.state == PENDING)
             .values(
-                state=DELIVERED, attempts=_event.attempts + 1, last_attempt_at=now,
-                last_status=status, last_error=None, finished_at=now,
+                state=DELIVERED,
+                attempts=_event.attempts + 1,
+                last_attempt_at=now,
+                last_status=status,
+                last_error=None,
+                finished_at=now,
             )
         )
 
@@ -149,7 +162,10 @@ async def record_failure(
     conn: AsyncConnection, pk: int, *, status: int | None, error: str, now: datetime, dead: bool
 ) -> None:
     values: dict[str, Any] = {
-        "attempts": _event.attempts + 1, "last_attempt_at": now, "last_status": status, "last_error": error,
+        "attempts": _event.attempts + 1,
+        "last_attempt_at": now,
+        "last_status": status,
+        "last_error": error,
     }
     if dead:
         values.update(state=DEAD, finished_at=now)
@@ -174,4 +190,3 @@ async def set_lane_health(
         .where(_lane.subscription_id == sub_id)
         .values(consecutive_failures=consecutive_failures, error_reported=error_reported)
     )
-

@@ -7,7 +7,7 @@ leaves none behind and a committed one cannot lose its notifications.
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.conformance.issues import InvalidResource, Issue
 from service.notify.cache import SubscriptionCache
 from service.notify.endpoints import EndpointPolicy
-from service.notify.wakeups import notify_on_commit
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.notify.tables import PENDING, NotifyEventRow
+from service.notify.wakeups import notify_on_commit
 from service.search.query import SearchQuery, parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import find_pks, write_index
 from service.store.tables import ResourceRow, ResourceVersionRow
-from service.store.access import Viewer
 
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8f0e-4a43-9a55-2b8c3d1e7a10")
 _INTERACTIONS = {"POST": "create", "DELETE": "delete"}
@@ -48,7 +48,7 @@ class OutboxListener:
         registry: SearchRegistry,
         cache: SubscriptionCache,
         endpoints: EndpointPolicy,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = registry
         self.cache = cache
@@ -96,7 +96,10 @@ class OutboxListener:
             matching = await _matching_batch(conn, self.registry, subscribers, batch)
             searched = set(matching)
             for change in batch:
-                prepared[(change.res_type, change.res_id, change.version)] = (searched, {k for k, pks in matching.items() if change.pk in pks})
+                prepared[(change.res_type, change.res_id, change.version)] = (
+                    searched,
+                    {k for k, pks in matching.items() if change.pk in pks},
+                )
         conn.info[PREPARED_KEY] = prepared
 
     async def _on_subscription_write(self, conn: AsyncConnection, change: StoredResource) -> None:
@@ -110,7 +113,9 @@ class OutboxListener:
         if subscriber.status == "requested":
             # R4 leaves activation to the server; the criteria and channel were checked just above.
             assert self._repository is not None, "OutboxListener.bind was not called"
-            await self._repository.update(conn, {**change.content, "status": "active"}, change.res_id, viewer=Viewer.system())
+            await self._repository.update(
+                conn, {**change.content, "status": "active"}, change.res_id, viewer=Viewer.system()
+            )
 
     async def _matching(
         self, conn: AsyncConnection, change: StoredResource, subscribers: list[Subscriber]
@@ -164,7 +169,9 @@ async def _matching_now(
     return [s for s in subscribers if verdicts[(s.criteria_key, s.owner_org)]]
 
 
-async def _matches(conn: AsyncConnection, registry: SearchRegistry, subscriber: Subscriber, change: StoredResource) -> bool:
+async def _matches(
+    conn: AsyncConnection, registry: SearchRegistry, subscriber: Subscriber, change: StoredResource
+) -> bool:
     # The search runs as the subscription's owner would see it: a restricted resource is never
     # announced to an organisation that could not read it.
     query = _restricted(registry, subscriber.criteria, change.res_id)

@@ -6,7 +6,7 @@ are never touched. Each round deletes in bounded batches, so no replica holds th
 and several replicas purging at once only repeat each other's (idempotent) deletes.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -20,7 +20,7 @@ class OutboxRetention:
 
     async def purge(self, now: datetime | None = None) -> int:
         """Delete finished events queued before now - keep; returns how many went."""
-        cutoff = (now or datetime.now(timezone.utc)) - self.keep
+        cutoff = (now or datetime.now(UTC)) - self.keep
         purged = 0
         while True:
             async with self.db.write() as conn:

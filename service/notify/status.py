@@ -7,10 +7,10 @@ client's concurrent change (say, to `off`) is never overwritten.
 
 import logging
 
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.errors import ResourceGone, ResourceNotFound, VersionConflict
 from service.store.repository import ResourceRepository
-from service.store.access import Viewer
 
 log = logging.getLogger("dyad.notify")
 

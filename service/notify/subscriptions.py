@@ -13,9 +13,7 @@ from service.search.registry import SearchRegistry
 from service.search.values import parse_instant
 from service.store.access import Viewer
 
-PAYLOAD_CONTENT_URL = (
-    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
-)
+PAYLOAD_CONTENT_URL = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
 FHIR_JSON = "application/fhir+json"
 _JSON_PAYLOADS = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
 # `error` is the server's own verdict on delivery, not the client's wish to stop: such a
@@ -23,11 +21,25 @@ _JSON_PAYLOADS = frozenset({FHIR_JSON, "application/json", "application/json+fhi
 QUEUEING_STATUSES = frozenset({"requested", "active", "error"})
 # Headers a subscriber may not set: hop-by-hop and framing headers (which could split or smuggle
 # the request, or send it to another virtual host) and the ones Dyad writes itself.
-SERVER_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-    "proxy-authorization", "proxy-authenticate", "te", "trailer", "upgrade", "expect",
-    "content-type", "content-encoding", "content-location",
-})
+SERVER_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "content-type",
+        "content-encoding",
+        "content-location",
+    }
+)
 
 
 class PayloadContent(Enum):
@@ -107,11 +119,23 @@ def _headers(raw: list[Any], problems: list[Issue]) -> tuple[tuple[str, str], ..
         name, colon, value = str(entry).partition(":")
         name = name.strip()
         # A name with spaces or control characters would let a header value smuggle a request.
-        if not colon or not name or not name.isascii() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+        if (
+            not colon
+            or not name
+            or not name.isascii()
+            or any(c in name for c in " \t\r\n")
+            or "\n" in value
+            or "\r" in value
+        ):
             problems.append(_issue(f"channel.header '{name}' is not 'Name: value'", "Subscription.channel.header"))
             continue
         if name.lower() in SERVER_HEADERS or name.lower().startswith("x-dyad-"):
-            problems.append(_issue(f"channel.header may not set '{name}': Dyad frames the request itself", "Subscription.channel.header"))
+            problems.append(
+                _issue(
+                    f"channel.header may not set '{name}': Dyad frames the request itself",
+                    "Subscription.channel.header",
+                )
+            )
             continue
         headers.append((name, value.strip()))
     return tuple(headers)
@@ -123,14 +147,21 @@ def _payload_content(channel: dict[str, Any], problems: list[Issue]) -> PayloadC
     if payload is None:
         return PayloadContent.EMPTY
     if payload not in _JSON_PAYLOADS:
-        problems.append(_issue(f"channel.payload '{payload}' is not supported; use {FHIR_JSON}", "Subscription.channel.payload"))
+        problems.append(
+            _issue(f"channel.payload '{payload}' is not supported; use {FHIR_JSON}", "Subscription.channel.payload")
+        )
         return PayloadContent.EMPTY
     for extension in channel.get("_payload", {}).get("extension", []):
         if extension.get("url") == PAYLOAD_CONTENT_URL:
             try:
                 return PayloadContent(extension.get("valueCode"))
             except ValueError:
-                problems.append(_issue("backport-payload-content must be empty, id-only or full-resource", "Subscription.channel.payload"))
+                problems.append(
+                    _issue(
+                        "backport-payload-content must be empty, id-only or full-resource",
+                        "Subscription.channel.payload",
+                    )
+                )
     return PayloadContent.FULL_RESOURCE
 
 
@@ -138,7 +169,11 @@ def _criteria(registry: SearchRegistry, criteria: str, problems: list[Issue]) ->
     res_type, _, query_string = criteria.partition("?")
     res_type = res_type.strip().rsplit("/", 1)[-1]
     if res_type not in SUPPORTED_TYPES:
-        problems.append(_issue("criteria must be a search URL on a stored type, such as Observation?code=...", "Subscription.criteria"))
+        problems.append(
+            _issue(
+                "criteria must be a search URL on a stored type, such as Observation?code=...", "Subscription.criteria"
+            )
+        )
         return res_type, SearchQuery(res_type=res_type)
     items = parse_qsl(query_string, keep_blank_values=True)
     try:
@@ -153,5 +188,3 @@ def _criteria(registry: SearchRegistry, criteria: str, problems: list[Issue]) ->
 
 def _criteria_key(res_type: str, criteria: SearchQuery) -> str:
     return res_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria.link_params()))
-
-

@@ -65,7 +65,7 @@ class PostgresWakeups:
             try:
                 await self._listen_until_lost()
                 failures = 0
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 log.warning("notify listen connection failed")
                 failures += 1
             self.listening.clear()

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,10 +39,10 @@ from service.notify.retry import RetryPolicy
 from service.notify.status import set_delivery_status
 from service.notify.subscriptions import Subscriber, read_subscriber
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.errors import ResourceGone, ResourceNotFound
 from service.store.repository import ResourceRepository
-from service.store.access import Viewer
 
 log = logging.getLogger("dyad.notify")
 
@@ -66,7 +66,7 @@ def worker_name() -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class DeliveryWorker:
@@ -305,7 +305,9 @@ class _LaneRun:
             self.failures = 0
         if failed is not None:
             self.failures += 1
-        report_error = failed is not None and self.failures >= config.errors_before_error_status and not self.error_reported
+        report_error = (
+            failed is not None and self.failures >= config.errors_before_error_status and not self.error_reported
+        )
         report_recovery = bool(delivered) and self.error_reported
         async with self.w.db.write() as conn:
             if delivered and last_ok is not None:
@@ -314,12 +316,16 @@ class _LaneRun:
             if failed is not None:
                 event, attempt = failed
                 dead = config.retry.gives_up(event.created_at, now)
-                await record_failure(conn, event.pk, status=attempt.status, error=attempt.error or "", now=now, dead=dead)
+                await record_failure(
+                    conn, event.pk, status=attempt.status, error=attempt.error or "", now=now, dead=dead
+                )
                 if not dead:
                     retry_at = now + config.retry.delay(event.attempts + 1)
             if failed is not None or report_recovery or failures_before != 0:
                 await set_lane_health(
-                    conn, self.sub_id, consecutive_failures=self.failures,
+                    conn,
+                    self.sub_id,
+                    consecutive_failures=self.failures,
                     error_reported=(self.error_reported or report_error) and not report_recovery,
                 )
             lease_held = await self._keep_lease_in(conn)
@@ -329,7 +335,9 @@ class _LaneRun:
         carry_on = lease_held and (failed is None or retry_at is None)
         return retry_at, carry_on
 
-    async def _report(self, report_error: bool, report_recovery: bool, failed: tuple[PendingEvent, Attempt] | None) -> None:
+    async def _report(
+        self, report_error: bool, report_recovery: bool, failed: tuple[PendingEvent, Attempt] | None
+    ) -> None:
         if report_error and failed is not None:
             # No reason is given: "connection refused" against "answered 404" would map the network
             # for whoever wrote the endpoint. The reason stays in the outbox for the operator.

@@ -7,7 +7,7 @@ or claims nothing, and its transaction — Task version and Communication — ro
 """
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,11 +16,11 @@ from service.pathway.clock_store import Clock, claim_breach, past_due
 from service.pathway.derived import create_once, derived_identifier, record_derivation
 from service.periodic import Periodic
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.errors import StoreError
 from service.store.records import format_instant
 from service.store.repository import ResourceRepository
-from service.store.access import Viewer
 
 log = logging.getLogger("dyad.pathway.clocks")
 
@@ -37,8 +37,14 @@ class _AlreadyRaised(Exception):
 
 
 def _breach_marked(task: dict[str, Any], clock: str) -> dict[str, Any]:
-    extension = [e for e in task.get("extension") or [] if not (e.get("url") == BREACH_EXT and (e.get("valueCoding") or {}).get("code") == clock)]
-    extension.append({"url": BREACH_EXT, "valueCoding": {"system": CLOCKS_SYSTEM, "code": clock, "display": _DISPLAY[clock]}})
+    extension = [
+        e
+        for e in task.get("extension") or []
+        if not (e.get("url") == BREACH_EXT and (e.get("valueCoding") or {}).get("code") == clock)
+    ]
+    extension.append(
+        {"url": BREACH_EXT, "valueCoding": {"system": CLOCKS_SYSTEM, "code": clock, "display": _DISPLAY[clock]}}
+    )
     return {**task, "extension": extension}
 
 
@@ -48,16 +54,20 @@ def _notification(task: dict[str, Any], clock: Clock, now: datetime) -> dict[str
         "resourceType": "Communication",
         "identifier": [derived_identifier(f"clock-breach:Task/{clock.task_id}:{clock.clock}")],
         "status": "completed",
-        "category": [{"coding": [{"system": CLOCKS_SYSTEM, "code": "clock-breach", "display": "Pathway clock breached"}]}],
+        "category": [
+            {"coding": [{"system": CLOCKS_SYSTEM, "code": "clock-breach", "display": "Pathway clock breached"}]}
+        ],
         "priority": "urgent",
         "subject": task.get("for"),
         "about": [{"reference": f"Task/{clock.task_id}"}] + ([{"reference": clock.referral}] if clock.referral else []),
         "sent": format_instant(now),
         "recipient": recipients,
         "reasonCode": [{"coding": [{"system": CLOCKS_SYSTEM, "code": clock.clock, "display": _DISPLAY[clock.clock]}]}],
-        "payload": [{
-            "contentString": f"{_DISPLAY[clock.clock]}: due {format_instant(clock.due_at)}, not met.",
-        }],
+        "payload": [
+            {
+                "contentString": f"{_DISPLAY[clock.clock]}: due {format_instant(clock.due_at)}, not met.",
+            }
+        ],
     }
 
 
@@ -67,7 +77,10 @@ async def raise_breach(
     current = await repository.read(conn, "Task", clock.task_id, viewer=Viewer.system())
     assert current.content is not None
     marked, _ = await repository.update(
-        conn, _breach_marked(current.content, clock.clock), clock.task_id, expected_version=current.version,
+        conn,
+        _breach_marked(current.content, clock.clock),
+        clock.task_id,
+        expected_version=current.version,
         viewer=Viewer.system(),
     )
     if not await claim_breach(conn, clock.task_id, clock.clock, now):
@@ -80,7 +93,7 @@ async def raise_breaches(
     db: Database, repository: ResourceRepository, registry: SearchRegistry, now: datetime | None = None
 ) -> int:
     """Raise every breach due by `now`; returns how many this call raised."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     async with db.read() as conn:
         candidates = await past_due(conn, now)
     raised = 0

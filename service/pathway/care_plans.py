@@ -22,7 +22,8 @@ def is_session(encounter: dict[str, Any] | None) -> bool:
 
 def referrals_of(encounter: dict[str, Any]) -> list[str]:
     return [
-        r["reference"] for r in encounter.get("basedOn") or []
+        r["reference"]
+        for r in encounter.get("basedOn") or []
         if isinstance(r, dict) and str(r.get("reference", "")).startswith("ServiceRequest/")
     ]
 

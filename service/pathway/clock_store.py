@@ -6,6 +6,7 @@ the running, past-due ones without scanning resources, and claim each breach exa
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Index, String, UniqueConstraint, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,17 +54,30 @@ class Clock:
         return self.met_at is None and self.stopped_at is None
 
 
-def _clock(row: object) -> Clock:
+def _clock(row: Any) -> Clock:
     return Clock(
-        row.task_id, row.clock, row.referral, row.owner, row.started_at, row.due_at,  # type: ignore[attr-defined]
-        row.met_at, row.stopped_at, row.breached_at,  # type: ignore[attr-defined]
+        row.task_id,
+        row.clock,
+        row.referral,
+        row.owner,
+        row.started_at,
+        row.due_at,
+        row.met_at,
+        row.stopped_at,
+        row.breached_at,
     )
 
 
 _COLUMNS = (
-    PathwayClockRow.task_id, PathwayClockRow.clock, PathwayClockRow.referral, PathwayClockRow.owner,
-    PathwayClockRow.started_at, PathwayClockRow.due_at, PathwayClockRow.met_at,
-    PathwayClockRow.stopped_at, PathwayClockRow.breached_at,
+    PathwayClockRow.task_id,
+    PathwayClockRow.clock,
+    PathwayClockRow.referral,
+    PathwayClockRow.owner,
+    PathwayClockRow.started_at,
+    PathwayClockRow.due_at,
+    PathwayClockRow.met_at,
+    PathwayClockRow.stopped_at,
+    PathwayClockRow.breached_at,
 )
 
 
@@ -75,8 +89,13 @@ async def clocks_of(conn: AsyncConnection, task_id: str) -> dict[str, Clock]:
 async def save_clock(conn: AsyncConnection, clock: Clock) -> None:
     """Insert or update the (task, clock) row; breached_at is the check's to set, never overwritten here."""
     values = {
-        "task_id": clock.task_id, "clock": clock.clock, "referral": clock.referral, "owner": clock.owner,
-        "started_at": clock.started_at, "due_at": clock.due_at, "met_at": clock.met_at,
+        "task_id": clock.task_id,
+        "clock": clock.clock,
+        "referral": clock.referral,
+        "owner": clock.owner,
+        "started_at": clock.started_at,
+        "due_at": clock.due_at,
+        "met_at": clock.met_at,
         "stopped_at": clock.stopped_at,
     }
     changing = {k: v for k, v in values.items() if k not in ("task_id", "clock")}
@@ -123,9 +142,7 @@ async def claim_breach(conn: AsyncConnection, task_id: str, clock: str, now: dat
     return result.first() is not None
 
 
-async def clocks_for_period(
-    conn: AsyncConnection, start: datetime, end: datetime, owner: str | None
-) -> list[Clock]:
+async def clocks_for_period(conn: AsyncConnection, start: datetime, end: datetime, owner: str | None) -> list[Clock]:
     """Clocks started in [start, end), optionally for one receiving service."""
     query = select(*_COLUMNS).where(PathwayClockRow.started_at >= start, PathwayClockRow.started_at < end)
     if owner:
@@ -133,9 +150,7 @@ async def clocks_for_period(
     return [_clock(row) for row in await conn.execute(query)]
 
 
-async def breaches_in_period(
-    conn: AsyncConnection, start: datetime, end: datetime, owner: str | None
-) -> list[Clock]:
+async def breaches_in_period(conn: AsyncConnection, start: datetime, end: datetime, owner: str | None) -> list[Clock]:
     query = select(*_COLUMNS).where(PathwayClockRow.breached_at >= start, PathwayClockRow.breached_at < end)
     if owner:
         query = query.where(PathwayClockRow.owner == owner)

@@ -46,16 +46,23 @@ def task_clocks(task: dict[str, Any], existing: dict[str, Clock], at: datetime) 
         assessment = Clock(task_id, ASSESSMENT, referral, owner, referred, referred + ASSESSMENT_WITHIN)
     if assessment is None:
         return clocks
-    assessment = _advance(assessment, met=business in ASSESSED, stopped=status in STOPPED or status == "completed", at=at)
+    assessment = _advance(
+        assessment, met=business in ASSESSED, stopped=status in STOPPED or status == "completed", at=at
+    )
     clocks.append(assessment)
     if assessment.met_at is None:
         return clocks
     intervention = existing.get(INTERVENTION) or Clock(
         task_id, INTERVENTION, referral, owner, assessment.met_at, one_month_after(assessment.met_at)
     )
-    clocks.append(_advance(
-        intervention, met=business in INTERVENTION_STARTED, stopped=status in STOPPED or status == "completed", at=at
-    ))
+    clocks.append(
+        _advance(
+            intervention,
+            met=business in INTERVENTION_STARTED,
+            stopped=status in STOPPED or status == "completed",
+            at=at,
+        )
+    )
     return clocks
 
 

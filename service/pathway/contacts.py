@@ -30,16 +30,29 @@ async def booked_contact(
     The date search also matches a past visit with no end (its period is open), so the start
     is checked here; the date is the one the booking system wrote, in its own offset.
     """
-    planned = await ctx.search("Encounter", [
-        ("subject", infant), ("service-provider", owner), ("status", "planned"),
-        ("date", f"ge{now.date().isoformat()}"), ("_sort", "date"),
-    ])
+    planned = await ctx.search(
+        "Encounter",
+        [
+            ("subject", infant),
+            ("service-provider", owner),
+            ("status", "planned"),
+            ("date", f"ge{now.date().isoformat()}"),
+            ("_sort", "date"),
+        ],
+    )
     for encounter in (p.content for p in planned if p.content is not None):
         start = str((encounter.get("period") or {}).get("start") or "")
         starts = parse_instant(start) if "T" in start else None
         if (starts is not None and starts >= now) or (starts is None and start[:10] >= now.date().isoformat()):
-            coding = next((c for t in encounter.get("type") or [] for c in t.get("coding") or []
-                           if c.get("system") == care_plans.CARE_CONTACTS), None)
+            coding = next(
+                (
+                    c
+                    for t in encounter.get("type") or []
+                    for c in t.get("coding") or []
+                    if c.get("system") == care_plans.CARE_CONTACTS
+                ),
+                None,
+            )
             return start[:10], coding
     return None
 

@@ -6,7 +6,7 @@ the change, and every internal search here returns every match (never a page of 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,10 +16,10 @@ from service.pathway.extraction import Extractor
 from service.pathway.routing import RuleBook
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
-from service.store.access import Viewer
 
 # Warnings the rules leave for the writer (e.g. "this concern has no team to go to"); the API
 # adds them to the write's response. Keyed on the transaction, like the family lookups.
@@ -41,7 +41,7 @@ class PathwayContext:
     extractor: Extractor
     options: PathwayOptions
     change: StoredResource
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def resource(self) -> dict[str, Any]:
@@ -56,7 +56,11 @@ class PathwayContext:
         """The version before this one (None for a first version)."""
         if self.change.version <= 1:
             return None
-        return (await self.repository.vread(self.conn, self.change.res_type, self.change.res_id, self.change.version - 1, viewer=Viewer.system())).content
+        return (
+            await self.repository.vread(
+                self.conn, self.change.res_type, self.change.res_id, self.change.version - 1, viewer=Viewer.system()
+            )
+        ).content
 
     async def search(self, res_type: str, items: list[tuple[str, str]]) -> list[StoredResource]:
         """Every match: an internal search never stops at a page size (a missed match is a lost task)."""
@@ -76,13 +80,17 @@ class PathwayContext:
         res_type, _, res_id = reference.partition("/")
         if not res_id or "/" in res_id:
             return None
-        stored = (await self.repository.read_many(self.conn, [(res_type, res_id)], viewer=Viewer.system())).get((res_type, res_id))
+        stored = (await self.repository.read_many(self.conn, [(res_type, res_id)], viewer=Viewer.system())).get(
+            (res_type, res_id)
+        )
         return stored.content if stored is not None else None
 
     async def create_once(self, resource: dict[str, Any]) -> StoredResource | None:
         return await create_once(self.conn, self.repository, self.registry, resource, self.change)
 
-    async def revise(self, res_type: str, res_id: str, revise: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+    async def revise(
+        self, res_type: str, res_id: str, revise: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> None:
         """Write revise(current) as a new version, with a Provenance; nothing when it gives None.
 
         The current version is read under the resource's row lock, so a client's concurrent
@@ -93,7 +101,9 @@ class PathwayContext:
         revised = revise(current.content) if current is not None and current.content is not None else None
         if current is None or revised is None:
             return
-        updated, _ = await self.repository.update(self.conn, revised, res_id, expected_version=current.version, viewer=Viewer.system())
+        updated, _ = await self.repository.update(
+            self.conn, revised, res_id, expected_version=current.version, viewer=Viewer.system()
+        )
         await record_derivation(self.conn, self.repository, [updated], self.change)
 
     def notice(self, message: str) -> None:

@@ -6,7 +6,7 @@ makes a second prompt. A Provenance names the version that caused it, so the der
 recorded in the same transaction as the write that triggered it.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.pathway.extraction import revision_of
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.records import StoredResource, format_instant
 from service.store.repository import ResourceRepository, conditional_key
 from service.store.search import run_search
-from service.store.access import Viewer
 
 DERIVED_SYSTEM = "https://w3id.org/dyad/fhir/Id/pathway-derived"
 RULES_AGENT = "Dyad pathway rules"
@@ -31,7 +31,9 @@ def derived_identifier(value: str) -> dict[str, str]:
 async def find_by_identifier(
     conn: AsyncConnection, registry: SearchRegistry, res_type: str, system: str, value: str
 ) -> StoredResource | None:
-    query = parse_search(registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1"), ("_total", "none")], strict=True)
+    query = parse_search(
+        registry, res_type, [("identifier", f"{system}|{value}"), ("_count", "1"), ("_total", "none")], strict=True
+    )
     page = await run_search(conn, registry, query, viewer=Viewer.system())
     return page.matches[0] if page.matches else None
 
@@ -74,14 +76,18 @@ async def create_or_revise(
 ) -> StoredResource | None:
     """Create, or write an amended version when what is derived now differs; None when unchanged."""
     identifier = resource["identifier"][0]
-    found = await find_by_identifier(conn, registry, resource["resourceType"], identifier["system"], identifier["value"])
+    found = await find_by_identifier(
+        conn, registry, resource["resourceType"], identifier["system"], identifier["value"]
+    )
     if found is None:
         return await _create_under_key(conn, repository, resource, cause)
     current = await repository.read_for_update(conn, found.res_type, found.res_id, viewer=Viewer.system())
     revised = revision_of(current.content, resource) if current and current.content else None
     if current is None or revised is None:
         return None
-    stored, _ = await repository.update(conn, revised, current.res_id, expected_version=current.version, viewer=Viewer.system())
+    stored, _ = await repository.update(
+        conn, revised, current.res_id, expected_version=current.version, viewer=Viewer.system()
+    )
     await record_derivation(conn, repository, [stored], cause)
     return stored
 
@@ -93,23 +99,34 @@ async def record_derivation(
     provenance: dict[str, Any] = {
         "resourceType": "Provenance",
         "target": [{"reference": f"{w.res_type}/{w.res_id}/_history/{w.version}"} for w in written],
-        "recorded": format_instant(datetime.now(timezone.utc)),
+        "recorded": format_instant(datetime.now(UTC)),
         "activity": {
-            "coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                "code": "CREATE" if all(w.version == 1 for w in written) else "UPDATE",
-            }]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                    "code": "CREATE" if all(w.version == 1 for w in written) else "UPDATE",
+                }
+            ]
         },
-        "agent": [{
-            "type": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler",
-            }]},
-            "who": {"display": RULES_AGENT},
-        }],
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "assembler",
+                        }
+                    ]
+                },
+                "who": {"display": RULES_AGENT},
+            }
+        ],
     }
     if cause is not None:
-        provenance["entity"] = [{
-            "role": "source",
-            "what": {"reference": f"{cause.res_type}/{cause.res_id}/_history/{cause.version}"},
-        }]
+        provenance["entity"] = [
+            {
+                "role": "source",
+                "what": {"reference": f"{cause.res_type}/{cause.res_id}/_history/{cause.version}"},
+            }
+        ]
     await repository.create(conn, provenance)

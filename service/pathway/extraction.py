@@ -39,7 +39,9 @@ class Extractor:
         source is the response's reference (QuestionnaireResponse/<id>), for derivedFrom.
         """
         if not answers_prompts(response):
-            raise _unprocessable("Only responses to the relationship prompts Questionnaire can be extracted", "questionnaire")
+            raise _unprocessable(
+                "Only responses to the relationship prompts Questionnaire can be extracted", "questionnaire"
+            )
         check_one_caregiver(response)
         if response.get("status") not in EXTRACTABLE_STATUSES:
             raise _unprocessable("Only a completed (or amended) response is extracted", "status")
@@ -55,7 +57,10 @@ class Extractor:
                 self.admission.admit(observation, "Observation")
             except InvalidResource as broken:
                 raise InvalidResource(
-                    [Issue(i.severity, i.code, f"Extracted Observation: {i.message}", i.expression) for i in broken.issues],
+                    [
+                        Issue(i.severity, i.code, f"Extracted Observation: {i.message}", i.expression)
+                        for i in broken.issues
+                    ],
                     status=422,
                 ) from None
         return observations
@@ -76,7 +81,9 @@ def check_one_caregiver(response: dict[str, Any]) -> None:
     if len(_caregiver_answers(response.get("item") or [])) > 1:
         raise _unprocessable(
             "A prompts response assesses one caregiver (assessment.caregiver does not repeat): "
-            "record one response per caregiver", "item")
+            "record one response per caregiver",
+            "item",
+        )
 
 
 def withdrawn(stored: dict[str, Any]) -> dict[str, Any] | None:

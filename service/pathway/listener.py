@@ -17,7 +17,9 @@ __all__ = ["PathwayListener", "PathwayOptions"]
 
 
 class PathwayListener:
-    def __init__(self, registry: SearchRegistry, rules: RuleBook, extractor: Extractor, options: PathwayOptions) -> None:
+    def __init__(
+        self, registry: SearchRegistry, rules: RuleBook, extractor: Extractor, options: PathwayOptions
+    ) -> None:
         unknown = sorted({r.kind for r in rules.rules} - KINDS.keys())
         if unknown:
             raise ValueError(f"The rule file names kinds of rule Dyad does not carry out: {unknown}")

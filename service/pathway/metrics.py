@@ -13,10 +13,10 @@
 """
 
 import statistics
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from collections.abc import Awaitable, Callable
 
 from service.pathway.care_plans import CARE_CONTACTS
 from service.pathway.clock_store import Clock
@@ -28,8 +28,13 @@ RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infan
 CONCERN_LEVELS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level"
 
 POSTNATAL_CONTACTS = (
-    "postnatal-midwife-visit", "new-birth-visit", "six-to-eight-week-review", "one-year-review",
-    "additional-health-visiting-contact", "perinatal-mh-appointment", "mbu-discharge",
+    "postnatal-midwife-visit",
+    "new-birth-visit",
+    "six-to-eight-week-review",
+    "one-year-review",
+    "additional-health-visiting-contact",
+    "perinatal-mh-appointment",
+    "mbu-discharge",
 )
 METRICS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-pathway-clocks"
 
@@ -50,23 +55,62 @@ def _days(clocks: list[Clock]) -> list[float]:
 def _stratifier(name: str, strata: list[tuple[dict[str, Any], int | None, int]]) -> dict[str, Any]:
     """(value, denominator or None, numerator) per stratum."""
     measure = "http://terminology.hl7.org/CodeSystem/measure-population"
-    return {"code": [{"text": name}], "stratum": [
-        {"value": value, "population": ([{"code": {"coding": [{"system": measure, "code": "denominator"}]}, "count": d}]
-                                        if d is not None else []) +
-            [{"code": {"coding": [{"system": measure, "code": "numerator"}]}, "count": n}]}
-        for value, d, n in strata
-    ]}
+    return {
+        "code": [{"text": name}],
+        "stratum": [
+            {
+                "value": value,
+                "population": (
+                    [{"code": {"coding": [{"system": measure, "code": "denominator"}]}, "count": d}]
+                    if d is not None
+                    else []
+                )
+                + [{"code": {"coding": [{"system": measure, "code": "numerator"}]}, "count": n}],
+            }
+            for value, d, n in strata
+        ],
+    }
 
 
-def _group(code: str, display: str, *, count: int | None = None, numerator: int | None = None,
-           score: float | None = None, strata: list[dict[str, Any]] | None = None,
-           stratifiers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    group: dict[str, Any] = {"code": {"coding": [{"system": "https://w3id.org/dyad/fhir/measure", "code": code}], "text": display}}
+def _group(
+    code: str,
+    display: str,
+    *,
+    count: int | None = None,
+    numerator: int | None = None,
+    score: float | None = None,
+    strata: list[dict[str, Any]] | None = None,
+    stratifiers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    group: dict[str, Any] = {
+        "code": {"coding": [{"system": "https://w3id.org/dyad/fhir/measure", "code": code}], "text": display}
+    }
     population = []
     if count is not None:
-        population.append({"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": "denominator" if numerator is not None else "initial-population"}]}, "count": count})
+        population.append(
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/measure-population",
+                            "code": "denominator" if numerator is not None else "initial-population",
+                        }
+                    ]
+                },
+                "count": count,
+            }
+        )
     if numerator is not None:
-        population.append({"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": "numerator"}]}, "count": numerator})
+        population.append(
+            {
+                "code": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/measure-population", "code": "numerator"}
+                    ]
+                },
+                "count": numerator,
+            }
+        )
     if population:
         group["population"] = population
     if score is not None:
@@ -106,30 +150,64 @@ async def pathway_metrics(
         "date": datetime.now(period.start.tzinfo).isoformat(timespec="seconds"),
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "group": [
-            _group("postnatal-contacts-with-relationship-assessment",
-                   "Share of postnatal contacts with a relationship assessment",
-                   count=total, numerator=len(assessed),
-                   score=(len(assessed) / total) if total else None, stratifiers=[
-                       _stratifier("contact-type", [
-                           ({"coding": [{"system": CARE_CONTACTS, "code": c}]}, by_type[c], assessed_by_type[c])
-                           for c in POSTNATAL_CONTACTS if by_type[c]]),
-                       _stratifier("caregiver-role", [(role, None, n) for role, n in roles]),
-                   ]),
-            _group("offered-help", "Share of infants with a relationship concern in the period offered a referral for help",
-                   count=len(concerned), numerator=len(helped),
-                   score=(len(helped) / len(concerned)) if concerned else None),
-            _group("referrals-by-service", "Referrals by service", count=len(referrals), strata=[
-                {"value": {"coding": [{"code": code}]}, "population": [{"count": n}]} for code, n in sorted(by_service.items())
-            ]),
-            _group("median-days-referral-to-assessment", "Median days from referral received to assessment",
-                   count=len(to_assessment), score=statistics.median(to_assessment) if to_assessment else None),
-            _group("median-days-assessment-to-intervention", "Median days from assessment to intervention",
-                   count=len(to_intervention), score=statistics.median(to_intervention) if to_intervention else None),
-            _group("clock-breaches", "Pathway clock breaches raised", count=len(breaches), strata=[
-                {"value": {"coding": [{"system": METRICS_SYSTEM, "code": kind}]},
-                 "population": [{"count": sum(1 for b in breaches if b.clock == kind)}]}
-                for kind in ("assessment", "intervention")
-            ]),
+            _group(
+                "postnatal-contacts-with-relationship-assessment",
+                "Share of postnatal contacts with a relationship assessment",
+                count=total,
+                numerator=len(assessed),
+                score=(len(assessed) / total) if total else None,
+                stratifiers=[
+                    _stratifier(
+                        "contact-type",
+                        [
+                            ({"coding": [{"system": CARE_CONTACTS, "code": c}]}, by_type[c], assessed_by_type[c])
+                            for c in POSTNATAL_CONTACTS
+                            if by_type[c]
+                        ],
+                    ),
+                    _stratifier("caregiver-role", [(role, None, n) for role, n in roles]),
+                ],
+            ),
+            _group(
+                "offered-help",
+                "Share of infants with a relationship concern in the period offered a referral for help",
+                count=len(concerned),
+                numerator=len(helped),
+                score=(len(helped) / len(concerned)) if concerned else None,
+            ),
+            _group(
+                "referrals-by-service",
+                "Referrals by service",
+                count=len(referrals),
+                strata=[
+                    {"value": {"coding": [{"code": code}]}, "population": [{"count": n}]}
+                    for code, n in sorted(by_service.items())
+                ],
+            ),
+            _group(
+                "median-days-referral-to-assessment",
+                "Median days from referral received to assessment",
+                count=len(to_assessment),
+                score=statistics.median(to_assessment) if to_assessment else None,
+            ),
+            _group(
+                "median-days-assessment-to-intervention",
+                "Median days from assessment to intervention",
+                count=len(to_intervention),
+                score=statistics.median(to_intervention) if to_intervention else None,
+            ),
+            _group(
+                "clock-breaches",
+                "Pathway clock breaches raised",
+                count=len(breaches),
+                strata=[
+                    {
+                        "value": {"coding": [{"system": METRICS_SYSTEM, "code": kind}]},
+                        "population": [{"count": sum(1 for b in breaches if b.clock == kind)}],
+                    }
+                    for kind in ("assessment", "intervention")
+                ],
+            ),
         ],
     }
     if organization:
@@ -140,24 +218,37 @@ async def pathway_metrics(
 def _contact_items(period: Period, organization: str | None, codes: str) -> list[tuple[str, str]]:
     """Finished contacts only: a planned, cancelled or entered-in-error visit is not a contact."""
     items = period.search_items("date") + [
-        ("status", "finished"), ("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in codes.split(","))),
+        ("status", "finished"),
+        ("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in codes.split(","))),
     ]
     return items + ([("service-provider", organization)] if organization else [])
 
 
 def _contact_type(encounter: dict[str, Any]) -> str:
-    return next((str(c.get("code")) for t in encounter.get("type") or [] for c in t.get("coding") or []
-                 if c.get("system") == CARE_CONTACTS and c.get("code") in POSTNATAL_CONTACTS), "")
+    return next(
+        (
+            str(c.get("code"))
+            for t in encounter.get("type") or []
+            for c in t.get("coding") or []
+            if c.get("system") == CARE_CONTACTS and c.get("code") in POSTNATAL_CONTACTS
+        ),
+        "",
+    )
 
 
 async def _assessments_at(search: Search, encounter_ids: list[str]) -> list[tuple[str, str]]:
     """(encounter id, caregiver reference) of each valid relationship Observation at these contacts."""
     found: list[tuple[str, str]] = []
     wanted = set(encounter_ids)
-    for chunk in (encounter_ids[i:i + 50] for i in range(0, len(encounter_ids), 50)):
-        observations = await search("Observation", [
-            ("category", RELATIONSHIP), ("status", VALID), ("encounter", ",".join(f"Encounter/{e}" for e in chunk)),
-        ])
+    for chunk in (encounter_ids[i : i + 50] for i in range(0, len(encounter_ids), 50)):
+        observations = await search(
+            "Observation",
+            [
+                ("category", RELATIONSHIP),
+                ("status", VALID),
+                ("encounter", ",".join(f"Encounter/{e}" for e in chunk)),
+            ],
+        )
         for observation in observations:
             encounter = str((observation.get("encounter") or {}).get("reference", ""))[10:]
             if encounter in wanted:
@@ -170,31 +261,41 @@ async def _roles(search: Search, caregivers: list[str]) -> list[tuple[dict[str, 
     """Assessments per caregiver role: a RelatedPerson's relationship, or a caregiver who is a Patient."""
     related = sorted({c.split("/", 1)[1] for c in caregivers if c.startswith("RelatedPerson/")})
     role_of: dict[str, str] = {}
-    for chunk in (related[i:i + 50] for i in range(0, len(related), 50)):
+    for chunk in (related[i : i + 50] for i in range(0, len(related), 50)):
         for person in await search("RelatedPerson", [("_id", ",".join(chunk))]):
-            coding = next((c for r in person.get("relationship") or [] for c in r.get("coding") or []), {})
+            coding: dict[str, Any] = next(
+                (c for r in person.get("relationship") or [] for c in r.get("coding") or []), {}
+            )
             role_of[f"RelatedPerson/{person['id']}"] = f"{coding.get('system')}|{coding.get('code')}"
     counts: dict[str, int] = {}
     for caregiver in caregivers:
         role = role_of.get(caregiver) or ("patient" if caregiver.startswith("Patient/") else "unknown")
         counts[role] = counts.get(role, 0) + 1
-    return [({"text": r} if "|" not in r else {"coding": [{"system": r.split("|")[0], "code": r.split("|")[1]}]}, n)
-            for r, n in sorted(counts.items())]
+    return [
+        ({"text": r} if "|" not in r else {"coding": [{"system": r.split("|")[0], "code": r.split("|")[1]}]}, n)
+        for r, n in sorted(counts.items())
+    ]
 
 
-async def _offered_help(
-    search: Search, period: Period, referrals: list[dict[str, Any]]
-) -> tuple[set[str], set[str]]:
+async def _offered_help(search: Search, period: Period, referrals: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     """(infants with a valid concern recorded in the period, those of them referred in the period)."""
-    concerns = await search("Observation", period.search_items("date") + [("category", RELATIONSHIP), ("status", VALID)])
+    concerns = await search(
+        "Observation", period.search_items("date") + [("category", RELATIONSHIP), ("status", VALID)]
+    )
     concerned = {str((o.get("subject") or {}).get("reference")) for o in concerns if _has_concern(o)}
-    referred = {str((r.get("subject") or {}).get("reference")) for r in referrals if r.get("status") in ("active", "completed")}
+    referred = {
+        str((r.get("subject") or {}).get("reference")) for r in referrals if r.get("status") in ("active", "completed")
+    }
     return concerned, concerned & referred
 
 
 def _has_concern(observation: dict[str, Any]) -> bool:
     codings = list((observation.get("valueCodeableConcept") or {}).get("coding") or [])
-    codings += [c for comp in observation.get("component") or [] for c in (comp.get("valueCodeableConcept") or {}).get("coding") or []]
+    codings += [
+        c
+        for comp in observation.get("component") or []
+        for c in (comp.get("valueCodeableConcept") or {}).get("coding") or []
+    ]
     return any(c.get("system") == CONCERN_LEVELS and c.get("code") != "no-concern" for c in codings)
 
 

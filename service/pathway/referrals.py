@@ -31,8 +31,8 @@ TERMINAL = frozenset({"completed", "rejected", "cancelled", "failed", "entered-i
 
 # The business statuses in the order a referral goes through them.
 PROGRESS = ("received", "accepted", "assessment-booked", "assessed", "intervention-started", "intervention-completed")
-ASSESSED = frozenset(PROGRESS[PROGRESS.index("assessed"):])
-INTERVENTION_STARTED = frozenset(PROGRESS[PROGRESS.index("intervention-started"):])
+ASSESSED = frozenset(PROGRESS[PROGRESS.index("assessed") :])
+INTERVENTION_STARTED = frozenset(PROGRESS[PROGRESS.index("intervention-started") :])
 
 
 def is_referral_task(task: dict[str, Any] | None) -> bool:
@@ -58,24 +58,41 @@ def check_transition(before: dict[str, Any] | None, after: dict[str, Any]) -> No
     # system's history, $ingest) is kept rather than refused: refusing it would lose the rest of
     # the record, and its mapping carries the reason where the system records one.
     if before is not None and status == "rejected" and not _has_reason(after) and before.get("status") != "rejected":
-        raise InvalidResource([Issue(
-            "error", "required", "A rejected referral must say why (Task.statusReason): the referrer needs it to act",
-            "Task.statusReason",
-        )], status=422)
+        raise InvalidResource(
+            [
+                Issue(
+                    "error",
+                    "required",
+                    "A rejected referral must say why (Task.statusReason): the referrer needs it to act",
+                    "Task.statusReason",
+                )
+            ],
+            status=422,
+        )
     if before is None:
         # A new task may arrive already under way: a source system mapping a referral it has
         # been working on, or a record moved between stores. Only Dyad's own history is policed.
         return
     previous = before.get("status", "")
-    if status != previous and status != "entered-in-error" and status not in TASK_TRANSITIONS.get(previous, frozenset()):
+    if (
+        status != previous
+        and status != "entered-in-error"
+        and status not in TASK_TRANSITIONS.get(previous, frozenset())
+    ):
         raise _refuse(f"A referral task cannot go from {previous} to {status}")
     if previous in TERMINAL and after != before and status == previous:
         raise _refuse(f"A {previous} referral task is closed and cannot change")
     old, new = business_status(before), business_status(after)
     if old in PROGRESS and new in PROGRESS and PROGRESS.index(new) < PROGRESS.index(old):
         raise InvalidResource(
-            [Issue("error", "business-rule", f"A referral's business status cannot go back from {old} to {new}",
-                   "Task.businessStatus")],
+            [
+                Issue(
+                    "error",
+                    "business-rule",
+                    f"A referral's business status cannot go back from {old} to {new}",
+                    "Task.businessStatus",
+                )
+            ],
             status=409,
         )
 
@@ -96,7 +113,9 @@ def referral_status_for(task_status: str) -> str | None:
     return None
 
 
-def with_output(task: dict[str, Any], output_type: str, reference: str, *, single: bool = False) -> dict[str, Any] | None:
+def with_output(
+    task: dict[str, Any], output_type: str, reference: str, *, single: bool = False
+) -> dict[str, Any] | None:
     """The task with `reference` among its outputs; None when it is there already or the task is closed.
 
     `single`: the task holds one output of this type (the referral task profile allows one care
@@ -112,10 +131,12 @@ def with_output(task: dict[str, Any], output_type: str, reference: str, *, singl
         return None
     if single:
         outputs = [o for o in outputs if not _has_type(o, output_type)]
-    outputs.append({
-        "type": {"coding": [{"system": TASK_CODES, "code": output_type}]},
-        "valueReference": {"reference": reference},
-    })
+    outputs.append(
+        {
+            "type": {"coding": [{"system": TASK_CODES, "code": output_type}]},
+            "valueReference": {"reference": reference},
+        }
+    )
     return {**task, "output": outputs}
 
 

@@ -72,7 +72,9 @@ class Rule:
         return found[0] if found and isinstance(found[0], dict) else None
 
     def infants_of(self, resource: dict[str, Any]) -> list[str]:
-        return [str(r["reference"]) for r in evaluate(resource, self.infant) if isinstance(r, dict) and r.get("reference")]
+        return [
+            str(r["reference"]) for r in evaluate(resource, self.infant) if isinstance(r, dict) and r.get("reference")
+        ]
 
     def owners_on(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
         if self.owner_expression is None:
@@ -134,7 +136,10 @@ def load_rules(path: Path = RULES_FILE) -> RuleBook:
         kind: Team(
             kind,
             frozenset(spec.get("organizationTypes") or []),
-            tuple(Contact(c["code"], c.get("display", c["code"]), int(c["daysAfterBirth"])) for c in spec.get("contacts") or []),
+            tuple(
+                Contact(c["code"], c.get("display", c["code"]), int(c["daysAfterBirth"]))
+                for c in spec.get("contacts") or []
+            ),
             int(spec.get("otherwiseWithinDays", 14)),
         )
         for kind, spec in data.get("teams", {}).items()
@@ -154,8 +159,17 @@ def _rule(spec: dict[str, Any], teams: dict[str, Team]) -> Rule:
                 evaluate({"resourceType": res_type}, spec[key])  # fail at start, not mid-write
     template = json.loads((TEMPLATES / f"task-{spec['task']}.json").read_text()) if "task" in spec else None
     return Rule(
-        spec["id"], spec["kind"], on, spec["when"], spec, spec.get("infant", "subject"),
-        tuple(owners.get("teams", [])), owners.get("expression"), spec.get("due", {}), template, spec.get("occurrence"),
+        spec["id"],
+        spec["kind"],
+        on,
+        spec["when"],
+        spec,
+        spec.get("infant", "subject"),
+        tuple(owners.get("teams", [])),
+        owners.get("expression"),
+        spec.get("due", {}),
+        template,
+        spec.get("occurrence"),
     )
 
 

@@ -6,11 +6,11 @@ Shaped like service.notify.runtime.Notifications, so the app wires both the same
 from service.config import Settings
 from service.conformance.admission import Admission
 from service.pathway.breaches import clock_check
-from service.periodic import Periodic
-from service.pathway.extraction import Extractor
 from service.pathway.context import PathwayOptions
+from service.pathway.extraction import Extractor
 from service.pathway.listener import PathwayListener
 from service.pathway.routing import load_rules
+from service.periodic import Periodic
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
@@ -32,7 +32,9 @@ class Pathway:
     def bind(self, db: Database, repository: ResourceRepository) -> None:
         assert self._listener is not None, "listener() first"
         self._listener.bind(repository)
-        self.clock_check = clock_check(db, repository, self._listener.registry, self.settings.pathway_clock_check_seconds)
+        self.clock_check = clock_check(
+            db, repository, self._listener.registry, self.settings.pathway_clock_check_seconds
+        )
 
     def start(self) -> None:
         assert self.clock_check is not None, "bind() first"

@@ -26,7 +26,13 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 CAREGIVER_EXT = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-caregiver"
 _WHEN = (
-    "effectiveDateTime", "authored", "authoredOn", "created", "sent", "startDate", "recorded",
+    "effectiveDateTime",
+    "authored",
+    "authoredOn",
+    "created",
+    "sent",
+    "startDate",
+    "recorded",
 )
 
 
@@ -47,7 +53,11 @@ def caregiver_patients(resources: list[dict[str, Any]]) -> list[str]:
     found: list[str] = []
     for resource in resources:
         refs = [e.get("valueReference") or {} for e in resource.get("extension") or [] if e.get("url") == CAREGIVER_EXT]
-        refs += [f for f in resource.get("focus") or [] if isinstance(f, dict)] if isinstance(resource.get("focus"), list) else []
+        refs += (
+            [f for f in resource.get("focus") or [] if isinstance(f, dict)]
+            if isinstance(resource.get("focus"), list)
+            else []
+        )
         refs += [(p.get("member") or {}) for p in resource.get("participant") or [] if isinstance(p, dict)]
         for ref in refs:
             reference = str(ref.get("reference", ""))
@@ -56,7 +66,9 @@ def caregiver_patients(resources: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-async def dyad_summary(infant_id: str, search: Search, read: Read, may_read: Callable[[str], bool]) -> list[dict[str, Any]]:
+async def dyad_summary(
+    infant_id: str, search: Search, read: Read, may_read: Callable[[str], bool]
+) -> list[dict[str, Any]]:
     infant = await read("Patient", infant_id)
     if infant is None:
         return []
@@ -65,7 +77,5 @@ async def dyad_summary(infant_id: str, search: Search, read: Read, may_read: Cal
     for res_type, param in SECTIONS:
         if may_read(res_type):
             found += await search(res_type, [(param, reference)])
-    caregivers = [
-        c for c in [await read("Patient", pid) for pid in caregiver_patients(found) if pid != infant_id] if c
-    ]
+    caregivers = [c for c in [await read("Patient", pid) for pid in caregiver_patients(found) if pid != infant_id] if c]
     return [infant] + sorted(caregivers + found, key=when)

@@ -21,16 +21,30 @@ def cause_of(ctx: PathwayContext, rule: Rule) -> str:
 
 
 async def raise_task(
-    ctx: PathwayContext, rule: Rule, infant: dict[str, Any], owner: dict[str, Any], due: str,
-    contact: dict[str, Any] | None = None, **extra: Any,
+    ctx: PathwayContext,
+    rule: Rule,
+    infant: dict[str, Any],
+    owner: dict[str, Any],
+    due: str,
+    contact: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> StoredResource | None:
     """The rule's Task for this owner, unless it exists already (then None)."""
     task_code = rule.template["code"]["coding"][0]["code"]
     key = f"{task_code}:{cause_of(ctx, rule)}:{owner['reference']}"
-    task = rule.task(ctx.resource, {
-        "key": key, "trigger": ctx.reference, "infant": infant, "owner": owner, "due": due,
-        "contact": contact, "now": ctx.now.isoformat(timespec="seconds"), **extra,
-    })
+    task = rule.task(
+        ctx.resource,
+        {
+            "key": key,
+            "trigger": ctx.reference,
+            "infant": infant,
+            "owner": owner,
+            "due": due,
+            "contact": contact,
+            "now": ctx.now.isoformat(timespec="seconds"),
+            **extra,
+        },
+    )
     return await ctx.create_once(task)
 
 
@@ -47,9 +61,14 @@ _LEVEL_ORDER = ("no-concern", "some-concern", "significant-concern")
 def concern_level(observation: dict[str, Any]) -> str:
     """The highest concern level the observation records, overall or in any domain."""
     codings = [c for c in (observation.get("valueCodeableConcept") or {}).get("coding") or []]
-    codings += [c for comp in observation.get("component") or []
-                for c in (comp.get("valueCodeableConcept") or {}).get("coding") or []]
-    levels = [str(c.get("code")) for c in codings if c.get("system") == CONCERN_LEVELS and c.get("code") in _LEVEL_ORDER]
+    codings += [
+        c
+        for comp in observation.get("component") or []
+        for c in (comp.get("valueCodeableConcept") or {}).get("coding") or []
+    ]
+    levels = [
+        str(c.get("code")) for c in codings if c.get("system") == CONCERN_LEVELS and c.get("code") in _LEVEL_ORDER
+    ]
     return max(levels, key=_LEVEL_ORDER.index) if levels else "no-concern"
 
 
@@ -71,10 +90,18 @@ async def raise_for_teams(ctx: PathwayContext, rule: Rule, infant: dict[str, Any
         team = ctx.book.teams[kind]
         owner = await team_of(ctx.conn, ctx.registry, ctx.repository, infant["reference"], team)
         if owner is None:
-            performer_type = [{"coding": [{"system": s, "code": c} for s, _, c in
-                                          (t.partition("|") for t in sorted(team.organization_types))]}]
+            performer_type = [
+                {
+                    "coding": [
+                        {"system": s, "code": c}
+                        for s, _, c in (t.partition("|") for t in sorted(team.organization_types))
+                    ]
+                }
+            ]
             due = latest or (ctx.now.date() + timedelta(days=team.otherwise_within_days)).isoformat()
-            await raise_unassigned(ctx, rule, infant, team.kind, due, priority=priority, performer_type=performer_type, **extra)
+            await raise_unassigned(
+                ctx, rule, infant, team.kind, due, priority=priority, performer_type=performer_type, **extra
+            )
             continue
         due, contact = await next_contact(ctx, infant["reference"], team, owner["reference"])
         if latest is not None and latest < due:
@@ -83,17 +110,33 @@ async def raise_for_teams(ctx: PathwayContext, rule: Rule, infant: dict[str, Any
 
 
 async def raise_unassigned(
-    ctx: PathwayContext, rule: Rule, infant: dict[str, Any], waiting_for: str, due: str, *,
-    performer_type: list[dict[str, Any]] | None = None, **extra: Any,
+    ctx: PathwayContext,
+    rule: Rule,
+    infant: dict[str, Any],
+    waiting_for: str,
+    due: str,
+    *,
+    performer_type: list[dict[str, Any]] | None = None,
+    **extra: Any,
 ) -> None:
     """The rule's Task with no owner, in the unassigned queue, waiting for `waiting_for` (a team kind,
     or what else would have named the owner); the writer is warned when it is first raised."""
     task_code = rule.template["code"]["coding"][0]["code"]
     key = f"{task_code}:{cause_of(ctx, rule)}:unassigned:{waiting_for}"
-    task = rule.task(ctx.resource, {
-        "key": key, "trigger": ctx.reference, "infant": infant, "owner": None, "due": due,
-        "contact": None, "now": ctx.now.isoformat(timespec="seconds"), "priority": "routine", **extra,
-    })
+    task = rule.task(
+        ctx.resource,
+        {
+            "key": key,
+            "trigger": ctx.reference,
+            "infant": infant,
+            "owner": None,
+            "due": due,
+            "contact": None,
+            "now": ctx.now.isoformat(timespec="seconds"),
+            "priority": "routine",
+            **extra,
+        },
+    )
     task.pop("owner", None)
     task["meta"] = {"tag": [UNASSIGNED_TAG]}  # no profile claimed: the pathway profiles require an owner
     if performer_type:

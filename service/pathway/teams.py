@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.pathway.routing import Team
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.repository import ResourceRepository
 from service.store.search import run_search
-from service.store.access import Viewer
 
 
 async def _search(

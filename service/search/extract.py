@@ -134,7 +134,7 @@ def rows_for_values(param: SearchParam, values: list[Any]) -> IndexRows:
 
 def _dedupe(rows: IndexRows) -> None:
     # FHIRPath unions drop duplicates; a code in both code and component.code indexes once.
-    for name in IndexRows.__slots__:  # type: ignore[attr-defined]
+    for name in IndexRows.__slots__:
         table = getattr(rows, name)
         if len(table) > 1:
             setattr(rows, name, list(dict.fromkeys(table)))
@@ -298,9 +298,7 @@ def _quantities(rows: IndexRows, param: str, values: list[Any]) -> None:
             continue
         low, high = decimal_range(number)
         code = value.get("code") if isinstance(value.get("code"), str) else value.get("unit")
-        out.append(
-            QuantityRow(param, number, low, high, _text_or_none(value.get("system")), _text_or_none(code))
-        )
+        out.append(QuantityRow(param, number, low, high, _text_or_none(value.get("system")), _text_or_none(code)))
 
 
 def _uris(rows: IndexRows, param: str, values: list[Any]) -> None:

@@ -112,9 +112,7 @@ class IdValue:
     res_id: str
 
 
-FilterValue = (
-    TokenValue | TextValue | ExactValue | DateValue | NumberValue | ReferenceValue | UriValue | IdValue
-)
+FilterValue = TokenValue | TextValue | ExactValue | DateValue | NumberValue | ReferenceValue | UriValue | IdValue
 
 
 # --- filters: AND-ed at the top of a query -----------------------------------------------------
@@ -194,9 +192,7 @@ class SearchQuery:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def parse_search(
-    registry: SearchRegistry, res_type: str, items: list[tuple[str, str]], *, strict: bool
-) -> SearchQuery:
+def parse_search(registry: SearchRegistry, res_type: str, items: list[tuple[str, str]], *, strict: bool) -> SearchQuery:
     """Parse query items in order; repeated names AND, commas within one value OR."""
     query = SearchQuery(res_type=res_type)
     for name, value in items:
@@ -313,9 +309,7 @@ def _parse_include(registry: SearchRegistry, value: str, iterate: bool, *, rever
     return Include(source_type, param, target_type, iterate)
 
 
-def _parse_filter(
-    registry: SearchRegistry, res_type: str, name: str, value: str, *, depth: int
-) -> Filter | None:
+def _parse_filter(registry: SearchRegistry, res_type: str, name: str, value: str, *, depth: int) -> Filter | None:
     """One name=value pair; None when the parameter is not known for the type."""
     if depth > MAX_CHAIN_DEPTH:
         raise SearchError(f"'{name}' chains more than {MAX_CHAIN_DEPTH} levels deep")
@@ -336,9 +330,7 @@ def _parse_filter(
         raise SearchError(f"Searching by {param.type} parameter '{code}' is not supported")
     modifier_or_none = modifier if colon else None
     _check_modifier(param, modifier_or_none, name)
-    values = tuple(
-        _parse_value(param, modifier_or_none, raw, res_type) for raw in _split_or(value)
-    )
+    values = tuple(_parse_value(param, modifier_or_none, raw, res_type) for raw in _split_or(value))
     if not values:
         raise SearchError(f"'{name}' has no value")
     return ParamFilter(param, modifier_or_none, values)
@@ -416,8 +408,8 @@ def _parse_value(param: SearchParam, modifier: str | None, raw: str, res_type: s
     if kind == "number":
         prefix, rest = _prefix(raw)
         number = _decimal(param, rest)
-        low, high = decimal_range(number)
-        return NumberValue(prefix, number, low, high)
+        lowest, highest = decimal_range(number)
+        return NumberValue(prefix, number, lowest, highest)
     if kind == "quantity":
         return _quantity_value(param, raw)
     if kind == "reference":

@@ -11,9 +11,7 @@ _UNINDEXABLE_BASE_TYPES = frozenset({"Resource", "DomainResource"})
 # Answered from the resource table itself, never from the index tables.
 RESOURCE_TABLE_PARAMS = frozenset({"_id", "_lastUpdated"})
 
-SEARCH_TYPES = frozenset(
-    {"number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"}
-)
+SEARCH_TYPES = frozenset({"number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +119,7 @@ def _param_for(definition: Mapping[str, Any], base: str) -> SearchParam | None:
         modifiers=tuple(definition.get("modifier", ())),
         comparators=tuple(definition.get("comparator", ())),
         components=tuple(
-            Component(str(c["definition"]), str(c["expression"]))
-            for c in definition.get("component", ())
+            Component(str(c["definition"]), str(c["expression"])) for c in definition.get("component", ())
         ),
     )
 

@@ -3,10 +3,10 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.errors import DyadError
 from service.security.scopes import Permission
 from service.security.tokens import Caller
 from service.store.access import Viewer
-from service.errors import DyadError
 
 
 class AccessDenied(DyadError):

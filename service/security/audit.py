@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from service.security.tokens import Caller
@@ -18,9 +18,20 @@ from service.telemetry.metrics import Metrics
 log = logging.getLogger("dyad.audit")
 
 _ACTIONS = {
-    "create": "C", "update": "U", "patch": "U", "delete": "D", "read": "R", "vread": "R",
-    "search-type": "E", "search-system": "E", "history-instance": "R", "history-type": "R",
-    "history-system": "R", "transaction": "E", "batch": "E", "capabilities": "R",
+    "create": "C",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+    "read": "R",
+    "vread": "R",
+    "search-type": "E",
+    "search-system": "E",
+    "history-instance": "R",
+    "history-type": "R",
+    "history-system": "R",
+    "transaction": "E",
+    "batch": "E",
+    "capabilities": "R",
 }
 _REST_INTERACTIONS = set(_ACTIONS) | {"operation"}
 
@@ -48,7 +59,7 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
         },
         "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}],
         "action": _ACTIONS.get(record.interaction, "E"),
-        "recorded": format_instant(record.when or datetime.now(timezone.utc)),
+        "recorded": format_instant(record.when or datetime.now(UTC)),
         "outcome": _outcome(record.status),
         "agent": _agents(record.caller),
         "source": {
@@ -59,7 +70,9 @@ def audit_event(record: AuditRecord) -> dict[str, Any]:
     if record.failure or record.status >= 400:
         event["outcomeDesc"] = record.failure or f"HTTP {record.status}"
     if record.interaction.startswith("operation-"):
-        event["subtype"].append({"system": "https://w3id.org/dyad/fhir/CodeSystem/operations", "code": record.interaction[10:]})
+        event["subtype"].append(
+            {"system": "https://w3id.org/dyad/fhir/CodeSystem/operations", "code": record.interaction[10:]}
+        )
     if record.entities:
         event["entity"] = [{"what": {"reference": ref}} for ref in record.entities]
     return event
@@ -155,8 +168,11 @@ class AuditTrail:
             await self._task
         try:
             await self.flush()
-        except Exception as exc:  # noqa: BLE001 - reported, not hidden: the process is ending
-            log.error("audit records lost at shutdown", extra={"error_type": type(exc).__name__, "pending": len(self._pending)})
+        except Exception as exc:
+            log.error(
+                "audit records lost at shutdown",
+                extra={"error_type": type(exc).__name__, "pending": len(self._pending)},
+            )
 
     async def flush(self) -> None:
         """Write everything queued; on a failure the batch goes back in front and this raises."""
@@ -180,7 +196,7 @@ class AuditTrail:
             try:
                 await self.flush()
                 self._failures_in_a_row = 0
-            except Exception as exc:  # noqa: BLE001 - the trail must outlive a failed batch
+            except Exception as exc:
                 self._failures_in_a_row += 1
                 self._metrics.audit_write_failures.inc()
                 log.error("audit write failed; will retry", extra={"error_type": type(exc).__name__})

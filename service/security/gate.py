@@ -63,7 +63,9 @@ class Gate:
             self.trail.record(AuditRecord(_anonymous(), _interaction(request), 401, failure=refused.reason))
             request.state.audited = True
             raise FhirError(
-                401, f"Authentication failed: {refused.reason}", code="login",
+                401,
+                f"Authentication failed: {refused.reason}",
+                code="login",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
 
@@ -74,7 +76,9 @@ class Gate:
         request.state.audited = True  # refused before anything was read; counted, not queued
         request.app.state.metrics.audit_refused.inc()
         raise FhirError(
-            503, "The audit trail cannot be written at the moment; try again shortly", code="transient",
+            503,
+            "The audit trail cannot be written at the moment; try again shortly",
+            code="transient",
             headers={"Retry-After": "5"},
         )
 
@@ -85,7 +89,9 @@ class Gate:
         decision = self.limiter.check(bucket_key(caller, address))
         if not decision.allowed:
             raise FhirError(
-                429, "Too many requests; slow down", code="throttled",
+                429,
+                "Too many requests; slow down",
+                code="throttled",
                 headers={"Retry-After": str(decision.retry_after_seconds)},
             )
 

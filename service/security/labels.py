@@ -44,15 +44,22 @@ def _without_restriction(resource: dict[str, Any]) -> dict[str, Any]:
         return resource
     meta = dict(resource["meta"])
     meta["security"] = [
-        label for label in meta.get("security") or []
-        if not (isinstance(label, dict) and label.get("system") == CONFIDENTIALITY and label.get("code") in RESTRICTING_CODES)
+        label
+        for label in meta.get("security") or []
+        if not (
+            isinstance(label, dict)
+            and label.get("system") == CONFIDENTIALITY
+            and label.get("code") in RESTRICTING_CODES
+        )
     ]
     if not meta["security"]:
         del meta["security"]
     return {**resource, "meta": meta}
 
 
-async def writes_restricted(repository: ResourceRepository, conn: AsyncConnection, settings: Settings, access: Access) -> bool:
+async def writes_restricted(
+    repository: ResourceRepository, conn: AsyncConnection, settings: Settings, access: Access
+) -> bool:
     """Whether what this caller writes is restricted: its organisation is listed in the settings,
     or its Organization resource is typed as a perinatal mental health service. Looked up once a
     request."""
@@ -61,7 +68,9 @@ async def writes_restricted(repository: ResourceRepository, conn: AsyncConnectio
         return False
     if "writes_restricted" not in access.memo:
         access.memo["writes_restricted"] = organization in settings.restricted_organizations or _typed_restricted(
-            await repository.read_many(conn, [("Organization", organization.removeprefix("Organization/"))], viewer=Viewer.system()),
+            await repository.read_many(
+                conn, [("Organization", organization.removeprefix("Organization/"))], viewer=Viewer.system()
+            ),
             settings,
         )
     return bool(access.memo["writes_restricted"])

@@ -1,6 +1,6 @@
 """A Provenance for every write: which versions, by whom, for which organisation, through what."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from service.security.tokens import Caller
@@ -20,7 +20,7 @@ def provenance_for(written: list[StoredResource], caller: Caller, via: str | Non
     provenance: dict[str, Any] = {
         "resourceType": "Provenance",
         "target": [{"reference": f"{w.res_type}/{w.res_id}/_history/{w.version}"} for w in targets],
-        "recorded": format_instant(datetime.now(timezone.utc)),
+        "recorded": format_instant(datetime.now(UTC)),
         "agent": [_agent(caller)],
     }
     if len(activities) == 1:
@@ -36,7 +36,9 @@ def provenance_for(written: list[StoredResource], caller: Caller, via: str | Non
 def _agent(caller: Caller) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "type": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}]
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}
+            ]
         },
     }
     if caller.authenticated and caller.subject:

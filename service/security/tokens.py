@@ -20,6 +20,7 @@ from typing import Any, Final
 import jwt
 
 from service.config import Settings
+from service.errors import DyadError
 from service.security.dev_keys import DevSigningKey, dev_issuer_and_audience
 from service.security.jwks import (
     CachedKeySource,
@@ -34,7 +35,6 @@ from service.security.jwks import (
     url_loader,
 )
 from service.security.scopes import ScopeSet
-from service.errors import DyadError
 
 # RFC 9068 access tokens say `at+jwt`; many issuers still say `JWT` or nothing.
 ACCEPTED_TYPES: Final[frozenset[str]] = frozenset({"jwt", "at+jwt", "application/at+jwt"})

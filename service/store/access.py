@@ -12,7 +12,7 @@ labelled or not (a Subscription carries its owner's delivery secrets).
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, false, insert, or_, select, true
@@ -83,7 +83,7 @@ _GRANT = aliased(AccessGrantRow, name="visible_grant")
 
 def _granted(viewer: Viewer, resource: Any) -> ColumnElement[bool]:
     ref, grant = _GRANT_REF, _GRANT
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     conditions = [
         grant.organization == viewer.organization,
         grant.patient_id == ref.target_id,
@@ -116,9 +116,7 @@ def is_restricted(content: dict[str, Any] | None) -> bool:
     """Restricted (R) and very restricted (V) confidentiality labels limit who may see a resource."""
     labels = ((content or {}).get("meta") or {}).get("security") or []
     return any(
-        isinstance(label, dict)
-        and label.get("system") == CONFIDENTIALITY
-        and label.get("code") in RESTRICTING_CODES
+        isinstance(label, dict) and label.get("system") == CONFIDENTIALITY and label.get("code") in RESTRICTING_CODES
         for label in labels
     )
 
@@ -240,9 +238,11 @@ async def inherited(
         known.update({(t, i): Restriction(o) for t, i, o in rows})
     out = []
     for content, owner in batch:
-        source = next(
-            (known[ref] for ref in sources_of(content) if known.get(ref) is not None), None
-        ) if content.get("resourceType") in DERIVED_TYPES and not is_restricted(content) else None
+        source = (
+            next((known[ref] for ref in sources_of(content) if known.get(ref) is not None), None)
+            if content.get("resourceType") in DERIVED_TYPES and not is_restricted(content)
+            else None
+        )
         if source is None:
             out.append((content, owner))
         else:

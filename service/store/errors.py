@@ -79,6 +79,8 @@ class DuplicateIdentity(StoreError):
             f"Another Patient{named} already holds this NHS number; one person has one Patient record. "
             "Update that record, or use a conditional create (If-None-Exist: identifier=...) to find it"
         )
+
+
 class StatementTimedOut(StoreError):
     """The database cancelled a statement that ran past DYAD_STATEMENT_TIMEOUT_SECONDS."""
 

@@ -1,7 +1,7 @@
 """What the store hands back: a resource version as stored, and queries that fetch it."""
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, select
@@ -11,7 +11,7 @@ from service.store.tables import ResourceRow, ResourceVersionRow
 
 def format_instant(when: datetime) -> str:
     """A FHIR instant in UTC with milliseconds, as meta.lastUpdated carries it."""
-    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,10 @@
 
 import hashlib
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
 from service.store.errors import (
-    DuplicateIdentity, IdNotAssignable, NotOwner, ResourceGone, ResourceNotFound, VersionConflict,
+    DuplicateIdentity,
+    IdNotAssignable,
+    NotOwner,
+    ResourceGone,
+    ResourceNotFound,
+    VersionConflict,
 )
 from service.store.records import (
     StoredResource,
@@ -32,6 +37,7 @@ from service.store.tables import (
     ResourceVersionRow,
     TokenIndexRow,
 )
+
 
 class IndexWriter(Protocol):
     """Writes a resource's search-index rows; `fresh` says it has none yet."""
@@ -53,7 +59,8 @@ def conditional_key(res_type: str, criteria: list[tuple[str, str]]) -> str:
 
 def nhs_numbers(content: dict[str, Any]) -> list[str]:
     return [
-        i["value"] for i in content.get("identifier") or ()
+        i["value"]
+        for i in content.get("identifier") or ()
         if isinstance(i, dict) and i.get("system") == NHS_NUMBER_SYSTEM and isinstance(i.get("value"), str)
     ]
 
@@ -75,7 +82,7 @@ def _identity_guard() -> Iterator[None]:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def stamp(content: dict[str, Any], res_id: str, version: int, when: datetime) -> dict[str, Any]:
@@ -181,8 +188,13 @@ class ResourceRepository:
             insert(ResourceRow).returning(ResourceRow.pk, ResourceRow.res_type, ResourceRow.res_id),
             [
                 {
-                    "res_type": s["resourceType"], "res_id": s["id"], "version": 1, "last_updated": now,
-                    "deleted": False, "owner_org": owner, "restricted": is_restricted(s),
+                    "res_type": s["resourceType"],
+                    "res_id": s["id"],
+                    "version": 1,
+                    "last_updated": now,
+                    "deleted": False,
+                    "owner_org": owner,
+                    "restricted": is_restricted(s),
                 }
                 for owner, s in zip(owners, stamped, strict=True)
             ],
@@ -192,8 +204,15 @@ class ResourceRepository:
         await conn.execute(
             insert(ResourceVersionRow),
             [
-                {"resource_pk": pk, "version": 1, "res_type": s["resourceType"], "last_updated": now,
-                 "method": "POST", "content": s, "restricted": is_restricted(s)}
+                {
+                    "resource_pk": pk,
+                    "version": 1,
+                    "res_type": s["resourceType"],
+                    "last_updated": now,
+                    "method": "POST",
+                    "content": s,
+                    "restricted": is_restricted(s),
+                }
                 for pk, s in zip(pks, stamped, strict=True)
             ],
         )
@@ -207,7 +226,8 @@ class ResourceRepository:
         with _identity_guard():
             await self._write_index.many(conn, [(pk, s["resourceType"], s) for pk, s in zip(pks, stamped, strict=True)])
         created = [
-            StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk) for pk, s in zip(pks, stamped, strict=True)
+            StoredResource(s["resourceType"], s["id"], 1, now, s, "POST", pk)
+            for pk, s in zip(pks, stamped, strict=True)
         ]
         created = created[:announced]
         if announce:
@@ -289,13 +309,9 @@ class ResourceRepository:
         await self._write_index(conn, row.pk, res_type, None)
         return await self.announce(conn, StoredResource(res_type, res_id, version, now, None, "DELETE", row.pk))
 
-    async def read(
-        self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer
-    ) -> StoredResource:
+    async def read(self, conn: AsyncConnection, res_type: str, res_id: str, *, viewer: Viewer) -> StoredResource:
         result = await conn.execute(
-            select_current().where(
-                ResourceRow.res_type == res_type, ResourceRow.res_id == res_id, visible(viewer)
-            )
+            select_current().where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id, visible(viewer))
         )
         row = result.first()
         if row is None:
@@ -466,8 +482,12 @@ class ResourceRepository:
         # already serialised by BEGIN IMMEDIATE and the clause is left out there.
         result = await conn.execute(
             select(
-                ResourceRow.pk, ResourceRow.version, ResourceRow.deleted, ResourceRow.restricted,
-                ResourceRow.owner_org, visible(viewer).label("visible"),
+                ResourceRow.pk,
+                ResourceRow.version,
+                ResourceRow.deleted,
+                ResourceRow.restricted,
+                ResourceRow.owner_org,
+                visible(viewer).label("visible"),
             )
             .where(ResourceRow.res_type == res_type, ResourceRow.res_id == res_id)
             .with_for_update(of=ResourceRow)

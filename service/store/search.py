@@ -6,7 +6,7 @@ that each database can pick its own join strategy; filters AND, the values of on
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -186,15 +186,15 @@ async def run_search(
     rows = (await conn.execute(statement)).all()
     total = None
     if counted:
-        total = int(rows[0].total) if rows else (0 if not query.offset else int((await conn.execute(count)).scalar_one()))
+        total = (
+            int(rows[0].total) if rows else (0 if not query.offset else int((await conn.execute(count)).scalar_one()))
+        )
     matches = [to_stored(row) for row in rows]
     included = await _included(conn, query, matches, viewer, readable) if matches else []
     return SearchPage(total, matches, included)
 
 
-async def find_pks(
-    conn: AsyncConnection, query: SearchQuery, *, viewer: Viewer, limit: int | None = None
-) -> list[int]:
+async def find_pks(conn: AsyncConnection, query: SearchQuery, *, viewer: Viewer, limit: int | None = None) -> list[int]:
     """Primary keys of the current resources matching query; for conditional interactions."""
     statement = select(ResourceRow.pk).where(*_where(query, viewer)).order_by(ResourceRow.pk)
     if limit is not None:
@@ -211,9 +211,7 @@ def _where(query: SearchQuery, viewer: Viewer) -> list[ColumnElement[bool]]:
     ]
 
 
-def _filter_clauses(
-    filters: Sequence[Filter], res_type: str, res: Any, viewer: Viewer
-) -> list[ColumnElement[bool]]:
+def _filter_clauses(filters: Sequence[Filter], res_type: str, res: Any, viewer: Viewer) -> list[ColumnElement[bool]]:
     """The most selective filter becomes `pk IN (...)` and drives; the rest are EXISTS probes.
 
     PostgreSQL plans IN and EXISTS alike (as semi-joins), but SQLite materialises every
@@ -262,12 +260,8 @@ def _filter_clause(
 def _rows_of(table: Any, res_type: str, code: str, res: Any, drives: bool, *conditions: Any) -> ColumnElement[bool]:
     """`res` has index rows of `code` meeting conditions, as IN (driving) or EXISTS (probing)."""
     if drives:
-        return res.pk.in_(
-            select(table.resource_pk).where(table.res_type == res_type, table.param == code, *conditions)
-        )
-    return exists().where(
-        table.resource_pk == res.pk, table.param == code, table.res_type == res_type, *conditions
-    )
+        return res.pk.in_(select(table.resource_pk).where(table.res_type == res_type, table.param == code, *conditions))
+    return exists().where(table.resource_pk == res.pk, table.param == code, table.res_type == res_type, *conditions)
 
 
 def _param_clause(search_filter: ParamFilter, res_type: str, res: Any, drives: bool) -> ColumnElement[bool]:
@@ -401,7 +395,7 @@ def _date_condition(value: DateValue, low: Any, high: Any) -> ColumnElement[bool
 
 def _approximate_margin(value: datetime) -> timedelta:
     """The spec suggests 10% of the distance between now and the value searched for."""
-    gap = abs(datetime.now(timezone.utc) - value)
+    gap = abs(datetime.now(UTC) - value)
     return max(gap / 10, timedelta(days=1))
 
 
@@ -543,10 +537,14 @@ async def _follow_include(
     if not source_pks:
         return []
     ref = ReferenceIndexRow
-    statement = select(ref.target_type, ref.target_id).distinct().where(
-        ref.resource_pk.in_(source_pks),
-        true() if any_source else ref.res_type == include.source_type,
-        ref.target_type.is_not(None),
+    statement = (
+        select(ref.target_type, ref.target_id)
+        .distinct()
+        .where(
+            ref.resource_pk.in_(source_pks),
+            true() if any_source else ref.res_type == include.source_type,
+            ref.target_type.is_not(None),
+        )
     )
     if include.param is not None:
         statement = statement.where(ref.param == include.param.code)
@@ -554,7 +552,8 @@ async def _follow_include(
         statement = statement.where(ref.target_type == include.target_type)
     targets: dict[str, list[str]] = {}
     for target_type, target_id in (await conn.execute(statement)).all():
-        targets.setdefault(target_type, []).append(target_id)
+        if target_type is not None and target_id is not None:  # an untyped or id-less reference names nothing held
+            targets.setdefault(target_type, []).append(target_id)
     found: list[StoredResource] = []
     for target_type, ids in targets.items():
         fetch = select_current().where(
@@ -583,7 +582,9 @@ async def _follow_revinclude(
     )
     if include.param is not None:
         referring = referring.where(ref.param == include.param.code)
-    fetch: Select[Any] = select_current().where(
-        ResourceRow.pk.in_(referring), ResourceRow.deleted == false(), visible(viewer)
-    ).order_by(ResourceRow.pk)
+    fetch: Select[Any] = (
+        select_current()
+        .where(ResourceRow.pk.in_(referring), ResourceRow.deleted == false(), visible(viewer))
+        .order_by(ResourceRow.pk)
+    )
     return [to_stored(row) for row in (await conn.execute(fetch)).all()]

@@ -39,7 +39,10 @@ async def analyze_changed_postgres_tables(db: Database) -> list[str]:
             "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
             "AND n_mod_since_analyze > :floor + :share * n_live_tup ORDER BY relname"
         )
-        tables = [str(name) for name in (await conn.execute(stale, {"floor": CHANGED_ROWS_FLOOR, "share": CHANGED_SHARE})).scalars()]
+        tables = [
+            str(name)
+            for name in (await conn.execute(stale, {"floor": CHANGED_ROWS_FLOOR, "share": CHANGED_SHARE})).scalars()
+        ]
         for table in tables:
             await conn.exec_driver_sql(f'ANALYZE "{table}"')
     return tables

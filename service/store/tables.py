@@ -42,9 +42,7 @@ class AccessGrantRow(Base):
     __table_args__ = (Index("ix_access_grant_lookup", "organization", "patient_id"),)
 
     pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    consent_pk: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True
-    )
+    consent_pk: Mapped[int] = mapped_column(BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True)
     patient_id: Mapped[str] = mapped_column(String(64))
     organization: Mapped[str] = mapped_column(String(128))
     # The organisation that recorded the Consent: the grant opens only what it owns.
@@ -60,9 +58,7 @@ class ResourceVersionRow(Base):
     __tablename__ = "resource_version"
     __table_args__ = (Index("ix_resource_version_updated", "res_type", "last_updated"),)
 
-    resource_pk: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True
-    )
+    resource_pk: Mapped[int] = mapped_column(BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(primary_key=True)
     res_type: Mapped[str] = mapped_column(String(64))
     last_updated: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -81,9 +77,7 @@ class ConditionalKeyRow(Base):
     pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     res_type: Mapped[str] = mapped_column(String(64))
     key_hash: Mapped[str] = mapped_column(String(64))
-    resource_pk: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True
-    )
+    resource_pk: Mapped[int] = mapped_column(BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True)
 
 
 class MetaRow(Base):
@@ -122,8 +116,11 @@ class TokenIndexRow(_IndexColumns, Base):
         Index("ix_search_token_resource", "resource_pk", "param"),
         # One Patient per NHS number (migration 0008): the current version's rows are unique.
         Index(
-            NHS_NUMBER_INDEX, "code", unique=True,
-            postgresql_where=text(NHS_NUMBER_ROWS), sqlite_where=text(NHS_NUMBER_ROWS),
+            NHS_NUMBER_INDEX,
+            "code",
+            unique=True,
+            postgresql_where=text(NHS_NUMBER_ROWS),
+            sqlite_where=text(NHS_NUMBER_ROWS),
         ),
     )
 
@@ -166,9 +163,7 @@ class DateIndexRow(_IndexColumns, Base):
 class ReferenceIndexRow(_IndexColumns, Base):
     __tablename__ = "search_reference"
     __table_args__ = (
-        Index(
-            "ix_search_reference_target", "res_type", "param", "target_id", "target_type", "resource_pk"
-        ),
+        Index("ix_search_reference_target", "res_type", "param", "target_id", "target_type", "resource_pk"),
         # _revinclude, _has and chains start from the resource pointed at.
         Index("ix_search_reference_reverse", "target_type", "target_id", "res_type", "param"),
         Index("ix_search_reference_url", "res_type", "param", "url"),

@@ -8,7 +8,7 @@ import contextvars
 import logging
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 
 import orjson
@@ -17,8 +17,20 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 
 # Extra fields a log call may attach; anything else passed in `extra` is dropped.
 ALLOWED_FIELDS = (
-    "method", "route", "status", "duration_ms", "interaction", "resource_type", "error_type",
-    "written", "database", "host", "port", "auth", "traceback", "pending",
+    "method",
+    "route",
+    "status",
+    "duration_ms",
+    "interaction",
+    "resource_type",
+    "error_type",
+    "written",
+    "database",
+    "host",
+    "port",
+    "auth",
+    "traceback",
+    "pending",
 )
 
 # Loggers of the server's own machinery (start-up, migrations) whose messages are formatted from
@@ -29,7 +41,7 @@ FORMATTED_LOGGERS = ("uvicorn.error", "alembic")
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": _event(record),

@@ -27,9 +27,7 @@ class Metrics:
             "Failed attempts to write a batch of buffered AuditEvents (each is retried, none dropped)",
             registry=self.registry,
         )
-        self.audit_pending = Gauge(
-            "dyad_audit_pending", "AuditEvents waiting to be written", registry=self.registry
-        )
+        self.audit_pending = Gauge("dyad_audit_pending", "AuditEvents waiting to be written", registry=self.registry)
         self.audit_refused = Counter(
             "dyad_audit_refused_requests_total",
             "Requests refused (503) because the audit queue was full",

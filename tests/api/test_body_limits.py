@@ -2,7 +2,6 @@
 it is refused unread, a chunked body is cut off at the limit, on every route that takes a body."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -54,7 +53,9 @@ def _too_large(response: httpx.Response) -> None:
 
 
 @pytest.mark.parametrize("method,url,media", ROUTES, ids=[r[1] for r in ROUTES])
-async def test_a_chunked_body_is_cut_off_at_the_limit(small_limit: httpx.AsyncClient, method: str, url: str, media: str) -> None:
+async def test_a_chunked_body_is_cut_off_at_the_limit(
+    small_limit: httpx.AsyncClient, method: str, url: str, media: str
+) -> None:
     body = Stream(SENT_IF_READ_WHOLE, form=media.endswith("urlencoded"))
     response = await small_limit.request(method, url, content=body, headers={"Content-Type": media})
     _too_large(response)
@@ -62,7 +63,9 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(small_limit: httpx.AsyncCl
 
 
 @pytest.mark.parametrize("method,url,media", ROUTES, ids=[r[1] for r in ROUTES])
-async def test_a_declared_length_above_the_limit_is_refused_unread(small_limit: httpx.AsyncClient, method: str, url: str, media: str) -> None:
+async def test_a_declared_length_above_the_limit_is_refused_unread(
+    small_limit: httpx.AsyncClient, method: str, url: str, media: str
+) -> None:
     body = Stream(SENT_IF_READ_WHOLE, form=media.endswith("urlencoded"))
     headers = {"Content-Type": media, "Content-Length": str(SENT_IF_READ_WHOLE)}
     response = await small_limit.request(method, url, content=body, headers=headers)
@@ -72,5 +75,7 @@ async def test_a_declared_length_above_the_limit_is_refused_unread(small_limit: 
 
 async def test_a_body_within_the_limit_is_read_as_before(small_limit: httpx.AsyncClient) -> None:
     form = "&".join(f"code=c{i}" for i in range(40))
-    response = await small_limit.post("/fhir/Observation/_search", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = await small_limit.post(
+        "/fhir/Observation/_search", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 200

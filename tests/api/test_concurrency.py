@@ -66,13 +66,18 @@ async def test_concurrent_creates_with_the_same_client_id_make_one_resource_with
     assert (await client.get("/fhir/Patient/twin")).json()["meta"]["versionId"] == "8"
 
 
-async def test_concurrent_transactions_with_the_same_conditional_update_make_one_resource(client: httpx.AsyncClient) -> None:
+async def test_concurrent_transactions_with_the_same_conditional_update_make_one_resource(
+    client: httpx.AsyncClient,
+) -> None:
     criteria = f"identifier={NHS}|9000000009"
 
     async def send(n: int) -> httpx.Response:
         body = {**infant(), "birthDate": f"2026-09-{n + 1:02d}"}
-        bundle = {"resourceType": "Bundle", "type": "transaction",
-                  "entry": [{"resource": body, "request": {"method": "PUT", "url": f"Patient?{criteria}"}}]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": body, "request": {"method": "PUT", "url": f"Patient?{criteria}"}}],
+        }
         return await client.post("/fhir", json=bundle, headers=FHIR_JSON)
 
     responses = await asyncio.gather(*(send(n) for n in range(RACERS)))

@@ -21,15 +21,20 @@ async def test_a_create_names_its_version_in_one_provenance_and_one_audit_event(
     assert provenance["target"] == [{"reference": version}]
     assert provenance["activity"]["coding"][0]["code"] == "CREATE"
     audits = [
-        a for a in await _matches(client, "AuditEvent?_count=100")
+        a
+        for a in await _matches(client, "AuditEvent?_count=100")
         if any(e["what"]["reference"].startswith("Observation/") for e in a.get("entity") or [])
     ]
-    assert [(a["action"], a["outcome"], a["entity"]) for a in audits] == [("C", "0", [{"what": {"reference": version}}])]
+    assert [(a["action"], a["outcome"], a["entity"]) for a in audits] == [
+        ("C", "0", [{"what": {"reference": version}}])
+    ]
 
 
 async def test_a_create_a_listener_refuses_leaves_no_provenance(client: httpx.AsyncClient) -> None:
     refused = await client.post(
-        "/fhir/Subscription", json=subscription("http://127.0.0.1:9/x", "Observation?no-such-param=1"), headers=FHIR_JSON
+        "/fhir/Subscription",
+        json=subscription("http://127.0.0.1:9/x", "Observation?no-such-param=1"),
+        headers=FHIR_JSON,
     )
     assert refused.status_code == 422
     assert await _matches(client, "Provenance") == []

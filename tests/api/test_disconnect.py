@@ -87,9 +87,18 @@ async def test_the_search_route_cancels_its_search_when_the_client_goes(
 
     request = _request([{"type": "http.request", "body": b"", "more_body": False}], gone)
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": "/fhir/Observation", "raw_path": b"/fhir/Observation", "query_string": b"subject=Patient/a",
-        "root_path": "", "headers": [(b"host", b"dyad.test")], "client": ("127.0.0.1", 1), "server": ("dyad.test", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/fhir/Observation",
+        "raw_path": b"/fhir/Observation",
+        "query_string": b"subject=Patient/a",
+        "root_path": "",
+        "headers": [(b"host", b"dyad.test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("dyad.test", 80),
     }
     async with app.router.lifespan_context(app):
         answering = asyncio.ensure_future(app(scope, request.receive, send))

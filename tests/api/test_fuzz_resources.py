@@ -23,8 +23,14 @@ DERANDOMIZE = os.environ.get("DYAD_FUZZ_RANDOM") != "1"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
-    st.just(""), st.just("\u0000"), st.just("9" * 400),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.just(""),
+    st.just("\u0000"),
+    st.just("9" * 400),
     # built anew each time: the mutations below change what they are given in place
     st.builds(lambda: {"a": {"b": {"c": [1, {"d": None}]}}}),
 )
@@ -59,7 +65,16 @@ def _mutate(node: Any, draw: st.DrawFn) -> None:
 
 async def _totals(client: httpx.AsyncClient) -> dict[str, int]:
     totals = {}
-    for res_type in ("Patient", "RelatedPerson", "Observation", "ServiceRequest", "CarePlan", "Goal", "Task", "Provenance"):
+    for res_type in (
+        "Patient",
+        "RelatedPerson",
+        "Observation",
+        "ServiceRequest",
+        "CarePlan",
+        "Goal",
+        "Task",
+        "Provenance",
+    ):
         totals[res_type] = (await client.get(f"/fhir/{res_type}", params={"_summary": "count"})).json()["total"]
     return totals
 
@@ -68,7 +83,13 @@ async def test_malformed_resources_never_cause_5xx_or_partial_writes(client: htt
     outcomes: dict[int, int] = {}
 
     @given(resource=broken_resource())
-    @settings(max_examples=CASES, deadline=None, database=None, derandomize=DERANDOMIZE, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(resource: dict[str, Any]) -> None:
         outcomes.setdefault(-1, 0)
         outcomes[-1] += 1
@@ -91,8 +112,18 @@ async def test_malformed_resources_never_cause_5xx_or_partial_writes(client: htt
 async def test_bundles_with_broken_entries_are_refused_whole(client: httpx.AsyncClient) -> None:
     bundles: list[dict[str, Any]] = []
 
-    @given(broken=st.lists(broken_resource(), min_size=1, max_size=3), good=st.integers(0, 3), kind=st.sampled_from(["transaction", "batch"]))
-    @settings(max_examples=CASES // 2, deadline=None, database=None, derandomize=DERANDOMIZE, suppress_health_check=list(HealthCheck))
+    @given(
+        broken=st.lists(broken_resource(), min_size=1, max_size=3),
+        good=st.integers(0, 3),
+        kind=st.sampled_from(["transaction", "batch"]),
+    )
+    @settings(
+        max_examples=CASES // 2,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=list(HealthCheck),
+    )
     def collect(broken: list[dict[str, Any]], good: int, kind: str) -> None:
         valid = [json.loads(EXAMPLES[i].read_text()) for i in range(good)]
         for resource in valid:

@@ -44,7 +44,10 @@ async def test_a_reference_to_a_held_resource_is_stored(client: httpx.AsyncClien
 
 async def test_the_element_is_named_deep_inside_the_resource(client: httpx.AsyncClient) -> None:
     await _patient(client)
-    resource = {**observation("Patient/infant-1"), "performer": [{"display": "midwife"}, {"reference": "Practitioner/nobody"}]}
+    resource = {
+        **observation("Patient/infant-1"),
+        "performer": [{"display": "midwife"}, {"reference": "Practitioner/nobody"}],
+    }
     response = await client.post("/fhir/Observation", json=resource, headers=FHIR_JSON)
     assert response.status_code == 422
     assert _issue(response)["expression"] == ["Observation.performer[1]"]
@@ -57,7 +60,8 @@ async def test_update_and_patch_check_references_too(client: httpx.AsyncClient) 
     assert (await client.put(f"/fhir/Observation/{created['id']}", json=moved, headers=FHIR_JSON)).status_code == 422
     patch = [{"op": "replace", "path": "/subject/reference", "value": "Patient/gone"}]
     patched = await client.patch(
-        f"/fhir/Observation/{created['id']}", content=orjson.dumps(patch),
+        f"/fhir/Observation/{created['id']}",
+        content=orjson.dumps(patch),
         headers={"Content-Type": "application/json-patch+json"},
     )
     assert patched.status_code == 422
@@ -82,7 +86,9 @@ async def test_contained_absolute_and_canonical_references_are_left_alone(client
     response = await client.post("/fhir/Observation", json=resource, headers=FHIR_JSON)
     assert response.status_code == 201, response.text
     task = {
-        "resourceType": "Task", "status": "requested", "intent": "order",
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
         "instantiatesCanonical": "https://w3id.org/dyad/fhir/ActivityDefinition/not-held-here",
         "for": {"reference": "Patient/infant-1"},
     }
@@ -155,7 +161,8 @@ async def test_a_transaction_may_not_refer_to_what_it_deletes(client: httpx.Asyn
 async def test_a_batch_entry_with_a_dangling_reference_fails_alone(client: httpx.AsyncClient) -> None:
     await _patient(client)
     bundle = {
-        "resourceType": "Bundle", "type": "batch",
+        "resourceType": "Bundle",
+        "type": "batch",
         "entry": [_post(observation("Patient/nobody")), _post(observation("Patient/infant-1"))],
     }
     response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
@@ -165,7 +172,10 @@ async def test_a_batch_entry_with_a_dangling_reference_fails_alone(client: httpx
 
 async def test_a_transaction_put_with_a_dangling_reference_is_refused(client: httpx.AsyncClient) -> None:
     bundle = _transaction(
-        {"resource": {**observation("Patient/nobody"), "id": "o1"}, "request": {"method": "PUT", "url": "Observation/o1"}}
+        {
+            "resource": {**observation("Patient/nobody"), "id": "o1"},
+            "request": {"method": "PUT", "url": "Observation/o1"},
+        }
     )
     assert (await client.post("/fhir", json=bundle, headers=FHIR_JSON)).status_code == 422
 
@@ -192,7 +202,9 @@ async def test_an_update_may_not_take_another_patients_nhs_number_but_may_keep_i
     await _patient(client, "second", "9434765919")
     taken = await client.put("/fhir/Patient/second", json={**infant("9000000009"), "id": "second"}, headers=FHIR_JSON)
     assert taken.status_code == 409
-    kept = await client.put("/fhir/Patient/first", json={**infant("9000000009", "Other"), "id": "first"}, headers=FHIR_JSON)
+    kept = await client.put(
+        "/fhir/Patient/first", json={**infant("9000000009", "Other"), "id": "first"}, headers=FHIR_JSON
+    )
     assert kept.status_code == 200
 
 
@@ -235,7 +247,9 @@ async def test_post_with_search_parameters_in_the_url_is_a_conditional_create(cl
 
 async def test_a_url_query_that_disagrees_with_if_none_exist_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/fhir/Patient", params={"identifier": f"{NHS}|9000000009"}, json=infant(),
+        "/fhir/Patient",
+        params={"identifier": f"{NHS}|9000000009"},
+        json=infant(),
         headers={**FHIR_JSON, "If-None-Exist": "name=Okafor"},
     )
     assert response.status_code == 400

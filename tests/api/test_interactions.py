@@ -180,7 +180,9 @@ async def test_conditional_update_updates_the_single_match_or_creates(client: ht
 
 async def test_conditional_delete_removes_the_single_match(client: httpx.AsyncClient) -> None:
     created = (await create(client, infant())).json()
-    response = await client.delete("/fhir/Patient", params={"identifier": "https://fhir.nhs.uk/Id/nhs-number|9000000009"})
+    response = await client.delete(
+        "/fhir/Patient", params={"identifier": "https://fhir.nhs.uk/Id/nhs-number|9000000009"}
+    )
     assert response.status_code == 204
     assert (await client.get(f"/fhir/Patient/{created['id']}")).status_code == 410
 

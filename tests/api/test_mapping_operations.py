@@ -28,7 +28,11 @@ async def test_ingest_stores_a_maternity_record_as_one_transaction(client: httpx
     response = await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
     assert response.status_code == 200, response.text
     assert response.json()["type"] == "transaction-response"
-    observations = (await client.get("/fhir/Observation", params={"subject:Patient.identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"})).json()
+    observations = (
+        await client.get(
+            "/fhir/Observation", params={"subject:Patient.identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"}
+        )
+    ).json()
     assert observations["total"] >= 1
     stored = observations["entry"][0]["resource"]
     assert stored["meta"]["source"].startswith("https://w3id.org/dyad/fhir/source/maternity")
@@ -47,7 +51,9 @@ async def test_resending_the_same_record_updates_and_never_duplicates(client: ht
 
 
 async def test_dry_run_returns_the_bundle_and_stores_nothing(client: httpx.AsyncClient) -> None:
-    response = await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"), _dryRun="true")
+    response = await _ingest(
+        client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"), _dryRun="true"
+    )
     assert response.status_code == 200
     assert response.json()["type"] == "transaction"
     assert await _count(client, "Observation") == 0
@@ -80,9 +86,13 @@ async def test_unknown_system_is_404(client: httpx.AsyncClient) -> None:
     assert response.status_code == 404
 
 
-async def test_render_gives_health_visiting_the_childs_record_from_a_maternity_observation(client: httpx.AsyncClient) -> None:
+async def test_render_gives_health_visiting_the_childs_record_from_a_maternity_observation(
+    client: httpx.AsyncClient,
+) -> None:
     await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
-    baby = (await client.get("/fhir/Patient", params={"identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"})).json()
+    baby = (
+        await client.get("/fhir/Patient", params={"identifier": "https://fhir.nhs.uk/Id/nhs-number|9995632012"})
+    ).json()
     baby_id = baby["entry"][0]["resource"]["id"]
     response = await client.get(f"/fhir/Patient/{baby_id}/$render", params={"system": "health-visiting"})
     assert response.status_code == 200, response.text
@@ -93,7 +103,9 @@ async def test_render_gives_health_visiting_the_childs_record_from_a_maternity_o
 
 
 async def test_perinatal_mental_health_records_are_labelled_restricted(client: httpx.AsyncClient) -> None:
-    response = await _ingest(client, "perinatal-mental-health", sample("perinatal-mental-health", "mbu-discharge-grace.json"))
+    response = await _ingest(
+        client, "perinatal-mental-health", sample("perinatal-mental-health", "mbu-discharge-grace.json")
+    )
     assert response.status_code == 200, response.text
     observations = (await client.get("/fhir/Observation")).json()
     assert observations["total"] >= 1
@@ -126,7 +138,9 @@ ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 
 async def _patient_id(client: httpx.AsyncClient, nhs_number: str) -> str:
-    found = (await client.get("/fhir/Patient", params={"identifier": f"https://fhir.nhs.uk/Id/nhs-number|{nhs_number}"})).json()
+    found = (
+        await client.get("/fhir/Patient", params={"identifier": f"https://fhir.nhs.uk/Id/nhs-number|{nhs_number}"})
+    ).json()
     assert found["total"] == 1, found
     return str(found["entry"][0]["resource"]["id"])
 
@@ -135,7 +149,9 @@ async def test_a_health_visiting_record_registers_the_familys_health_visiting_te
     response = await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
     assert response.status_code == 200, response.text
     child = await _patient_id(client, "9994123459")
-    episodes = (await client.get("/fhir/EpisodeOfCare", params={"patient": f"Patient/{child}", "status": "active"})).json()
+    episodes = (
+        await client.get("/fhir/EpisodeOfCare", params={"patient": f"Patient/{child}", "status": "active"})
+    ).json()
     assert episodes["total"] == 1, episodes
     managing = episodes["entry"][0]["resource"]["managingOrganization"]["reference"]
     organization = (await client.get(f"/fhir/{managing}")).json()
@@ -148,14 +164,20 @@ async def test_a_health_visiting_record_registers_the_familys_health_visiting_te
     assert await _count(client, "Organization", identifier=f"{ODS}|RX1") == 1
 
 
-async def test_a_concern_that_arrives_only_through_ingest_prompts_the_team_a_record_registered(client: httpx.AsyncClient) -> None:
+async def test_a_concern_that_arrives_only_through_ingest_prompts_the_team_a_record_registered(
+    client: httpx.AsyncClient,
+) -> None:
     await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
     # The maternity record of the same baby: the father's physical care is of some concern.
     response = await _ingest(client, "maternity", sample("maternity", "postnatal-father-care-plan-ava.json"))
     assert response.status_code == 200, response.text
     child = await _patient_id(client, "9994123459")
-    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"]["id"]
-    prompts = (await client.get("/fhir/Task", params={"patient": f"Patient/{child}", "code": "assessment-prompt"})).json()
+    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"][
+        "id"
+    ]
+    prompts = (
+        await client.get("/fhir/Task", params={"patient": f"Patient/{child}", "code": "assessment-prompt"})
+    ).json()
     owners = {e["resource"].get("owner", {}).get("reference") for e in prompts.get("entry", [])}
     assert f"Organization/{team}" in owners, prompts
 
@@ -176,18 +198,32 @@ async def test_a_mothers_own_mental_health_referral_is_not_a_parent_infant_refer
     assert [e["resource"]["identifier"][0]["value"] for e in about_baby["entry"]] == ["SR-RV5-182190"]
     [own] = [e["resource"] for e in about_mother.get("entry", [])]
     assert own["identifier"][0]["value"] == "SR-RV5-182003" and own["intent"] == "order"
-    referral_tasks = (await client.get("/fhir/Task", params={"code": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral"})).json()
+    referral_tasks = (
+        await client.get(
+            "/fhir/Task", params={"code": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral"}
+        )
+    ).json()
     # (One Task per referral whatever the entry path is the pathway's rule, issue 10 #11; here: none for hers.)
-    assert {e["resource"]["focus"]["reference"] for e in referral_tasks["entry"]} == {f"ServiceRequest/{about_baby['entry'][0]['resource']['id']}"}
+    assert {e["resource"]["focus"]["reference"] for e in referral_tasks["entry"]} == {
+        f"ServiceRequest/{about_baby['entry'][0]['resource']['id']}"
+    }
 
 
-async def test_source_of_referral_into_maternity_is_not_put_on_the_parent_infant_referral(client: httpx.AsyncClient) -> None:
+async def test_source_of_referral_into_maternity_is_not_put_on_the_parent_infant_referral(
+    client: httpx.AsyncClient,
+) -> None:
     response = await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
     assert response.status_code == 200, response.text
     mother, baby = await _patient_id(client, "9995908301"), await _patient_id(client, "9995632012")
-    [referral] = [e["resource"] for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{baby}"})).json()["entry"]]
+    [referral] = [
+        e["resource"]
+        for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{baby}"})).json()["entry"]
+    ]
     assert not [x for x in referral.get("extension", []) if x["url"] == SOURCE_OF_REFERRAL]
-    [booking] = [e["resource"] for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{mother}"})).json()["entry"]]
+    [booking] = [
+        e["resource"]
+        for e in (await client.get("/fhir/ServiceRequest", params={"subject": f"Patient/{mother}"})).json()["entry"]
+    ]
     [source] = [x for x in booking["extension"] if x["url"] == SOURCE_OF_REFERRAL]
     assert {c["code"] for c in source["valueCodeableConcept"]["coding"]} == {"02"}  # self-referral
     rendered = (await client.get(f"/fhir/Patient/{mother}/$render", params={"system": "maternity"})).json()["record"]
@@ -198,8 +234,13 @@ async def test_source_of_referral_into_maternity_is_not_put_on_the_parent_infant
 async def test_render_takes_an_observation_whose_performer_is_an_organization(client: httpx.AsyncClient) -> None:
     await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-ava.json"))
     child = await _patient_id(client, "9994123459")
-    [stored] = [e["resource"] for e in (await client.get("/fhir/Observation", params={"subject": f"Patient/{child}"})).json()["entry"]]
-    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"]["id"]
+    [stored] = [
+        e["resource"]
+        for e in (await client.get("/fhir/Observation", params={"subject": f"Patient/{child}"})).json()["entry"]
+    ]
+    team = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RX1"})).json()["entry"][0]["resource"][
+        "id"
+    ]
     by_service = {k: v for k, v in stored.items() if k not in ("id", "meta", "identifier")}
     by_service["performer"] = [{"reference": f"Organization/{team}"}]
     by_service["identifier"] = [{"system": "https://w3id.org/dyad/fhir/Id/RX1/observation", "value": "RA-RX1-90999"}]

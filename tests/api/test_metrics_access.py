@@ -55,7 +55,9 @@ async def test_the_scraper_reads_metrics_that_name_no_patient(database_url: str,
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as http:
             baby = {**infant(nhs_number="9434765919", family="Okafor"), "id": "baby-okafor"}
             assert (await http.put("/fhir/Patient/baby-okafor", json=baby, headers=auth(writer))).status_code == 201
-            await http.get("/fhir/Patient", params={"identifier": "9434765919", "family": "Okafor"}, headers=auth(writer))
+            await http.get(
+                "/fhir/Patient", params={"identifier": "9434765919", "family": "Okafor"}, headers=auth(writer)
+            )
             response = await http.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER}"})
     assert response.status_code == 200
     assert 'dyad_requests_total{interaction="update",resource_type="Patient",status="2xx"} 1.0' in response.text

@@ -25,6 +25,8 @@ async def test_required_profile_applies_to_chosen_resources_without_meta_profile
     del observation["performer"]
     refused = await client.post("/fhir/Observation", json=observation, headers=FHIR_JSON)
     assert refused.status_code == 422
-    assert any(i["expression"] == ["Observation.performer"] and i["code"] == "required" for i in refused.json()["issue"])
+    assert any(
+        i["expression"] == ["Observation.performer"] and i["code"] == "required" for i in refused.json()["issue"]
+    )
     other = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"}}
     assert (await client.post("/fhir/Observation", json=other, headers=FHIR_JSON)).status_code == 201

@@ -32,12 +32,12 @@ async def test_paging_links_walk_every_result_once_in_a_stable_order(client: htt
         bundle = (await client.get(url)).json()
         assert bundle["total"] == 5
         seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
-        next_link = next((l["url"] for l in bundle["link"] if l["relation"] == "next"), None)
+        next_link = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
         url = None if next_link is None else urlsplit(next_link).path + "?" + urlsplit(next_link).query
     assert len(seen) == 5 == len(set(seen))
     again = (await client.get("/fhir/Observation?subject=Patient/baby&_count=2&_offset=2")).json()
     assert [e["resource"]["id"] for e in again["entry"]] == seen[2:4]
-    assert any(l["relation"] == "previous" for l in again["link"])
+    assert any(link["relation"] == "previous" for link in again["link"])
 
 
 async def test_summary_count_returns_only_the_total(client: httpx.AsyncClient) -> None:

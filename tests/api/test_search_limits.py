@@ -109,7 +109,21 @@ async def test_a_repeated_include_is_followed_once(served: tuple[FastAPI, httpx.
 
 async def test_distinct_includes_are_bounded(served: tuple[FastAPI, httpx.AsyncClient]) -> None:
     _, client = served
-    includes = [f"_include=Observation:{p}" for p in ("subject", "performer", "focus", "encounter", "patient", "specimen", "device", "has-member", "derived-from", "part-of")]
+    includes = [
+        f"_include=Observation:{p}"
+        for p in (
+            "subject",
+            "performer",
+            "focus",
+            "encounter",
+            "patient",
+            "specimen",
+            "device",
+            "has-member",
+            "derived-from",
+            "part-of",
+        )
+    ]
     assert len(includes) == MAX_INCLUDES
     assert (await client.get("/fhir/Observation?" + "&".join(includes))).status_code == 200
     eleventh = "&".join(includes + ["_revinclude=Provenance:target"])

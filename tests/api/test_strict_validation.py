@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conformance.conftest import example
-from tests.fhir_samples import store_infants, FHIR_JSON, NHS, infant, observation
+from tests.fhir_samples import FHIR_JSON, NHS, infant, observation, store_infants
 
 
 async def _validate(client: httpx.AsyncClient, resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -21,8 +21,12 @@ async def _count(client: httpx.AsyncClient, res_type: str) -> int:
 
 
 async def test_a_decimal_as_a_string_is_refused_with_400(client: httpx.AsyncClient) -> None:
-    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
-                "valueQuantity": {"value": "1.2", "unit": "kg"}}
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "valueQuantity": {"value": "1.2", "unit": "kg"},
+    }
     response = await client.post("/fhir/Observation", json=resource, headers=FHIR_JSON)
     assert response.status_code == 400, response.text
     assert response.json()["issue"][0]["expression"] == ["Observation.valueQuantity.value"]
@@ -38,8 +42,12 @@ async def test_a_boolean_as_a_string_is_refused_with_400(client: httpx.AsyncClie
 
 
 async def test_a_required_binding_on_a_datatype_is_refused_with_422_naming_the_codes(client: httpx.AsyncClient) -> None:
-    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
-                "valueQuantity": {"value": 1.2, "comparator": "about"}}
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "valueQuantity": {"value": 1.2, "comparator": "about"},
+    }
     response = await client.post("/fhir/Observation", json=resource, headers=FHIR_JSON)
     assert response.status_code == 422, response.text
     issue = response.json()["issue"][0]
@@ -69,9 +77,16 @@ async def test_every_patient_nhs_number_passes_modulus_11(client: httpx.AsyncCli
 
 
 async def test_bundle_validate_answers(client: httpx.AsyncClient) -> None:
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": "urn:uuid:0c3f1b6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "resource": example("Observation-obs-ava-grace-new-birth-visit.json")},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:0c3f1b6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+                "resource": example("Observation-obs-ava-grace-new-birth-visit.json"),
+            },
+        ],
+    }
     assert await _validate(client, bundle) == []
     bundle["entry"][0]["resource"].pop("performer")
     bundle["entry"].append({"fullUrl": "Patient/relative", "resource": infant()})
@@ -89,16 +104,22 @@ async def test_type_level_validate_answers_for_every_r4_type(client: httpx.Async
 async def test_a_transaction_entry_error_names_its_path_once(client: httpx.AsyncClient) -> None:
     broken = observation()
     broken["status"] = "done"
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": infant(), "request": {"method": "POST", "url": "Patient"}},
-        {"resource": broken, "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": infant(), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": broken, "request": {"method": "POST", "url": "Observation"}},
+        ],
+    }
     response = await client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert response.status_code == 422, response.text
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["Bundle.entry[1].resource.status"]
     # Said once, from the Bundle: not "Bundle.entry[1]: Observation.status ..." (two paths).
-    assert issue["diagnostics"].startswith("Bundle.entry[1].resource.status: 'done' is not allowed"), issue["diagnostics"]
+    assert issue["diagnostics"].startswith("Bundle.entry[1].resource.status: 'done' is not allowed"), issue[
+        "diagnostics"
+    ]
     assert issue["diagnostics"].count("Bundle.entry[1]") == 1 and "Observation.status" not in issue["diagnostics"]
 
 
@@ -106,8 +127,11 @@ async def test_a_dyad_extension_inside_a_transaction_entry_is_in_context(client:
     patient = infant()
     patient["identifier"] = [{"system": NHS, "value": "9000000009"}]
     entry = example("Observation-obs-ava-grace-new-birth-visit.json")
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": "urn:uuid:5d7e9f1a-2b3c-4d5e-8f9a-0b1c2d3e4f5a", "resource": entry}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "urn:uuid:5d7e9f1a-2b3c-4d5e-8f9a-0b1c2d3e4f5a", "resource": entry}],
+    }
     assert entry["extension"][0]["url"].startswith("https://w3id.org/dyad/fhir/")
     assert await _validate(client, bundle) == []
 
@@ -115,8 +139,8 @@ async def test_a_dyad_extension_inside_a_transaction_entry_is_in_context(client:
 async def test_a_resource_nested_too_deeply_is_refused_with_400_not_a_crash(client: httpx.AsyncClient) -> None:
     nested = '{"url":"http://example.org/x","valueString":"v"}'
     for _ in range(505):
-        nested = '{"url":"http://example.org/x","extension":[' + nested + ']}'
-    body = '{"resourceType":"Patient","extension":[' + nested + ']}'
+        nested = '{"url":"http://example.org/x","extension":[' + nested + "]}"
+    body = '{"resourceType":"Patient","extension":[' + nested + "]}"
     response = await client.post("/fhir/Patient", content=body, headers=FHIR_JSON)
     assert response.status_code == 400, response.text[:300]
     checked = await client.post("/fhir/Patient/$validate", content=body, headers=FHIR_JSON)

@@ -41,21 +41,37 @@ async def test_expand_of_an_unknown_value_set_is_refused(client: httpx.AsyncClie
 
 
 async def test_validate_code_against_a_value_set(client: httpx.AsyncClient) -> None:
-    good = (await client.get("/fhir/ValueSet/$validate-code", params={"url": CONCERN_VS, "system": CONCERN_CS, "code": "some-concern"})).json()
+    good = (
+        await client.get(
+            "/fhir/ValueSet/$validate-code", params={"url": CONCERN_VS, "system": CONCERN_CS, "code": "some-concern"}
+        )
+    ).json()
     assert _param(good, "result") is True
-    bad = (await client.get("/fhir/ValueSet/$validate-code", params={"url": CONCERN_VS, "system": CONCERN_CS, "code": "panic"})).json()
+    bad = (
+        await client.get(
+            "/fhir/ValueSet/$validate-code", params={"url": CONCERN_VS, "system": CONCERN_CS, "code": "panic"}
+        )
+    ).json()
     assert _param(bad, "result") is False
     assert _param(bad, "message")
 
 
 async def test_validate_code_of_snomed_is_not_checked(client: httpx.AsyncClient) -> None:
-    result = (await client.get("/fhir/CodeSystem/$validate-code", params={"url": "http://snomed.info/sct", "code": "1078501000000104"})).json()
+    result = (
+        await client.get(
+            "/fhir/CodeSystem/$validate-code", params={"url": "http://snomed.info/sct", "code": "1078501000000104"}
+        )
+    ).json()
     assert _param(result, "result") is False
     assert _param(result, "checked") is False
 
 
 async def test_lookup_gives_display_and_hierarchy(client: httpx.AsyncClient) -> None:
-    result = (await client.get("/fhir/CodeSystem/$lookup", params={"system": SERVICES_CS, "code": "video-interaction-guidance"})).json()
+    result = (
+        await client.get(
+            "/fhir/CodeSystem/$lookup", params={"system": SERVICES_CS, "code": "video-interaction-guidance"}
+        )
+    ).json()
     assert _param(result, "display")
     properties = [p for p in result["parameter"] if p["name"] == "property"]
     assert any(part.get("valueCode") == "parent" for p in properties for part in p["part"])
@@ -70,7 +86,10 @@ async def test_translate_without_a_mapping_says_so(client: httpx.AsyncClient) ->
 
 
 async def test_operations_accept_parameters_by_post(client: httpx.AsyncClient) -> None:
-    body = {"resourceType": "Parameters", "parameter": [{"name": "url", "valueUri": CONCERN_VS}, {"name": "count", "valueInteger": 2}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "url", "valueUri": CONCERN_VS}, {"name": "count", "valueInteger": 2}],
+    }
     response = await client.post("/fhir/ValueSet/$expand", json=body, headers={"Content-Type": "application/fhir+json"})
     assert len(response.json()["expansion"]["contains"]) == 2
 

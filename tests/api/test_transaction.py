@@ -12,7 +12,10 @@ def bundle(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:
 
 
 def post(resource: dict[str, Any], full_url: str | None = None, **request: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"], **request}}
+    entry: dict[str, Any] = {
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], **request},
+    }
     if full_url:
         entry["fullUrl"] = full_url
     return entry
@@ -48,9 +51,7 @@ async def test_transaction_with_trailing_slash_is_accepted(client: httpx.AsyncCl
 
 async def test_failing_entry_rolls_back_the_whole_transaction_and_names_the_entry(client: httpx.AsyncClient) -> None:
     broken = {"resourceType": "Observation", "status": "final"}  # code is required
-    response = await client.post(
-        "/fhir", json=bundle("transaction", post(infant()), post(broken)), headers=FHIR_JSON
-    )
+    response = await client.post("/fhir", json=bundle("transaction", post(infant()), post(broken)), headers=FHIR_JSON)
     assert response.status_code == 400
     issue = response.json()["issue"][0]
     assert issue["expression"][0].startswith("Bundle.entry[1]")

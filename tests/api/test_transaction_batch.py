@@ -73,9 +73,15 @@ async def test_conditional_creates_in_one_batch_create_once_and_match_on_resend(
     assert await _count(client, "Patient") == 3
 
 
-async def test_two_creates_under_one_conditional_key_in_a_transaction_make_one_resource(client: httpx.AsyncClient) -> None:
+async def test_two_creates_under_one_conditional_key_in_a_transaction_make_one_resource(
+    client: httpx.AsyncClient,
+) -> None:
     criteria = f"identifier={NHS}|9000000017"
-    sent = bundle("transaction", post(infant("9000000017"), ifNoneExist=criteria), post(infant("9000000017"), ifNoneExist=criteria))
+    sent = bundle(
+        "transaction",
+        post(infant("9000000017"), ifNoneExist=criteria),
+        post(infant("9000000017"), ifNoneExist=criteria),
+    )
     response = await client.post("/fhir", json=sent, headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     assert _statuses(response) == ["201 Created", "200 OK"]
@@ -84,12 +90,15 @@ async def test_two_creates_under_one_conditional_key_in_a_transaction_make_one_r
 
 async def test_batched_creates_reference_each_other_and_are_searchable_at_once(client: httpx.AsyncClient) -> None:
     urns = [f"urn:uuid:00000000-0000-4000-8000-00000000000{n}" for n in range(3)]
-    babies = [post(infant(nhs, family), urn) for urn, nhs, family in zip(urns, ["9000000009", "9000000017", "9000000025"], ["A", "B", "C"])]
+    babies = [
+        post(infant(nhs, family), urn)
+        for urn, nhs, family in zip(urns, ["9000000009", "9000000017", "9000000025"], ["A", "B", "C"], strict=True)
+    ]
     observations = [post(observation(subject=urn)) for urn in urns]
     response = await client.post("/fhir", json=bundle("transaction", *observations, *babies), headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     ids = _ids(response)
-    for obs_id, baby_id in zip(ids[:3], ids[3:]):
+    for obs_id, baby_id in zip(ids[:3], ids[3:], strict=True):
         assert (await client.get(f"/fhir/Observation/{obs_id}")).json()["subject"]["reference"] == f"Patient/{baby_id}"
         assert await _count(client, "Observation", subject=f"Patient/{baby_id}") == 1
     assert await _count(client, "Provenance") == 1  # one Provenance names the whole Bundle
@@ -131,9 +140,14 @@ async def test_a_conditional_key_taken_meanwhile_sends_the_batch_the_one_by_one_
     criteria = [("identifier", f"{NHS}|9000000017")]
     async with database.write() as conn:
         pk = await conn.scalar(select(ResourceRow.pk).where(ResourceRow.res_id == holder["id"]))
-        await conn.execute(insert(ConditionalKeyRow).values(res_type="Patient", key_hash=conditional_key("Patient", criteria), resource_pk=pk))
+        await conn.execute(
+            insert(ConditionalKeyRow).values(
+                res_type="Patient", key_hash=conditional_key("Patient", criteria), resource_pk=pk
+            )
+        )
     sent = bundle(
-        "transaction", post(observation(f"Patient/{holder['id']}")),
+        "transaction",
+        post(observation(f"Patient/{holder['id']}")),
         post(infant("9000000017"), ifNoneExist=f"identifier={NHS}|9000000017"),
     )
     response = await client.post("/fhir", json=sent, headers=FHIR_JSON)

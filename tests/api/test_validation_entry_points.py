@@ -44,8 +44,7 @@ CASES_ALL = _invalid_examples() + _corpus()
 def _has(issues: list[dict[str, Any]], expected: Expected) -> bool:
     severity, code, expression = expected
     return any(
-        i["severity"] == severity and i["code"] == code and expression in (i.get("expression") or [])
-        for i in issues
+        i["severity"] == severity and i["code"] == code and expression in (i.get("expression") or []) for i in issues
     )
 
 
@@ -111,7 +110,10 @@ def test_dyad_validate_gives_every_case_its_issue(tmp_path: Path, backend: str) 
         (tmp_path / f"case-{index:03d}.json").write_text(json.dumps(resource))
     result = subprocess.run(
         [sys.executable, "-m", "service", "validate", str(tmp_path), "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1, result.stderr
     reports = {Path(r["location"]).name: r for r in json.loads(result.stdout)}
@@ -127,9 +129,20 @@ def test_dyad_validate_gives_every_case_its_issue(tmp_path: Path, backend: str) 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_dyad_validate_passes_the_valid_examples_and_writes_junit(tmp_path: Path, backend: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service", "validate", str(EXAMPLES / "Patient-infant-ava-clarke.json"),
-         str(EXAMPLES / "Observation-obs-ava-grace-new-birth-visit.json"), "--format", "junit"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "validate",
+            str(EXAMPLES / "Patient-infant-ava-clarke.json"),
+            str(EXAMPLES / "Observation-obs-ava-grace-new-birth-visit.json"),
+            "--format",
+            "junit",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout
     assert 'tests="2" failures="0"' in result.stdout
@@ -145,7 +158,10 @@ async def test_validate_takes_parameters_with_a_profile_and_instance_level_calls
         "resourceType": "Parameters",
         "parameter": [
             {"name": "resource", "resource": observation},
-            {"name": "profile", "valueUri": "https://w3id.org/dyad/fhir/StructureDefinition/dyad-relationship-observation"},
+            {
+                "name": "profile",
+                "valueUri": "https://w3id.org/dyad/fhir/StructureDefinition/dyad-relationship-observation",
+            },
         ],
     }
     response = await client.post("/fhir/Observation/$validate", json=parameters, headers=FHIR_JSON)
@@ -157,7 +173,11 @@ async def test_validate_takes_parameters_with_a_profile_and_instance_level_calls
     observation.pop("category")
     stored = await client.put(f"/fhir/Observation/{observation['id']}", json=observation, headers=FHIR_JSON)
     assert stored.status_code == 201, stored.text
-    instance = await client.post(f"/fhir/Observation/{observation['id']}/$validate", json={"resourceType": "Parameters", "parameter": [parameters["parameter"][1]]}, headers=FHIR_JSON)
+    instance = await client.post(
+        f"/fhir/Observation/{observation['id']}/$validate",
+        json={"resourceType": "Parameters", "parameter": [parameters["parameter"][1]]},
+        headers=FHIR_JSON,
+    )
     assert _has(instance.json()["issue"], ("error", "required", "Observation.performer"))
 
 
@@ -170,9 +190,13 @@ async def test_invalid_entry_fails_the_transaction_with_422_at_its_path(client: 
     observation = example("Observation-obs-ava-grace-new-birth-visit.json")
     del observation["performer"]
     bundle = {
-        "resourceType": "Bundle", "type": "transaction",
+        "resourceType": "Bundle",
+        "type": "transaction",
         "entry": [
-            {"resource": example("Patient-infant-ava-clarke.json"), "request": {"method": "PUT", "url": "Patient/infant-ava-clarke"}},
+            {
+                "resource": example("Patient-infant-ava-clarke.json"),
+                "request": {"method": "PUT", "url": "Patient/infant-ava-clarke"},
+            },
             {"resource": observation, "request": {"method": "POST", "url": "Observation"}},
         ],
     }

@@ -7,7 +7,7 @@ from service.conformance.fhir_xml import FHIR_NS, from_xml, to_xml
 from tests.fhir_samples import FHIR_JSON, infant
 
 XML = "application/fhir+xml"
-F = "{%s}" % FHIR_NS
+F = f"{{{FHIR_NS}}}"
 
 NARRATED_PATIENT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Patient xmlns="http://hl7.org/fhir">
@@ -51,9 +51,10 @@ async def test_an_xml_create_is_stored_and_read_back_in_both_formats(client: htt
     as_json = (await client.get(f"/fhir/Patient/{res_id}", headers={"Accept": "application/fhir+json"})).json()
     assert as_json["_birthDate"]["extension"][0]["valueDateTime"] == "2026-09-14T06:10:00Z"
     assert as_json["name"][0]["given"] == ["Ada", "Grace"]
-    assert as_json["name"][0]["_given"] == [None, {"extension": [
-        {"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "CL"}
-    ]}]
+    assert as_json["name"][0]["_given"] == [
+        None,
+        {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "CL"}]},
+    ]
     assert as_json["text"]["div"] == (
         '<div xmlns="http://www.w3.org/1999/xhtml"><p>Ada <b>Okafor</b>, born 14 September 2026</p></div>'
     )
@@ -96,14 +97,24 @@ async def test_search_history_and_errors_answer_in_xml(client: httpx.AsyncClient
 async def test_an_xml_transaction_is_processed_and_answered_in_xml(client: httpx.AsyncClient) -> None:
     urn = "urn:uuid:11111111-1111-4111-8111-111111111111"
     bundle = {
-        "resourceType": "Bundle", "type": "transaction",
+        "resourceType": "Bundle",
+        "type": "transaction",
         "entry": [
             {"fullUrl": urn, "resource": infant(), "request": {"method": "POST", "url": "Patient"}},
             {
                 "resource": {
-                    "resourceType": "Observation", "status": "final",
-                    "code": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "relationship-assessment"}]},
-                    "subject": {"reference": urn}, "effectiveDateTime": "2026-10-02T10:30:00Z",
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
+                                "code": "relationship-assessment",
+                            }
+                        ]
+                    },
+                    "subject": {"reference": urn},
+                    "effectiveDateTime": "2026-10-02T10:30:00Z",
                 },
                 "request": {"method": "POST", "url": "Observation"},
             },
@@ -120,13 +131,17 @@ async def test_an_xml_transaction_is_processed_and_answered_in_xml(client: httpx
 
 async def test_validate_takes_xml(client: httpx.AsyncClient) -> None:
     broken = to_xml({**infant(), "gender": "bogus"})
-    response = await client.post("/fhir/Patient/$validate", content=broken, headers={"Content-Type": XML, "Accept": XML})
+    response = await client.post(
+        "/fhir/Patient/$validate", content=broken, headers={"Content-Type": XML, "Accept": XML}
+    )
     outcome = from_xml(response.content)
     assert outcome["resourceType"] == "OperationOutcome"
     assert any("gender" in " ".join(i.get("expression", [])) for i in outcome["issue"]), outcome
 
 
-async def test_xml_that_is_not_fhir_or_declares_entities_is_refused_and_nothing_stored(client: httpx.AsyncClient) -> None:
+async def test_xml_that_is_not_fhir_or_declares_entities_is_refused_and_nothing_stored(
+    client: httpx.AsyncClient,
+) -> None:
     bomb = (
         b'<?xml version="1.0"?><!DOCTYPE Patient [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
         b'<Patient xmlns="http://hl7.org/fhir"><name><family value="&b;"/></name></Patient>'

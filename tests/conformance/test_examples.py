@@ -35,7 +35,8 @@ def test_invalid_example_raises_exactly_its_named_issue(validator: Validator, na
     resource = json.loads((INVALID / name).read_text())
     issues = validator.validate(resource)
     named = [
-        i for i in issues
+        i
+        for i in issues
         if (i.severity, i.code, i.expression) == (expected["severity"], expected["code"], expected["expression"])
     ]
     assert named, f"expected {expected}, got {issues}"

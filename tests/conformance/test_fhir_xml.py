@@ -12,9 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "profiles" / "examples").glob("*.json"))
 HL7_XML = Path(__file__).parent / "hl7_xml"  # HL7's own examples, with licence and provenance
 HL7_EXAMPLES = {
-    "patient-example.xml": "Patient", "observation-example.xml": "Observation", "codesystem-example.xml": "CodeSystem",
-    "parameters-example-types.xml": "Parameters", "patient-example-period.xml": "Patient",
-    "questionnaire-example.xml": "Questionnaire", "valueset-example-expansion.xml": "ValueSet",
+    "patient-example.xml": "Patient",
+    "observation-example.xml": "Observation",
+    "codesystem-example.xml": "CodeSystem",
+    "parameters-example-types.xml": "Parameters",
+    "patient-example-period.xml": "Patient",
+    "questionnaire-example.xml": "Questionnaire",
+    "valueset-example-expansion.xml": "ValueSet",
 }
 
 
@@ -47,8 +51,18 @@ def test_the_hl7_patient_example_keeps_its_narrative_and_primitive_extensions() 
 
 
 def test_a_repeating_primitive_with_only_an_extension_keeps_its_place() -> None:
-    name = {"family": "Okafor", "given": ["Ada", None], "_given": [None, {"extension": [
-        {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}]}
+    name = {
+        "family": "Okafor",
+        "given": ["Ada", None],
+        "_given": [
+            None,
+            {
+                "extension": [
+                    {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+                ]
+            },
+        ],
+    }
     patient = {"resourceType": "Patient", "name": [name]}
     xml = to_xml(patient)
     givens = etree.fromstring(xml).findall("{http://hl7.org/fhir}name/{http://hl7.org/fhir}given")
@@ -58,20 +72,25 @@ def test_a_repeating_primitive_with_only_an_extension_keeps_its_place() -> None:
 
 def test_numbers_and_booleans_keep_their_json_types() -> None:
     observation = {
-        "resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
         "valueQuantity": {"value": 3.25, "unit": "kg"},
         "component": [{"code": {"text": "n"}, "valueInteger": 7}, {"code": {"text": "b"}, "valueBoolean": False}],
     }
     assert from_xml(to_xml(observation)) == observation
 
 
-@pytest.mark.parametrize("body", [
-    b'<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>',
-    b'<Patient xmlns="http://hl7.org/fhir"><gender value="female"/><gender value="male"/></Patient>',
-    b'<Patient xmlns="http://hl7.org/fhir"><name id="x"><id value="y"/></name></Patient>',
-    b'<NotAType xmlns="http://hl7.org/fhir"/>',
-    b'<!DOCTYPE Patient SYSTEM "http://example.org/x.dtd"><Patient xmlns="http://hl7.org/fhir"/>',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<Patient xmlns="http://hl7.org/fhir"><active value="yes"/></Patient>',
+        b'<Patient xmlns="http://hl7.org/fhir"><gender value="female"/><gender value="male"/></Patient>',
+        b'<Patient xmlns="http://hl7.org/fhir"><name id="x"><id value="y"/></name></Patient>',
+        b'<NotAType xmlns="http://hl7.org/fhir"/>',
+        b'<!DOCTYPE Patient SYSTEM "http://example.org/x.dtd"><Patient xmlns="http://hl7.org/fhir"/>',
+    ],
+)
 def test_what_is_not_fhir_xml_is_refused(body: bytes) -> None:
     with pytest.raises(FhirXmlError):
         from_xml(body)

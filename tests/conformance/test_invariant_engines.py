@@ -93,16 +93,22 @@ def test_dom_3_counts_a_contained_resource_referred_to_by_canonical() -> None:
     spec = next(s for s in load_base_invariants(PROFILES) if s["key"] == "dom-3")
     holds = fhirpath_evaluator(spec["expression"], spec["path"])
     questionnaire = {
-        "resourceType": "Questionnaire", "status": "active",
+        "resourceType": "Questionnaire",
+        "status": "active",
         "contained": [{"resourceType": "ValueSet", "id": "vs1", "status": "active"}],
         "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs1"}],
     }
     assert holds(questionnaire, questionnaire) is True
     questionnaire["item"][0]["answerValueSet"] = "http://example.org/vs"
     assert holds(questionnaire, questionnaire) is False
-    patient = {"resourceType": "Patient", "contained": [{"resourceType": "Practitioner", "id": "p"}],
-               "generalPractitioner": [{"reference": "#p"}]}
+    patient = {
+        "resourceType": "Patient",
+        "contained": [{"resourceType": "Practitioner", "id": "p"}],
+        "generalPractitioner": [{"reference": "#p"}],
+    }
     assert holds(patient, patient) is True
-    back = {"resourceType": "Patient", "contained": [{"resourceType": "Provenance", "id": "v",
-                                                      "target": [{"reference": "#"}]}]}
+    back = {
+        "resourceType": "Patient",
+        "contained": [{"resourceType": "Provenance", "id": "v", "target": [{"reference": "#"}]}],
+    }
     assert holds(back, back) is True

@@ -37,7 +37,10 @@ def test_package_has_manifest_index_definitions_and_examples() -> None:
 def test_dyad_package_command_writes_the_folder_and_tarball(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "service", "package", "--out", str(tmp_path), "--tgz"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "package" / "package.json").is_file()
@@ -62,7 +65,7 @@ async def test_the_registry_document_points_at_a_tarball_that_matches_its_checks
     assert dist["tarball"].endswith("/packages/dyad.fhir/-/dyad.fhir-0.1.0.tgz")
     archive = await client.get(dist["tarball"])
     assert archive.status_code == 200
-    assert hashlib.sha1(archive.content).hexdigest() == dist["shasum"]  # noqa: S324 (npm's checksum)
+    assert hashlib.sha1(archive.content).hexdigest() == dist["shasum"]
     assert dist["integrity"] == "sha512-" + base64.b64encode(hashlib.sha512(archive.content).digest()).decode()
     assert archive.content == (await client.get("/packages/dyad.fhir/0.1.0")).content
     assert (await client.get("/packages/dyad.fhir/-/dyad.fhir-9.9.9.tgz")).status_code == 404

@@ -45,13 +45,18 @@ def test_a_boolean_given_as_a_string_is_malformed(validator: Validator) -> None:
     assert [i.expression for i in structure(validator, resource)] == ["Patient.active"]
 
 
-@pytest.mark.parametrize("change", [
-    {"issued": None},
-    {"note": {"text": "single where an array belongs"}},
-    {"status": ["final"]},
-    {"colour": "blue"},
-])
-def test_nulls_wrong_array_shape_and_unknown_elements_are_malformed(validator: Validator, change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"issued": None},
+        {"note": {"text": "single where an array belongs"}},
+        {"status": ["final"]},
+        {"colour": "blue"},
+    ],
+)
+def test_nulls_wrong_array_shape_and_unknown_elements_are_malformed(
+    validator: Validator, change: dict[str, Any]
+) -> None:
     assert structure(validator, observation(**change))
 
 
@@ -109,12 +114,16 @@ def test_a_large_value_set_is_named_with_its_size(validator: Validator) -> None:
     resource = {"resourceType": "Questionnaire", "status": "active", "item": [{"linkId": "1", "type": "essay"}]}
     found = [i for i in errors(validator, resource) if i.code == "code-invalid"]
     assert [i.expression for i in found] == ["Questionnaire.item[0].type"]
-    assert "a code from ValueSet QuestionnaireItemType (http://hl7.org/fhir/ValueSet/item-type, 17 codes)" in found[0].message
+    assert (
+        "a code from ValueSet QuestionnaireItemType (http://hl7.org/fhir/ValueSet/item-type, 17 codes)"
+        in found[0].message
+    )
 
 
 def test_contained_resource_referred_to_by_a_canonical_is_not_orphaned(validator: Validator) -> None:
     questionnaire = {
-        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
         "contained": [{"resourceType": "Questionnaire", "id": "c1", "status": "active"}],
         "questionnaire": "#c1",
     }
@@ -123,17 +132,48 @@ def test_contained_resource_referred_to_by_a_canonical_is_not_orphaned(validator
     assert [i.expression for i in errors(validator, questionnaire) if "dom-3" in i.message] == ["QuestionnaireResponse"]
 
 
-@pytest.mark.parametrize("resource, key", [
-    ({"resourceType": "Bundle", "type": "collection", "total": 3}, "bdl-1"),
-    ({"resourceType": "Questionnaire", "status": "active",
-      "item": [{"linkId": "1", "type": "group"}]}, "que-1"),
-    ({"resourceType": "SearchParameter", "url": "https://example.org/sp", "name": "x", "status": "active",
-      "description": "x", "code": "x", "base": ["Patient"], "type": "token", "xpath": "f:Patient/f:x"}, "spd-1"),
-    ({"resourceType": "StructureDefinition", "url": "https://example.org/sd", "name": "lower case",
-      "status": "active", "kind": "resource", "abstract": False, "type": "Patient"}, "sdf-"),
-    ({"resourceType": "RiskAssessment", "status": "final", "subject": {"reference": "Patient/p"},
-      "prediction": [{"probabilityDecimal": 150}]}, "ras-2"),
-])
+@pytest.mark.parametrize(
+    "resource, key",
+    [
+        ({"resourceType": "Bundle", "type": "collection", "total": 3}, "bdl-1"),
+        ({"resourceType": "Questionnaire", "status": "active", "item": [{"linkId": "1", "type": "group"}]}, "que-1"),
+        (
+            {
+                "resourceType": "SearchParameter",
+                "url": "https://example.org/sp",
+                "name": "x",
+                "status": "active",
+                "description": "x",
+                "code": "x",
+                "base": ["Patient"],
+                "type": "token",
+                "xpath": "f:Patient/f:x",
+            },
+            "spd-1",
+        ),
+        (
+            {
+                "resourceType": "StructureDefinition",
+                "url": "https://example.org/sd",
+                "name": "lower case",
+                "status": "active",
+                "kind": "resource",
+                "abstract": False,
+                "type": "Patient",
+            },
+            "sdf-",
+        ),
+        (
+            {
+                "resourceType": "RiskAssessment",
+                "status": "final",
+                "subject": {"reference": "Patient/p"},
+                "prediction": [{"probabilityDecimal": 150}],
+            },
+            "ras-2",
+        ),
+    ],
+)
 def test_the_constraints_of_the_whole_of_r4_run(validator: Validator, resource: dict[str, Any], key: str) -> None:
     assert any(key in i.message for i in errors(validator, resource)), validator.validate(resource)
 
@@ -156,30 +196,49 @@ def test_a_core_extension_out_of_its_context_is_an_error(validator: Validator) -
 
 
 def test_dyad_extensions_are_in_context_inside_bundle_entries(validator: Validator) -> None:
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:7f9c8d3e-9d4b-4a0e-8a3c-2b1f0e6d5c4a", "resource": example(OBS),
-         "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:7f9c8d3e-9d4b-4a0e-8a3c-2b1f0e6d5c4a",
+                "resource": example(OBS),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
     assert errors(validator, bundle) == []
 
 
 def test_a_relative_full_url_is_an_error(validator: Validator) -> None:
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"fullUrl": "Patient/p1", "resource": example(PAT)}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "Patient/p1", "resource": example(PAT)}],
+    }
     assert [i.expression for i in errors(validator, bundle)] == ["Bundle.entry[0].fullUrl"]
 
 
 def test_more_than_one_self_link_is_an_error(validator: Validator) -> None:
-    bundle = {"resourceType": "Bundle", "type": "searchset", "link": [
-        {"relation": "self", "url": "https://example.org/a"}, {"relation": "self", "url": "https://example.org/b"}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [
+            {"relation": "self", "url": "https://example.org/a"},
+            {"relation": "self", "url": "https://example.org/b"},
+        ],
+    }
     assert [i.expression for i in errors(validator, bundle)] == ["Bundle.link"]
 
 
 def test_a_resource_inside_a_bundle_entry_is_checked_with_its_own_paths(validator: Validator) -> None:
     broken = example(OBS)
     broken["status"] = "done"
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"fullUrl": "urn:uuid:7f9c8d3e-9d4b-4a0e-8a3c-2b1f0e6d5c4a", "resource": broken}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "urn:uuid:7f9c8d3e-9d4b-4a0e-8a3c-2b1f0e6d5c4a", "resource": broken}],
+    }
     found = errors(validator, bundle)
     assert [i.expression for i in found] == ["Bundle.entry[0].resource.status"]
     assert found[0].message.count("Bundle.entry[0]") == 1

@@ -66,9 +66,14 @@ def test_slices_carry_the_sliced_elements_children_and_the_base_stays_whole() ->
 
 def test_a_constraint_on_a_child_of_a_data_type_unfolds_the_type() -> None:
     profile = {
-        "resourceType": "StructureDefinition", "url": "https://example.org/p", "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
-        "differential": {"element": [{"id": "Patient.identifier.system", "path": "Patient.identifier.system", "min": 1}]},
+        "resourceType": "StructureDefinition",
+        "url": "https://example.org/p",
+        "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "derivation": "constraint",
+        "differential": {
+            "element": [{"id": "Patient.identifier.system", "path": "Patient.identifier.system", "min": 1}]
+        },
     }
     ids = [e["id"] for e in with_snapshot(profile, {})["snapshot"]["element"]]
     assert ids.index("Patient.identifier") < ids.index("Patient.identifier.system") < ids.index("Patient.active")
@@ -76,8 +81,11 @@ def test_a_constraint_on_a_child_of_a_data_type_unfolds_the_type() -> None:
 
 def test_what_the_generator_cannot_do_is_an_error_not_a_partial_snapshot() -> None:
     profile = {
-        "resourceType": "StructureDefinition", "url": "https://example.org/p", "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "resourceType": "StructureDefinition",
+        "url": "https://example.org/p",
+        "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "derivation": "constraint",
         "differential": {"element": [{"id": "Patient.nickname", "path": "Patient.nickname", "min": 1}]},
     }
     with pytest.raises(SnapshotError):

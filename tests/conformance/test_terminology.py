@@ -65,7 +65,9 @@ def test_validate_code_member_and_non_member(terminology: Terminology) -> None:
 
 
 def test_validate_code_rejects_a_grouping_concept(terminology: Terminology) -> None:
-    check = terminology.validate_code(f"{DYAD}/ValueSet/dyad-relationship-assessment-codes", CONCEPTS, "relationship-assessment")
+    check = terminology.validate_code(
+        f"{DYAD}/ValueSet/dyad-relationship-assessment-codes", CONCEPTS, "relationship-assessment"
+    )
     assert check.result is True  # is-a includes it and it is selectable
     grouping = terminology.validate_code(None, INSTRUMENTS, "observational-instrument")
     assert grouping.result is True  # a code of the system, even if not for use in data
@@ -119,7 +121,10 @@ def _with_concept_map(package: ProfilePackage) -> Terminology:
                 "source": "https://example.org/hv/rag",
                 "target": CONCERN,
                 "element": [
-                    {"code": "G", "target": [{"code": "no-concern", "display": "No concern", "equivalence": "equivalent"}]},
+                    {
+                        "code": "G",
+                        "target": [{"code": "no-concern", "display": "No concern", "equivalence": "equivalent"}],
+                    },
                     {"code": "A", "target": [{"code": "some-concern", "equivalence": "wider"}]},
                 ],
                 "unmapped": {"mode": "fixed", "code": "some-concern"},
@@ -131,14 +136,18 @@ def _with_concept_map(package: ProfilePackage) -> Terminology:
 
 def test_translate_by_concept_map_url(package: ProfilePackage) -> None:
     terminology = _with_concept_map(package)
-    [match] = terminology.translate("https://example.org/hv/rag", "G", conceptmap_url="https://example.org/fhir/ConceptMap/hv-concern")
+    [match] = terminology.translate(
+        "https://example.org/hv/rag", "G", conceptmap_url="https://example.org/fhir/ConceptMap/hv-concern"
+    )
     assert match["equivalence"] == "equivalent"
     assert match["concept"] == {"system": CONCERN, "code": "no-concern", "display": "No concern"}
 
 
 def test_translate_by_source_and_target_value_sets(package: ProfilePackage) -> None:
     terminology = _with_concept_map(package)
-    [match] = terminology.translate("https://example.org/hv/rag", "A", source="https://example.org/fhir/ValueSet/hv-rag", target=CONCERN_VS)
+    [match] = terminology.translate(
+        "https://example.org/hv/rag", "A", source="https://example.org/fhir/ValueSet/hv-rag", target=CONCERN_VS
+    )
     assert match["concept"]["code"] == "some-concern" and match["equivalence"] == "wider"
 
 

@@ -16,8 +16,9 @@ REFERRAL = ROOT / "profiles" / "examples" / "ServiceRequest-referral-noah-vipp.j
 
 
 def _validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service", "validate", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "service", "validate", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_an_unknown_profile_name_fails() -> None:

@@ -48,8 +48,11 @@ def start_dyad(args: list[str], env: dict[str, str], log_path: Path) -> subproce
     """`python -m service <args>` as users start it, its output in log_path."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "service", *args], cwd=ROOT, env={**os.environ, **env},
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "service", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -94,7 +97,10 @@ def server(database_url: str, tmp_path: Path, server_env: dict[str, str]) -> Ite
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:

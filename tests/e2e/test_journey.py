@@ -94,8 +94,11 @@ async def found(fhir: httpx.AsyncClient, res_type: str, **params: str) -> list[d
 
 async def load_service_directory(fhir: httpx.AsyncClient) -> None:
     """The organisations and staff every system already knows, with their ODS codes."""
-    for name, ods in (("org-community-midwifery", "RBX"), ("org-health-visiting-north", "RX1"),
-                      ("org-parent-infant-team", "TAF")):
+    for name, ods in (
+        ("org-community-midwifery", "RBX"),
+        ("org-health-visiting-north", "RX1"),
+        ("org-parent-infant-team", "TAF"),
+    ):
         organisation = {**example(f"Organization-{name}"), "identifier": [{"system": ODS, "value": ods}]}
         await ok(await fhir.put(f"/Organization/{name}", json=organisation, headers=FHIR))
     for name in ("Practitioner-hv-priya-shah", "Practitioner-pip-tom-evans", "PractitionerRole-hv-priya-shah-role"):
@@ -105,9 +108,16 @@ async def load_service_directory(fhir: httpx.AsyncClient) -> None:
 
 async def subscribe(fhir: httpx.AsyncClient, receiver: Receiver, who: str, criteria: str) -> None:
     subscription = {
-        "resourceType": "Subscription", "status": "requested", "reason": f"{who} work list", "criteria": criteria,
-        "channel": {"type": "rest-hook", "endpoint": f"http://127.0.0.1:{receiver.port}/{who}",
-                    "payload": "application/fhir+json", "header": [f"Authorization: Bearer {who}-secret"]},
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": f"{who} work list",
+        "criteria": criteria,
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": f"http://127.0.0.1:{receiver.port}/{who}",
+            "payload": "application/fhir+json",
+            "header": [f"Authorization: Bearer {who}-secret"],
+        },
     }
     await ok(await fhir.post("/Subscription", json=subscription, headers=FHIR), 201)
 
@@ -115,17 +125,36 @@ async def subscribe(fhir: httpx.AsyncClient, receiver: Receiver, who: str, crite
 async def health_visiting_registers_the_birth(fhir: httpx.AsyncClient) -> str:
     """The birth notification opens the baby's health visiting episode: Dyad learns which team serves her."""
     baby = "urn:uuid:6f1d3c52-8a5e-4c1b-9d0e-2b7a4f0c9e11"
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": baby,
-         "resource": {"resourceType": "Patient", "identifier": [
-                         {"system": NHS, "value": AVA_NHS},
-                         {"system": "https://w3id.org/dyad/fhir/Id/RX1/person", "value": "CH0051234"}],
-                      "name": [{"family": "Clarke", "given": ["Ava"]}], "gender": "female", "birthDate": BORN.isoformat()},
-         "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={NHS}|{AVA_NHS}"}},
-        {"resource": {"resourceType": "EpisodeOfCare", "status": "active", "patient": {"reference": baby},
-                      "managingOrganization": {"reference": HEALTH_VISITING}, "period": {"start": BORN.isoformat()}},
-         "request": {"method": "POST", "url": "EpisodeOfCare"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": baby,
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [
+                        {"system": NHS, "value": AVA_NHS},
+                        {"system": "https://w3id.org/dyad/fhir/Id/RX1/person", "value": "CH0051234"},
+                    ],
+                    "name": [{"family": "Clarke", "given": ["Ava"]}],
+                    "gender": "female",
+                    "birthDate": BORN.isoformat(),
+                },
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={NHS}|{AVA_NHS}"},
+            },
+            {
+                "resource": {
+                    "resourceType": "EpisodeOfCare",
+                    "status": "active",
+                    "patient": {"reference": baby},
+                    "managingOrganization": {"reference": HEALTH_VISITING},
+                    "period": {"start": BORN.isoformat()},
+                },
+                "request": {"method": "POST", "url": "EpisodeOfCare"},
+            },
+        ],
+    }
     response = await ok(await fhir.post("", json=bundle, headers=FHIR), 200)
     location: str = response["entry"][0]["response"]["location"]
     return "/".join(location.split("/")[:2])
@@ -137,24 +166,62 @@ def midwifes_record() -> dict[str, Any]:
     return {
         "RecordID": "MAT-RBX-2026-119001",
         "OrgIDProvider": "RBX",
-        "MSD001MotherDemog": {"LPIDMother": "M0790011", "NHSNumberMother": GRACE_NHS, "PersonBirthDateMother": "1994-03-17",
-                              "PersonGivenNameMother": "Grace", "PersonFamilyNameMother": "Clarke"},
-        "MSD401BabyDemographics": {"LPIDBaby": "B0790012", "NHSNumberBaby": AVA_NHS, "PersonBirthDateBaby": BORN.isoformat(),
-                                   "PersonGivenNameBaby": "Ava", "PersonFamilyNameBaby": "Clarke", "GenderBaby": "female"},
-        "Caregivers": [{"CaregiverLocalID": "C0790013", "NHSNumberCaregiver": DANIEL_NHS, "CaregiverRelationshipMat": "01",
-                        "PersonGivenName": "Daniel", "PersonFamilyName": "Clarke", "Gender": "male"}],
-        "MSD201CareContactPreg": [{"CareConID": "CON-RBX-5541002", "CContactDate": visit.isoformat(), "CContactTime": "14:15:00",
-                                   "CContactType": "postnatal-midwife-visit", "Medium": "01", "AttendCode": "5"}],
-        "RelationshipAssessments": [{
-            "AssessmentID": "PIR-RBX-23001", "CareConID": "CON-RBX-5541002", "CaregiverLocalID": "M0790011",
-            "AssessmentDate": visit.isoformat(), "AssessmentTime": "14:40:00", "AssessmentType": "interaction-observation",
-            "InstrumentCode": "nice-cg192-clinical-observation", "ConcernLevel": "some-concern",
-            "Domains": [{"DomainCode": "verbal-interaction", "DomainValue": "some-concern"},
-                        {"DomainCode": "emotional-sensitivity", "DomainValue": "some-concern"},
-                        {"DomainCode": "physical-care", "DomainValue": "no-concern"}],
-            "Strengths": ["confident-physical-care"], "CareProfLID": "MW18802", "AssessorName": "Helen Okafor",
-            "AssessmentNote": "Grace seems flat and rarely talks to Ava; feeds and handles her confidently.",
-        }],
+        "MSD001MotherDemog": {
+            "LPIDMother": "M0790011",
+            "NHSNumberMother": GRACE_NHS,
+            "PersonBirthDateMother": "1994-03-17",
+            "PersonGivenNameMother": "Grace",
+            "PersonFamilyNameMother": "Clarke",
+        },
+        "MSD401BabyDemographics": {
+            "LPIDBaby": "B0790012",
+            "NHSNumberBaby": AVA_NHS,
+            "PersonBirthDateBaby": BORN.isoformat(),
+            "PersonGivenNameBaby": "Ava",
+            "PersonFamilyNameBaby": "Clarke",
+            "GenderBaby": "female",
+        },
+        "Caregivers": [
+            {
+                "CaregiverLocalID": "C0790013",
+                "NHSNumberCaregiver": DANIEL_NHS,
+                "CaregiverRelationshipMat": "01",
+                "PersonGivenName": "Daniel",
+                "PersonFamilyName": "Clarke",
+                "Gender": "male",
+            }
+        ],
+        "MSD201CareContactPreg": [
+            {
+                "CareConID": "CON-RBX-5541002",
+                "CContactDate": visit.isoformat(),
+                "CContactTime": "14:15:00",
+                "CContactType": "postnatal-midwife-visit",
+                "Medium": "01",
+                "AttendCode": "5",
+            }
+        ],
+        "RelationshipAssessments": [
+            {
+                "AssessmentID": "PIR-RBX-23001",
+                "CareConID": "CON-RBX-5541002",
+                "CaregiverLocalID": "M0790011",
+                "AssessmentDate": visit.isoformat(),
+                "AssessmentTime": "14:40:00",
+                "AssessmentType": "interaction-observation",
+                "InstrumentCode": "nice-cg192-clinical-observation",
+                "ConcernLevel": "some-concern",
+                "Domains": [
+                    {"DomainCode": "verbal-interaction", "DomainValue": "some-concern"},
+                    {"DomainCode": "emotional-sensitivity", "DomainValue": "some-concern"},
+                    {"DomainCode": "physical-care", "DomainValue": "no-concern"},
+                ],
+                "Strengths": ["confident-physical-care"],
+                "CareProfLID": "MW18802",
+                "AssessorName": "Helen Okafor",
+                "AssessmentNote": "Grace seems flat and rarely talks to Ava; feeds and handles her confidently.",
+            }
+        ],
     }
 
 
@@ -192,23 +259,40 @@ def prompts_completed_at_new_birth_visit(infant: str, grace: str) -> dict[str, A
     return {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": "https://w3id.org/dyad/fhir/Questionnaire/dyad-relationship-prompts|0.1.0",
-        "status": "completed", "subject": {"reference": infant}, "authored": at(NEW_BIRTH_VISIT, "11:00:00"),
-        "author": {"reference": HEALTH_VISITOR}, "source": {"reference": grace},
+        "status": "completed",
+        "subject": {"reference": infant},
+        "authored": at(NEW_BIRTH_VISIT, "11:00:00"),
+        "author": {"reference": HEALTH_VISITOR},
+        "source": {"reference": grace},
         "item": [
-            {"linkId": "assessment", "item": [
-                {"linkId": "assessment.caregiver", "answer": [{"valueReference": {"reference": grace}}]},
-                choice("assessment.caregiver-relationship", "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "NMTH"),
-                {"linkId": "assessment.date", "answer": [{"valueDateTime": at(NEW_BIRTH_VISIT)}]},
-                choice("assessment.contact-type", CONTACTS, "new-birth-visit"),
-            ]},
-            {"linkId": "conversation", "item": [
-                {"linkId": "conversation.relationship-description", "answer": [{"valueString": "I love her but I feel numb."}]},
-            ]},
-            {"linkId": "nice-domains", "item": [
-                choice("nice-domains.verbal-interaction", CONCERN, "significant-concern"),
-                choice("nice-domains.emotional-sensitivity", CONCERN, "some-concern"),
-                choice("nice-domains.physical-care", CONCERN, "no-concern"),
-            ]},
+            {
+                "linkId": "assessment",
+                "item": [
+                    {"linkId": "assessment.caregiver", "answer": [{"valueReference": {"reference": grace}}]},
+                    choice(
+                        "assessment.caregiver-relationship", "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "NMTH"
+                    ),
+                    {"linkId": "assessment.date", "answer": [{"valueDateTime": at(NEW_BIRTH_VISIT)}]},
+                    choice("assessment.contact-type", CONTACTS, "new-birth-visit"),
+                ],
+            },
+            {
+                "linkId": "conversation",
+                "item": [
+                    {
+                        "linkId": "conversation.relationship-description",
+                        "answer": [{"valueString": "I love her but I feel numb."}],
+                    },
+                ],
+            },
+            {
+                "linkId": "nice-domains",
+                "item": [
+                    choice("nice-domains.verbal-interaction", CONCERN, "significant-concern"),
+                    choice("nice-domains.emotional-sensitivity", CONCERN, "some-concern"),
+                    choice("nice-domains.physical-care", CONCERN, "no-concern"),
+                ],
+            },
             choice("overall-concern", CONCERN, "significant-concern"),
         ],
     }
@@ -218,85 +302,126 @@ def referral_to_parent_infant_team(infant: str, grace: str, daniel: str, reason:
     return {
         "resourceType": "ServiceRequest",
         "meta": {"profile": ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-referral"]},
-        "extension": [{"url": CAREGIVER, "valueReference": {"reference": grace}},
-                      {"url": CAREGIVER, "valueReference": {"reference": daniel}}],
+        "extension": [
+            {"url": CAREGIVER, "valueReference": {"reference": grace}},
+            {"url": CAREGIVER, "valueReference": {"reference": daniel}},
+        ],
         "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/referral", "value": "REF-RX1-2026-0917"}],
-        "status": "active", "intent": "plan",
+        "status": "active",
+        "intent": "plan",
         "category": [{"coding": [{"system": DYAD, "code": "referral-for-assessment"}]}],
         "priority": "routine",
         "code": {"coding": [{"system": SERVICES, "code": "parent-infant-relationship-team"}]},
-        "subject": {"reference": infant}, "authoredOn": at(NEW_BIRTH_VISIT, "15:00:00"),
-        "requester": {"reference": HEALTH_VISITOR}, "performer": [{"reference": PARENT_INFANT_TEAM}],
+        "subject": {"reference": infant},
+        "authoredOn": at(NEW_BIRTH_VISIT, "15:00:00"),
+        "requester": {"reference": HEALTH_VISITOR},
+        "performer": [{"reference": PARENT_INFANT_TEAM}],
         "reasonReference": [{"reference": reason}],
         "note": [{"text": "Grace and Daniel would both like support."}],
     }
 
 
-async def move_referral(fhir: httpx.AsyncClient, task: dict[str, Any], status: str, business: str, day: date) -> dict[str, Any]:
-    moved = {**task, "status": status, "lastModified": at(day),
-             "businessStatus": {"coding": [{"system": REFERRAL_STATUS, "code": business}]}}
+async def move_referral(
+    fhir: httpx.AsyncClient, task: dict[str, Any], status: str, business: str, day: date
+) -> dict[str, Any]:
+    moved = {
+        **task,
+        "status": status,
+        "lastModified": at(day),
+        "businessStatus": {"coding": [{"system": REFERRAL_STATUS, "code": business}]},
+    }
     version = task["meta"]["versionId"]
-    return await ok(await fhir.put(f"/Task/{task['id']}", json=moved, headers={**FHIR, "If-Match": f'W/"{version}"'}), 200)
+    return await ok(
+        await fhir.put(f"/Task/{task['id']}", json=moved, headers={**FHIR, "If-Match": f'W/"{version}"'}), 200
+    )
 
 
 def team_assessment(infant: str, grace: str, referral: str) -> dict[str, Any]:
     observation = example("Observation-obs-ava-grace-new-birth-visit")
     for element in ("id", "encounter", "extension", "note"):
         observation.pop(element, None)
-    observation.update({
-        "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/TAF/observation", "value": "PIT-ASSESS-5521"}],
-        "basedOn": [{"reference": referral}], "subject": {"reference": infant}, "focus": [{"reference": grace}],
-        "effectiveDateTime": at(ASSESSED), "performer": [{"reference": PSYCHOTHERAPIST}],
-        "valueCodeableConcept": {"coding": [{"system": CONCERN, "code": "significant-concern"}]},
-    })
+    observation.update(
+        {
+            "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/TAF/observation", "value": "PIT-ASSESS-5521"}],
+            "basedOn": [{"reference": referral}],
+            "subject": {"reference": infant},
+            "focus": [{"reference": grace}],
+            "effectiveDateTime": at(ASSESSED),
+            "performer": [{"reference": PSYCHOTHERAPIST}],
+            "valueCodeableConcept": {"coding": [{"system": CONCERN, "code": "significant-concern"}]},
+        }
+    )
     return observation
 
 
 def goal(infant: str, parent: str, code: str, words: str, addresses: str) -> dict[str, Any]:
     return {
-        "resourceType": "Goal", "meta": {"profile": ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-goal"]},
+        "resourceType": "Goal",
+        "meta": {"profile": ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-goal"]},
         "lifecycleStatus": "active",
         "category": [{"coding": [{"system": DYAD, "code": "parent-infant-relationship-goal"}]}],
         "description": {"coding": [{"system": DYAD, "code": code}], "text": words},
-        "subject": {"reference": infant}, "startDate": ASSESSED.isoformat(), "expressedBy": {"reference": parent},
+        "subject": {"reference": infant},
+        "startDate": ASSESSED.isoformat(),
+        "expressedBy": {"reference": parent},
         "addresses": [{"reference": addresses}],
     }
 
 
 def care_plan(infant: str, grace: str, daniel: str, goals: list[str], team: str, referral: str) -> dict[str, Any]:
     return {
-        "resourceType": "CarePlan", "meta": {"profile": ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-care-plan"]},
+        "resourceType": "CarePlan",
+        "meta": {"profile": ["https://w3id.org/dyad/fhir/StructureDefinition/dyad-care-plan"]},
         "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/TAF/care-plan", "value": "CP-TAF-0311"}],
-        "extension": [{"url": CAREGIVER, "valueReference": {"reference": grace}},
-                      {"url": CAREGIVER, "valueReference": {"reference": daniel}}],
-        "status": "active", "intent": "plan",
+        "extension": [
+            {"url": CAREGIVER, "valueReference": {"reference": grace}},
+            {"url": CAREGIVER, "valueReference": {"reference": daniel}},
+        ],
+        "status": "active",
+        "intent": "plan",
         "category": [{"coding": [{"system": DYAD, "code": "parent-infant-care-plan"}]}],
-        "subject": {"reference": infant}, "period": {"start": ASSESSED.isoformat()}, "created": ASSESSED.isoformat(),
-        "author": {"reference": PSYCHOTHERAPIST}, "careTeam": [{"reference": team}],
+        "subject": {"reference": infant},
+        "period": {"start": ASSESSED.isoformat()},
+        "created": ASSESSED.isoformat(),
+        "author": {"reference": PSYCHOTHERAPIST},
+        "careTeam": [{"reference": team}],
         "goal": [{"reference": g} for g in goals],
         "activity": [
             {"reference": {"reference": referral}},
-            {"detail": {"code": {"coding": [{"system": SERVICES, "code": "video-interaction-guidance"}]},
-                        "status": "in-progress", "description": "VIG with Grace and with Daniel, alternate weeks, at home",
-                        "performer": [{"reference": PSYCHOTHERAPIST}]}},
+            {
+                "detail": {
+                    "code": {"coding": [{"system": SERVICES, "code": "video-interaction-guidance"}]},
+                    "status": "in-progress",
+                    "description": "VIG with Grace and with Daniel, alternate weeks, at home",
+                    "performer": [{"reference": PSYCHOTHERAPIST}],
+                }
+            },
         ],
     }
 
 
 def family_care_team(infant: str, members: list[str]) -> dict[str, Any]:
-    return {"resourceType": "CareTeam", "status": "active", "name": "Ava Clarke parent–infant care team",
-            "subject": {"reference": infant}, "participant": [{"member": {"reference": m}} for m in members]}
+    return {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "name": "Ava Clarke parent–infant care team",
+        "subject": {"reference": infant},
+        "participant": [{"member": {"reference": m}} for m in members],
+    }
 
 
 def session(infant: str, referral: str, number: int) -> dict[str, Any]:
     day = VIG_STARTED + timedelta(days=7 * (number - 1))
     return {
-        "resourceType": "Encounter", "status": "finished",
+        "resourceType": "Encounter",
+        "status": "finished",
         "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/TAF/encounter", "value": f"VIG-0311-{number}"}],
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
         "type": [{"coding": [{"system": CONTACTS, "code": "intervention-session"}]}],
-        "subject": {"reference": infant}, "basedOn": [{"reference": referral}],
-        "serviceProvider": {"reference": PARENT_INFANT_TEAM}, "period": {"start": at(day), "end": at(day, "11:00:00")},
+        "subject": {"reference": infant},
+        "basedOn": [{"reference": referral}],
+        "serviceProvider": {"reference": PARENT_INFANT_TEAM},
+        "period": {"start": at(day), "end": at(day, "11:00:00")},
     }
 
 
@@ -345,7 +470,9 @@ def headers_of(receiver: Receiver, who: str) -> list[Received]:
 
 
 async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_outcome_both_referrers_see(
-    fhir: httpx.AsyncClient, receiver: Receiver, server: RunningServer,
+    fhir: httpx.AsyncClient,
+    receiver: Receiver,
+    server: RunningServer,
 ) -> None:
     await load_service_directory(fhir)
     await subscribe(fhir, receiver, "health-visiting", f"Task?owner={HEALTH_VISITING}")
@@ -373,8 +500,12 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     # 3. The health visitor completes the prompts at the new birth visit; Dyad extracts the observation.
     questionnaire = await ok(await fhir.get("/Questionnaire/dyad-relationship-prompts"), 200)
     assert questionnaire["url"] == "https://w3id.org/dyad/fhir/Questionnaire/dyad-relationship-prompts"
-    response = await ok(await fhir.post("/QuestionnaireResponse", json=prompts_completed_at_new_birth_visit(infant, grace),
-                                         headers=FHIR), 201)
+    response = await ok(
+        await fhir.post(
+            "/QuestionnaireResponse", json=prompts_completed_at_new_birth_visit(infant, grace), headers=FHIR
+        ),
+        201,
+    )
     extracted = await ok(await fhir.post(f"/QuestionnaireResponse/{response['id']}/$extract"), 200)
     stored = await ok(await fhir.post("", json=extracted, headers=FHIR), 200)
     [confirmation] = await found(fhir, "Observation", **{"derived-from": f"QuestionnaireResponse/{response['id']}"})
@@ -382,8 +513,12 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     assert confirmation["valueCodeableConcept"]["coding"][0]["code"] == "significant-concern"
     assert confirmation["focus"] == [{"reference": grace}]
     prompt["status"] = "completed"
-    prompt["output"] = [{"type": {"coding": [{"system": TASK_CODES, "code": "relationship-assessment-result"}]},
-                         "valueReference": {"reference": f"Observation/{confirmation['id']}"}}]
+    prompt["output"] = [
+        {
+            "type": {"coding": [{"system": TASK_CODES, "code": "relationship-assessment-result"}]},
+            "valueReference": {"reference": f"Observation/{confirmation['id']}"},
+        }
+    ]
     await ok(await fhir.put(f"/Task/{prompt['id']}", json=prompt, headers=FHIR), 200)
 
     # 4. She refers to the parent–infant team, which is notified of a referral task.
@@ -403,25 +538,58 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     assert refused.status_code == 409  # accepted → completed skips the work: FHIR's state machine refuses it
     [issue] = refused.json()["issue"]
     assert (issue["code"], issue["expression"]) == ("business-rule", ["Task.status"])
-    assessment = await ok(await fhir.post("/Observation", json=team_assessment(infant, grace, referral_ref), headers=FHIR), 201)
+    assessment = await ok(
+        await fhir.post("/Observation", json=team_assessment(infant, grace, referral_ref), headers=FHIR), 201
+    )
     task = await ok(await fhir.get(f"/Task/{task['id']}"), 200)
     task = await move_referral(fhir, task, "in-progress", "assessed", ASSESSED)
 
     # 6. A care plan with goals agreed with both parents; the family's care team includes the grandmother.
-    maureen = await ok(await fhir.post("/RelatedPerson", json={
-        "resourceType": "RelatedPerson", "patient": {"reference": infant},
-        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PGRMTH"}]}],
-        "name": [{"family": "Clarke", "given": ["Maureen"]}]}, headers=FHIR), 201)
-    team = await ok(await fhir.post("/CareTeam", json=family_care_team(
-        infant, [grace, family.daniel, f"RelatedPerson/{maureen['id']}", PSYCHOTHERAPIST, HEALTH_VISITOR]), headers=FHIR), 201)
+    maureen = await ok(
+        await fhir.post(
+            "/RelatedPerson",
+            json={
+                "resourceType": "RelatedPerson",
+                "patient": {"reference": infant},
+                "relationship": [
+                    {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PGRMTH"}]}
+                ],
+                "name": [{"family": "Clarke", "given": ["Maureen"]}],
+            },
+            headers=FHIR,
+        ),
+        201,
+    )
+    team = await ok(
+        await fhir.post(
+            "/CareTeam",
+            json=family_care_team(
+                infant, [grace, family.daniel, f"RelatedPerson/{maureen['id']}", PSYCHOTHERAPIST, HEALTH_VISITOR]
+            ),
+            headers=FHIR,
+        ),
+        201,
+    )
     goals = []
-    for parent, code, words in ((grace, "understand-baby-cues", "Grace: to know what Ava is telling me when she cries"),
-                                (family.daniel, "build-parenting-confidence", "Daniel: to settle Ava on my own")):
-        created = await ok(await fhir.post("/Goal", json=goal(infant, parent, code, words, f"Observation/{assessment['id']}"),
-                                           headers=FHIR), 201)
+    for parent, code, words in (
+        (grace, "understand-baby-cues", "Grace: to know what Ava is telling me when she cries"),
+        (family.daniel, "build-parenting-confidence", "Daniel: to settle Ava on my own"),
+    ):
+        created = await ok(
+            await fhir.post(
+                "/Goal", json=goal(infant, parent, code, words, f"Observation/{assessment['id']}"), headers=FHIR
+            ),
+            201,
+        )
         goals.append(f"Goal/{created['id']}")
-    plan = await ok(await fhir.post("/CarePlan", json=care_plan(
-        infant, grace, family.daniel, goals, f"CareTeam/{team['id']}", referral_ref), headers=FHIR), 201)
+    plan = await ok(
+        await fhir.post(
+            "/CarePlan",
+            json=care_plan(infant, grace, family.daniel, goals, f"CareTeam/{team['id']}", referral_ref),
+            headers=FHIR,
+        ),
+        201,
+    )
 
     # 7. Video interaction guidance starts within a month of the assessment.
     task = await ok(await fhir.get(f"/Task/{task['id']}"), 200)
@@ -430,8 +598,10 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     # The referrer has the outcome on her task list: the assessment and the agreed plan.
     with_plan = task_of("referral", lambda t: "care-plan-agreed" in outputs(t))
     answered = await arrives(receiver, "health-visitor-referrals", with_plan)
-    assert outputs(answered) == {"relationship-assessment-result": [f"Observation/{assessment['id']}"],
-                                 "care-plan-agreed": [f"CarePlan/{plan['id']}"]}
+    assert outputs(answered) == {
+        "relationship-assessment-result": [f"Observation/{assessment['id']}"],
+        "care-plan-agreed": [f"CarePlan/{plan['id']}"],
+    }
     assert (await ok(await fhir.get(f"/{referral_ref}"), 200))["status"] == "active"
 
     # 8. Six sessions are attended; the plan counts them and a review falls due for its author.
@@ -447,24 +617,40 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
     # Both waiting-time standards were met: assessment 7 days 19 hours after the referral was
     # written (the clock runs from the referral, not from its receipt), intervention 7 days after
     # assessment (a clock counts only once met).
-    metrics = await ok(await fhir.get("/$pathway-metrics", params={
-        "periodStart": BORN.isoformat(), "periodEnd": (VIG_STARTED + timedelta(days=60)).isoformat(),
-        "organization": PARENT_INFANT_TEAM}), 200)
+    metrics = await ok(
+        await fhir.get(
+            "/$pathway-metrics",
+            params={
+                "periodStart": BORN.isoformat(),
+                "periodEnd": (VIG_STARTED + timedelta(days=60)).isoformat(),
+                "organization": PARENT_INFANT_TEAM,
+            },
+        ),
+        200,
+    )
     measured = {g["code"]["coding"][0]["code"]: g.get("measureScore", {}).get("value") for g in metrics["group"]}
     referred = datetime.fromisoformat(at(NEW_BIRTH_VISIT, "15:00:00"))
     assert measured["median-days-referral-to-assessment"] == round(
-        (datetime.fromisoformat(at(ASSESSED)) - referred).total_seconds() / 86400, 3)
+        (datetime.fromisoformat(at(ASSESSED)) - referred).total_seconds() / 86400, 3
+    )
     assert measured["median-days-assessment-to-intervention"] == (VIG_STARTED - ASSESSED).days
 
     # 9. The midwife and the health visitor each see the outcome in their own system's record.
-    health_visiting = (await ok(await fhir.get(f"/{infant}/$render", params={"system": "health-visiting", "organisation": "RX1"}),
-                                200))["record"]
+    health_visiting = (
+        await ok(await fhir.get(f"/{infant}/$render", params={"system": "health-visiting", "organisation": "RX1"}), 200)
+    )["record"]
     # The health visitor made this referral: an onward referral, not one CYP101Referral says she received.
-    [hv_referral] = [r for r in health_visiting["OnwardReferrals"]
-                     if r["ReferralServiceRequested"] == "parent-infant-relationship-team"]
+    [hv_referral] = [
+        r
+        for r in health_visiting["OnwardReferrals"]
+        if r["ReferralServiceRequested"] == "parent-infant-relationship-team"
+    ]
     assert hv_referral["ReferralStatus"] == "intervention-started"
     assert health_visiting["CarePlan"]["SessionsAttended"] == 6
-    assert {g["GoalCode"] for g in health_visiting["CarePlan"]["Goals"]} == {"understand-baby-cues", "build-parenting-confidence"}
+    assert {g["GoalCode"] for g in health_visiting["CarePlan"]["Goals"]} == {
+        "understand-baby-cues",
+        "build-parenting-confidence",
+    }
 
     maternity = (await ok(await fhir.get(f"/{grace}/$render", params={"system": "maternity"}), 200))["record"]
     [mat_referral] = maternity["Referrals"]
@@ -475,20 +661,33 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
 
     # And the server logged none of it: no NHS number, local identifier, name or note text.
     logs = server.logs()
-    for secret in (AVA_NHS, GRACE_NHS, DANIEL_NHS, "M0790011", "C0790013", "CH0051234", "Clarke", "Maureen",
-                   "I feel numb", "Grace seems flat", "to settle Ava on my own"):
+    for secret in (
+        AVA_NHS,
+        GRACE_NHS,
+        DANIEL_NHS,
+        "M0790011",
+        "C0790013",
+        "CH0051234",
+        "Clarke",
+        "Maureen",
+        "I feel numb",
+        "Grace seems flat",
+        "to settle Ava on my own",
+    ):
         assert secret not in logs
 
 
 async def test_a_referral_left_unassessed_past_two_weeks_breaches_once_and_both_services_are_told(
-    fhir: httpx.AsyncClient, receiver: Receiver,
+    fhir: httpx.AsyncClient,
+    receiver: Receiver,
 ) -> None:
     await load_service_directory(fhir)
     await subscribe(fhir, receiver, "parent-infant-team", f"Communication?recipient={PARENT_INFANT_TEAM}")
     await subscribe(fhir, receiver, "health-visitor-referrals", f"Communication?recipient={HEALTH_VISITOR}")
     family = await midwife_records_the_concern(fhir, await health_visiting_registers_the_birth(fhir))
     referral_body = referral_to_parent_infant_team(
-        family.infant, family.grace, family.daniel, f"Observation/{family.concern['id']}")
+        family.infant, family.grace, family.daniel, f"Observation/{family.concern['id']}"
+    )
     referral_body["authoredOn"] = at(TODAY - timedelta(days=21))
     referral = await ok(await fhir.post("/ServiceRequest", json=referral_body, headers=FHIR), 201)
     [task] = await found(fhir, "Task", focus=f"ServiceRequest/{referral['id']}")

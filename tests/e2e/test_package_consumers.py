@@ -34,7 +34,10 @@ def test_npm_fetches_the_package_from_the_server_as_a_registry(server: RunningSe
     npm = _require("npm")
     result = subprocess.run(
         [npm, "pack", "dyad.fhir@0.1.0", "--registry", f"{server.base}/packages/", "--cache", str(tmp_path / "cache")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     with tarfile.open(tmp_path / "dyad.fhir-0.1.0.tgz") as archive:
@@ -52,7 +55,11 @@ def test_fhir_package_loader_loads_the_package_with_its_snapshots(server: Runnin
         pytest.skip("fhir-package-loader is not installed (make package-consumers)")
     env = {**os.environ, "HOME": str(tmp_path), "FPL_REGISTRY": f"{server.base}/packages/"}
     result = subprocess.run(
-        [node, str(CONSUMERS / "fpl_load.js"), "0.1.0"], cwd=CONSUMERS, env=env, capture_output=True, text=True,
+        [node, str(CONSUMERS / "fpl_load.js"), "0.1.0"],
+        cwd=CONSUMERS,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -31,8 +31,12 @@ BREACHES = "Communication?category=https://w3id.org/dyad/fhir/CodeSystem/dyad-pa
 def region(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str, list[Path]]]:
     """Two server processes (started one after the other: the first migrates) and a worker."""
     env = {
-        "DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "INFO", "DYAD_RATE_LIMIT_PER_MINUTE": "0",
-        "DYAD_NOTIFY_WORKER_ENABLED": "false", "DYAD_PATHWAY_CLOCK_CHECK_SECONDS": "0.3",
+        "DYAD_DATABASE_URL": database_url,
+        "DYAD_AUTH": "off",
+        "DYAD_LOG_LEVEL": "INFO",
+        "DYAD_RATE_LIMIT_PER_MINUTE": "0",
+        "DYAD_NOTIFY_WORKER_ENABLED": "false",
+        "DYAD_PATHWAY_CLOCK_CHECK_SECONDS": "0.3",
     }
     logs = [tmp_path / "server-a.log", tmp_path / "server-b.log", tmp_path / "worker.log"]
     processes = []
@@ -50,7 +54,10 @@ def region(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str, list[P
 
 def _subscription(endpoint: str, criteria: str) -> dict[str, object]:
     return {
-        "resourceType": "Subscription", "status": "requested", "reason": "scale-out test", "criteria": criteria,
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "scale-out test",
+        "criteria": criteria,
         "channel": {"type": "rest-hook", "endpoint": endpoint, "payload": "application/fhir+json"},
     }
 
@@ -99,7 +106,12 @@ async def test_two_servers_and_a_worker_breach_once_and_deliver_each_notificatio
 
 
 def test_serve_with_two_workers_delivers_from_a_worker_process_of_its_own(database_url: str, tmp_path: Path) -> None:
-    env = {"DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_LOG_LEVEL": "INFO", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
+    env = {
+        "DYAD_DATABASE_URL": database_url,
+        "DYAD_AUTH": "off",
+        "DYAD_LOG_LEVEL": "INFO",
+        "DYAD_RATE_LIMIT_PER_MINUTE": "0",
+    }
     log_path = tmp_path / "serve.log"
     process, base = start_server(env, log_path, extra=("--workers", "2"), within=240)
     try:

@@ -23,8 +23,12 @@ def key_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server_env(key_file: Path) -> dict[str, str]:
-    return {"DYAD_AUTH": "jwt", "DYAD_SERVE_DEV_JWKS": "true", "DYAD_DEV_KEY_FILE": str(key_file),
-            "DYAD_AUDIT_FLUSH_SECONDS": "0.05"}
+    return {
+        "DYAD_AUTH": "jwt",
+        "DYAD_SERVE_DEV_JWKS": "true",
+        "DYAD_DEV_KEY_FILE": str(key_file),
+        "DYAD_AUDIT_FLUSH_SECONDS": "0.05",
+    }
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -18,7 +18,7 @@ from tests.fhirpath.fhir_xml import read_xml
 REPO = Path(__file__).resolve().parents[2]
 # CI puts shared/ beside the clone; a worktree under /work/wt/ has it two levels up.
 _CANDIDATES = (REPO / ".." / "shared", REPO / ".." / ".." / "shared")
-CLOCK = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+CLOCK = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def cases_dir() -> Path | None:
@@ -52,16 +52,18 @@ def load_cases(folder: Path) -> list[Case]:
             while name in names:  # testEquivalent23 is in the file twice
                 name += "'"
             names.add(name)
-            cases.append(Case(
-                name=name,
-                group=group.get("name"),
-                expression=expression.text or "",
-                inputfile=test.get("inputfile"),
-                invalid=expression.get("invalid"),
-                predicate=test.get("predicate") == "true",
-                ordered=test.get("ordered") != "false",
-                outputs=tuple((o.get("type"), o.text or "") for o in test.findall("output")),
-            ))
+            cases.append(
+                Case(
+                    name=name,
+                    group=group.get("name"),
+                    expression=expression.text or "",
+                    inputfile=test.get("inputfile"),
+                    invalid=expression.get("invalid"),
+                    predicate=test.get("predicate") == "true",
+                    ordered=test.get("ordered") != "false",
+                    outputs=tuple((o.get("type"), o.text or "") for o in test.findall("output")),
+                )
+            )
     return cases
 
 

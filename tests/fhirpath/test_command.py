@@ -25,8 +25,11 @@ def write(tmp_path: Path, content: str) -> str:
 
 
 def test_prints_the_result_as_json_and_exits_0(tmp_path: Path) -> None:
-    file = write(tmp_path, '{"resourceType": "Observation", "valueQuantity": {"value": 1.80}, '
-                           '"effectiveDateTime": "2026-03-01T10:00:00+01:00"}')
+    file = write(
+        tmp_path,
+        '{"resourceType": "Observation", "valueQuantity": {"value": 1.80}, '
+        '"effectiveDateTime": "2026-03-01T10:00:00+01:00"}',
+    )
     result = dyad("value.value * 2 | (effective + 1 day) | value.exists()", file)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["[", "3.60,", '"2026-03-02T10:00:00+01:00",', "true", "]"]

@@ -98,8 +98,11 @@ def test_resolve_contained_and_by_reference_type() -> None:
 
 
 def test_primitive_extensions_and_ids() -> None:
-    patient = {"resourceType": "Patient", "birthDate": "2000-01-01",
-               "_birthDate": {"extension": [{"url": "http://x", "valueString": "y"}]}}
+    patient = {
+        "resourceType": "Patient",
+        "birthDate": "2000-01-01",
+        "_birthDate": {"extension": [{"url": "http://x", "valueString": "y"}]},
+    }
     assert values(patient, "birthDate.extension('http://x').value") == ["y"]
     assert values(patient, "birthDate.hasValue()") == [True]
 
@@ -122,5 +125,7 @@ def test_compiled_form_is_cached_and_reusable() -> None:
 
 
 def test_caller_functions_get_plain_values() -> None:
-    compiled = fhirpath.compile("name.family.shout('!')", functions={"shout": lambda focus, end: [f.upper() + end for f in focus]})
+    compiled = fhirpath.compile(
+        "name.family.shout('!')", functions={"shout": lambda focus, end: [f.upper() + end for f in focus]}
+    )
     assert compiled.evaluate(PATIENT) == ["CHALMERS!"]

@@ -22,7 +22,9 @@ def _typed(compiled: fhirpath.Compiled, resource: dict[str, Any]) -> list[Any]:
 
 def _search_expressions() -> list[tuple[str, str]]:
     registry = compiled_guide(ROOT / "profiles").registry
-    return sorted({(t, p.expression) for t in registry.types() for p in registry.params_for(t).values() if p.expression})
+    return sorted(
+        {(t, p.expression) for t in registry.types() for p in registry.params_for(t).values() if p.expression}
+    )
 
 
 @pytest.mark.parametrize("resource", EXAMPLES + ALL, ids=lambda r: f"{r['resourceType']}-{r.get('id')}")
@@ -46,14 +48,26 @@ def test_most_search_expressions_walk_raw() -> None:
 @pytest.mark.parametrize(
     ("expression", "resource", "expected"),
     [
-        ("Observation.subject.where(resolve() is Patient)",
-         {"resourceType": "Observation", "subject": {"reference": "#p"}, "contained": [{"resourceType": "Group", "id": "p"}]}, []),
-        ("Patient.telecom.where(system='email')",
-         {"resourceType": "Patient", "telecom": [{"system": "email", "value": "a"}, {"system": "phone"}]},
-         [{"system": "email", "value": "a"}]),
+        (
+            "Observation.subject.where(resolve() is Patient)",
+            {
+                "resourceType": "Observation",
+                "subject": {"reference": "#p"},
+                "contained": [{"resourceType": "Group", "id": "p"}],
+            },
+            [],
+        ),
+        (
+            "Patient.telecom.where(system='email')",
+            {"resourceType": "Patient", "telecom": [{"system": "email", "value": "a"}, {"system": "phone"}]},
+            [{"system": "email", "value": "a"}],
+        ),
         ("(Observation.value as Quantity)", {"resourceType": "Observation", "valueString": "x"}, []),
-        ("Patient.name.given", {"resourceType": "Patient", "name": [{"given": ["a", None, "b"], "_given": [None, {"id": "x"}, None]}]},
-         ["a", "b"]),
+        (
+            "Patient.name.given",
+            {"resourceType": "Patient", "name": [{"given": ["a", None, "b"], "_given": [None, {"id": "x"}, None]}]},
+            ["a", "b"],
+        ),
         ("Observation.code", {"resourceType": "Patient", "code": {"text": "x"}}, []),
     ],
 )
@@ -84,7 +98,9 @@ def test_untyped_walks_agree_with_the_typed_evaluation(record: dict[str, Any]) -
     for chain in _key_chains(record):
         for expression, variables in ((".".join(chain), None), ("%record." + ".".join(chain), {"record": record})):
             compiled = fhirpath.compile(expression)
-            expected = [plain(i) for i in compiled.nodes(record, variables) if type(i) is not Node or i.value is not None]
+            expected = [
+                plain(i) for i in compiled.nodes(record, variables) if type(i) is not Node or i.value is not None
+            ]
             assert compiled.evaluate(record, variables) == expected, expression
             walked += compiled._untyped is not None and compiled._untyped(record, variables) is not None
     assert walked > 10

@@ -14,7 +14,9 @@ def _bundle(catalog: MappingCatalog, system: str, name: str) -> dict[str, Any]:
 
 def test_maternity_observation_reaches_health_visiting_with_the_child_as_subject(catalog: MappingCatalog) -> None:
     maternity = sample(catalog.system("maternity"), "postnatal-visit-concern-noah")
-    rendered = catalog.system("health-visiting").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
+    rendered = catalog.system("health-visiting").from_fhir(
+        _bundle(catalog, "maternity", "postnatal-visit-concern-noah")
+    )
     assert rendered.ok, rendered.issues
     record = rendered.record
     assert record is not None
@@ -24,21 +26,36 @@ def test_maternity_observation_reaches_health_visiting_with_the_child_as_subject
     by_id = {a["AssessmentID"]: a for a in record["RelationshipAssessments"]}
     for original in maternity["RelationshipAssessments"]:
         seen = by_id[original["AssessmentID"]]
-        for field in ("AssessmentDate", "AssessmentTime", "AssessmentType", "InstrumentCode", "ConcernLevel", "Domains", "Strengths", "AssessorName"):
+        for field in (
+            "AssessmentDate",
+            "AssessmentTime",
+            "AssessmentType",
+            "InstrumentCode",
+            "ConcernLevel",
+            "Domains",
+            "Strengths",
+            "AssessorName",
+        ):
             assert seen[field] == original[field], field
         assert seen["CareProfLocalID"] == original["CareProfLID"]  # the assessor, in CSDS terms
         assert seen["CaregiverLocalID"] == original["CaregiverLocalID"]
     # The mother is one of the child's caregivers for health visiting, with her relationship coded.
-    mother = next(c for c in record["Caregivers"] if c["CaregiverLocalID"] == maternity["MSD001MotherDemog"]["LPIDMother"])
+    mother = next(
+        c for c in record["Caregivers"] if c["CaregiverLocalID"] == maternity["MSD001MotherDemog"]["LPIDMother"]
+    )
     assert mother["RelationshipToChild"] == "10"
     assert mother["NHSNumber"] == maternity["MSD001MotherDemog"]["NHSNumberMother"]
     co_parent = next(c for c in record["Caregivers"] if c["CaregiverLocalID"] == "C0812292")
     assert co_parent["RelationshipToChild"] == "02"
 
 
-def test_health_visiting_assessment_reaches_perinatal_mental_health_with_the_mother_as_subject(catalog: MappingCatalog) -> None:
+def test_health_visiting_assessment_reaches_perinatal_mental_health_with_the_mother_as_subject(
+    catalog: MappingCatalog,
+) -> None:
     hv = sample(catalog.system("health-visiting"), "new-birth-visit-ava")
-    rendered = catalog.system("perinatal-mental-health").from_fhir(_bundle(catalog, "health-visiting", "new-birth-visit-ava"))
+    rendered = catalog.system("perinatal-mental-health").from_fhir(
+        _bundle(catalog, "health-visiting", "new-birth-visit-ava")
+    )
     assert rendered.ok, rendered.issues
     record = rendered.record
     assert record is not None
@@ -52,14 +69,19 @@ def test_health_visiting_assessment_reaches_perinatal_mental_health_with_the_mot
 
 
 def test_what_the_target_cannot_hold_is_listed(catalog: MappingCatalog) -> None:
-    rendered = catalog.system("perinatal-mental-health").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
+    rendered = catalog.system("perinatal-mental-health").from_fhir(
+        _bundle(catalog, "maternity", "postnatal-visit-concern-noah")
+    )
     fields = {u.field for u in rendered.unmappable}
     # A VIPP referral has no MHSDS team type; a postnatal midwife visit no MHSDS contact type.
     assert "ServTeamTypeRefToMH" in fields
     assert "CareContTypeDyad" in fields
     assert rendered.record is not None and "MHS101Referral" not in rendered.record
     hv = catalog.system("health-visiting").from_fhir(_bundle(catalog, "maternity", "postnatal-visit-concern-noah"))
-    assert any(u.field == "CommunityCareActivityType" and "postnatal-midwife-visit" in " ".join(u.values) for u in hv.unmappable)
+    assert any(
+        u.field == "CommunityCareActivityType" and "postnatal-midwife-visit" in " ".join(u.values)
+        for u in hv.unmappable
+    )
 
 
 def test_nhs_number_status_postcode_and_team_are_held_on_the_way_in(catalog: MappingCatalog) -> None:
@@ -103,13 +125,21 @@ def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> 
     assert chosen.record["Child"]["PersonGivenName"] == "Isla"
 
 
-def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cannot_hold(catalog: MappingCatalog) -> None:
+def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cannot_hold(
+    catalog: MappingCatalog,
+) -> None:
     first = _bundle(catalog, "maternity", "twins-first-baby-olivia")
     second = _bundle(catalog, "maternity", "twins-second-baby-oscar")
     # What Dyad holds once the mother is linked to both babies: Oscar and her RelatedPerson for him.
-    oscar = [e for e in second["entry"] if e["resource"].get("birthDate") == "2026-11-02" or e["resource"].get("patient")]
-    mother_of_oscar = next(e for e in oscar if e["resource"]["resourceType"] == "RelatedPerson"
-                           and any(i["value"] == "M0833100/B0833102" for i in e["resource"]["identifier"]))
+    oscar = [
+        e for e in second["entry"] if e["resource"].get("birthDate") == "2026-11-02" or e["resource"].get("patient")
+    ]
+    mother_of_oscar = next(
+        e
+        for e in oscar
+        if e["resource"]["resourceType"] == "RelatedPerson"
+        and any(i["value"] == "M0833100/B0833102" for i in e["resource"]["identifier"])
+    )
     baby = next(e for e in oscar if e["resource"]["resourceType"] == "Patient")
     mother = next(e["resource"] for e in first["entry"] if e["resource"].get("link"))
     mother["link"].append({"other": {"reference": mother_of_oscar["fullUrl"]}, "type": "seealso"})
@@ -128,7 +158,11 @@ def test_an_encounter_with_only_a_status_and_class_still_renders_its_attendance(
         if entry["resource"]["resourceType"] == "Encounter":
             entry["resource"].pop("extension")
             entry["resource"]["type"] = entry["resource"]["type"][:1]
-    for system, attendance in (("health-visiting", "AttendanceStatus"), ("maternity", "AttendCode"), ("perinatal-mental-health", "AttendOrDNACode")):
+    for system, attendance in (
+        ("health-visiting", "AttendanceStatus"),
+        ("maternity", "AttendCode"),
+        ("perinatal-mental-health", "AttendOrDNACode"),
+    ):
         rendered = catalog.system(system).from_fhir(bundle)
         assert rendered.record is not None, (system, rendered.issues)
         [contact] = next(v for k, v in rendered.record.items() if k.startswith(("CYP201", "MSD201", "MHS201")))

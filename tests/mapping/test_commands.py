@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from service.mapping import commands
 from tests.mapping.conftest import MAPPINGS, ROOT
 
@@ -48,7 +46,9 @@ def test_bad_record_exits_1_with_issues_on_stderr(tmp_path: Path) -> None:
 
 
 def test_unknown_system_exits_2() -> None:
-    code, _, err = _run(["map", "--from", "dentistry", str(MAPPINGS / "maternity/samples/postnatal-visit-concern-noah.json")])
+    code, _, err = _run(
+        ["map", "--from", "dentistry", str(MAPPINGS / "maternity/samples/postnatal-visit-concern-noah.json")]
+    )
     assert code == 2 and "dentistry" in err
 
 
@@ -56,7 +56,11 @@ def test_dyad_map_as_a_process() -> None:
     sample = MAPPINGS / "health-visiting/samples/new-birth-visit-ava.json"
     done = subprocess.run(
         [sys.executable, "-m", "service", "map", "--from", "health-visiting", str(sample)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["type"] == "transaction"

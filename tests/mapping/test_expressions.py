@@ -33,7 +33,14 @@ def _inputs(system: MappingSystem) -> list[tuple[Any, Any, dict[str, Any], str]]
         resources = [e["resource"] for e in bundle["entry"]]
         candidates = system.compiler.compiled(system.manifest.subject_candidates)
         subject = _in_run(system, "", bundle, lambda: candidates(None, {"resources": resources}))[0]
-        runs.append((system.outbound_template, subject, {"resources": resources, "subject": subject, "organisation": None, "bundle": bundle}, ""))
+        runs.append(
+            (
+                system.outbound_template,
+                subject,
+                {"resources": resources, "subject": subject, "organisation": None, "bundle": bundle},
+                "",
+            )
+        )
     return runs
 
 
@@ -53,9 +60,14 @@ def test_compiled_templates_match_fpml(catalog: MappingCatalog, system_name: str
     system = catalog.system(system_name)
     for template, root, variables, salt in _inputs(system):
         bundle = variables.pop("bundle", None)
-        ours = _in_run(system, salt, bundle, lambda: compile_template(template, system.compiler.compiled)(root, variables))
+        ours = _in_run(
+            system, salt, bundle, lambda: compile_template(template, system.compiler.compiled)(root, variables)
+        )
         reference = _in_run(
-            system, salt, bundle, lambda: unseal(resolve_template(root, template, variables, evaluate=system.compiler.evaluate))
+            system,
+            salt,
+            bundle,
+            lambda: unseal(resolve_template(root, template, variables, evaluate=system.compiler.evaluate)),
         )
         assert ours == reference
 
@@ -64,8 +76,10 @@ def _plain_arguments(fn: MappingFunction) -> MappingFunction:
     """fhirpathpy hands arguments over as node collections; the mapping functions take values."""
 
     def call(inputs: list[Any], *args: Any) -> list[Any]:
-        plain = [get_data(a[0]) if isinstance(a, list) and len(a) == 1 else None if isinstance(a, list) else get_data(a)
-                 for a in args]
+        plain = [
+            get_data(a[0]) if isinstance(a, list) and len(a) == 1 else None if isinstance(a, list) else get_data(a)
+            for a in args
+        ]
         return fn(inputs, *plain)
 
     return call

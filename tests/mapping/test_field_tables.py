@@ -7,7 +7,6 @@ inbound.json reads. The schema's fields must be the same set, so nothing is take
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -79,17 +79,39 @@ nhs_numbers = st.integers(min_value=0, max_value=9_999_999).map(lambda n: f"999{
 
 # Where each system's record cross-refers by id (test data, from each schema's field names).
 LAYOUT = {
-    "maternity": {"mother": ("MSD001MotherDemog", "LPIDMother", "NHSNumberMother"), "infant": ("MSD401BabyDemographics", "LPIDBaby", "NHSNumberBaby"),
-                  "cg_nhs": "NHSNumberCaregiver", "contacts": ("MSD201CareContactPreg", "CareConID"), "refs": [("Referrals", "ReferralID", "ReferralTime")],
-                  "prof": "CareProfLID", "careplan": "MSD102MatCarePlan", "times": ["CContactTime", "AssessmentTime"]},
-    "health-visiting": {"mother": None, "infant": ("Child", "LocalPatientId", "NHSNumber"), "cg_nhs": "NHSNumber",
-                        "contacts": ("CYP201CareContact", "CareContactID"),
-                        "refs": [("CYP101Referral", "ServiceRequestID", "ReferralRequest_ReceivedTime"), ("OnwardReferrals", "ServiceRequestID", "ReferralTime")],
-                        "prof": "CareProfLocalID", "careplan": "CarePlan", "times": ["Contact_Time", "AssessmentTime"]},
-    "perinatal-mental-health": {"mother": ("MHS001MPI", "LocalPatientId", "NHSNumber"), "infant": ("Baby", "LPIDBaby", "NHSNumberBaby"),
-                                "cg_nhs": "NHSNumberCaregiver", "contacts": ("MHS201CareContact", "CareContactId"),
-                                "refs": [("MHS101Referral", "ServiceRequestId", "ReferralRequestReceivedTime")], "prof": "CareProfLocalID", "careplan": "CarePlan",
-                                "times": ["CareContTime", "AssessmentTime"]},
+    "maternity": {
+        "mother": ("MSD001MotherDemog", "LPIDMother", "NHSNumberMother"),
+        "infant": ("MSD401BabyDemographics", "LPIDBaby", "NHSNumberBaby"),
+        "cg_nhs": "NHSNumberCaregiver",
+        "contacts": ("MSD201CareContactPreg", "CareConID"),
+        "refs": [("Referrals", "ReferralID", "ReferralTime")],
+        "prof": "CareProfLID",
+        "careplan": "MSD102MatCarePlan",
+        "times": ["CContactTime", "AssessmentTime"],
+    },
+    "health-visiting": {
+        "mother": None,
+        "infant": ("Child", "LocalPatientId", "NHSNumber"),
+        "cg_nhs": "NHSNumber",
+        "contacts": ("CYP201CareContact", "CareContactID"),
+        "refs": [
+            ("CYP101Referral", "ServiceRequestID", "ReferralRequest_ReceivedTime"),
+            ("OnwardReferrals", "ServiceRequestID", "ReferralTime"),
+        ],
+        "prof": "CareProfLocalID",
+        "careplan": "CarePlan",
+        "times": ["Contact_Time", "AssessmentTime"],
+    },
+    "perinatal-mental-health": {
+        "mother": ("MHS001MPI", "LocalPatientId", "NHSNumber"),
+        "infant": ("Baby", "LPIDBaby", "NHSNumberBaby"),
+        "cg_nhs": "NHSNumberCaregiver",
+        "contacts": ("MHS201CareContact", "CareContactId"),
+        "refs": [("MHS101Referral", "ServiceRequestId", "ReferralRequestReceivedTime")],
+        "prof": "CareProfLocalID",
+        "careplan": "CarePlan",
+        "times": ["CareContTime", "AssessmentTime"],
+    },
 }
 
 
@@ -173,7 +195,9 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
                 for field in [k for k in referral if "RejectionDate" in k]:
                     referral.pop(field)
             if ref_table == "OnwardReferrals" and referral["OrgID_Receiving"] == record["OrgID_Provider"]:
-                referral["OrgID_Receiving"] = "ZZZ" if record["OrgID_Provider"] != "ZZZ" else "YYY"  # made out: to another service
+                referral["OrgID_Receiving"] = (
+                    "ZZZ" if record["OrgID_Provider"] != "ZZZ" else "YYY"
+                )  # made out: to another service
         if name != "perinatal-mental-health":
             record[ref_table] = [r for r in record.get(ref_table, []) if r.get("ReasonAssessmentIDs")]
     plan = record.get(layout["careplan"])
@@ -189,7 +213,9 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
 
 def _exists_in_london(day: str, clock: str) -> bool:
     local = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=ZoneInfo("Europe/London"))
-    return local.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/London")).replace(tzinfo=None) == local.replace(tzinfo=None)
+    return local.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/London")).replace(
+        tzinfo=None
+    ) == local.replace(tzinfo=None)
 
 
 def _local_times_exist(name: str, record: dict[str, Any]) -> bool:

@@ -44,7 +44,9 @@ def test_sample_maps_to_valid_profiled_resources(catalog: MappingCatalog, system
 def _mothers_own_referral(resource: dict[str, Any]) -> bool:
     if resource["resourceType"] == "ServiceRequest":
         return bool(resource["intent"] == "order")
-    codes = [c["code"] for c in resource.get("code", {}).get("coding", [])] if resource["resourceType"] == "Task" else []
+    codes = (
+        [c["code"] for c in resource.get("code", {}).get("coding", [])] if resource["resourceType"] == "Task" else []
+    )
     return codes == ["fulfill"]
 
 

@@ -1,6 +1,5 @@
 """Notification tests run the real app (lifespan, worker and all) against a real HTTP receiver."""
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,13 +8,13 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from tests.polling import until
 from service.app import create_app
 from service.config import Settings
 from service.notify.subscriptions import PAYLOAD_CONTENT_URL
 from service.notify.tables import NotifyEventRow
 from service.store.database import Database
 from tests.fhir_samples import FHIR_JSON, store_infants
+from tests.polling import until
 
 CODE_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts"
 
@@ -67,7 +66,13 @@ def subscription(
         channel["_payload"] = {"extension": [{"url": PAYLOAD_CONTENT_URL, "valueCode": content}]}
     if headers:
         channel["header"] = headers
-    return {"resourceType": "Subscription", "status": status, "reason": "test", "criteria": criteria, "channel": channel}
+    return {
+        "resourceType": "Subscription",
+        "status": status,
+        "reason": "test",
+        "criteria": criteria,
+        "channel": channel,
+    }
 
 
 async def create(client: httpx.AsyncClient, resource: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Delivery to a real HTTP endpoint: payloads, headers, retries, status, order, restarts."""
 
-import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy import insert
@@ -15,7 +14,9 @@ from tests.notify.conftest import create, events, eventually, fast_settings, run
 
 async def test_fhir_json_payload_sends_the_resource_with_custom_headers(database_url: str, receiver: Receiver) -> None:
     async with running(fast_settings(database_url, base_url="https://dyad.example/fhir")) as (_, client):
-        sub = await create(client, subscription(receiver.url, headers=["Authorization: Bearer s3cret", "X-Tenant: north"]))
+        sub = await create(
+            client, subscription(receiver.url, headers=["Authorization: Bearer s3cret", "X-Tenant: north"])
+        )
         obs = await create(client, observation())
         [got] = await receiver.wait_for(1)
     assert got.method == "POST" and got.path == "/hook"
@@ -73,7 +74,9 @@ async def test_delete_is_notified_without_a_body(database_url: str, receiver: Re
     assert got.body == b""
 
 
-async def test_endpoint_down_is_retried_with_the_same_event_id_until_it_returns(database_url: str, receiver: Receiver) -> None:
+async def test_endpoint_down_is_retried_with_the_same_event_id_until_it_returns(
+    database_url: str, receiver: Receiver
+) -> None:
     await receiver.stop()
     async with running(fast_settings(database_url)) as (_, client):
         await create(client, subscription(receiver.url))
@@ -105,7 +108,9 @@ async def test_a_failing_endpoint_is_retried_with_the_same_event(database_url: s
     assert len({r.headers["x-dyad-event-id"] for r in receiver.requests}) == 1
 
 
-async def test_repeated_failures_set_status_error_and_a_success_sets_it_active(database_url: str, receiver: Receiver) -> None:
+async def test_repeated_failures_set_status_error_and_a_success_sets_it_active(
+    database_url: str, receiver: Receiver
+) -> None:
     receiver.status = 500
     async with running(fast_settings(database_url)) as (_, client):
         sub = await create(client, subscription(receiver.url))
@@ -166,7 +171,9 @@ async def test_events_past_the_retry_horizon_are_kept_as_dead(database_url: str,
     assert second.state == "delivered"
 
 
-async def test_events_queued_before_a_restart_are_delivered_by_the_next_process(database_url: str, receiver: Receiver) -> None:
+async def test_events_queued_before_a_restart_are_delivered_by_the_next_process(
+    database_url: str, receiver: Receiver
+) -> None:
     async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
         await create(client, subscription(receiver.url))
         for _ in range(3):
@@ -178,18 +185,23 @@ async def test_events_queued_before_a_restart_are_delivered_by_the_next_process(
     assert len({r.headers["x-dyad-event-id"] for r in got}) == 3
 
 
-async def test_a_lane_left_claimed_by_a_dead_worker_is_reclaimed_when_its_lease_expires(database_url: str, receiver: Receiver) -> None:
+async def test_a_lane_left_claimed_by_a_dead_worker_is_reclaimed_when_its_lease_expires(
+    database_url: str, receiver: Receiver
+) -> None:
     async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
         sub = await create(client, subscription(receiver.url))
         await create(client, observation())
-    lease_ends = datetime.now(timezone.utc) + timedelta(seconds=2)
+    lease_ends = datetime.now(UTC) + timedelta(seconds=2)
     db = Database(database_url)
     try:
         async with db.write() as conn:
             await conn.execute(
                 insert(DeliveryLaneRow).values(
-                    subscription_id=sub["id"], claimed_by="crashed-worker", claimed_until=lease_ends,
-                    consecutive_failures=0, error_reported=False,
+                    subscription_id=sub["id"],
+                    claimed_by="crashed-worker",
+                    claimed_until=lease_ends,
+                    consecutive_failures=0,
+                    error_reported=False,
                 )
             )
     finally:
@@ -233,5 +245,9 @@ async def test_two_workers_on_one_database_never_deliver_an_event_twice(database
     assert len(ids) == total
     assert len(set(ids)) == total
     for sub in subs:
-        locations = [r.headers["content-location"] for r in receiver.requests if r.headers["x-dyad-subscription"] == f"Subscription/{sub['id']}"]
+        locations = [
+            r.headers["content-location"]
+            for r in receiver.requests
+            if r.headers["x-dyad-subscription"] == f"Subscription/{sub['id']}"
+        ]
         assert len(locations) == 40

@@ -43,28 +43,49 @@ NEVER = [
 
 
 @pytest.mark.parametrize("endpoint", NEVER)
-async def test_link_local_metadata_and_unroutable_endpoints_are_refused(app_client: httpx.AsyncClient, mint: Mint, endpoint: str) -> None:
+async def test_link_local_metadata_and_unroutable_endpoints_are_refused(
+    app_client: httpx.AsyncClient, mint: Mint, endpoint: str
+) -> None:
     await _refused(app_client, mint(), subscription(endpoint))
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://10.0.0.5/hook"])
-async def test_private_and_loopback_endpoints_are_refused_by_default(app_client: httpx.AsyncClient, mint: Mint, endpoint: str) -> None:
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://10.0.0.5/hook"]
+)
+async def test_private_and_loopback_endpoints_are_refused_by_default(
+    app_client: httpx.AsyncClient, mint: Mint, endpoint: str
+) -> None:
     assert "DYAD_NOTIFY_ALLOWED_HOSTS" in await _refused(app_client, mint(), subscription(endpoint))
 
 
-@pytest.mark.parametrize("header", ["Host: intranet", "Transfer-Encoding: chunked", "Content-Length: 0", "Connection: keep-alive", "X-Dyad-Event-Id: forged"])
-async def test_framing_and_hop_by_hop_headers_are_refused(app_client: httpx.AsyncClient, mint: Mint, header: str) -> None:
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Host: intranet",
+        "Transfer-Encoding: chunked",
+        "Content-Length: 0",
+        "Connection: keep-alive",
+        "X-Dyad-Event-Id: forged",
+    ],
+)
+async def test_framing_and_hop_by_hop_headers_are_refused(
+    app_client: httpx.AsyncClient, mint: Mint, header: str
+) -> None:
     resource = subscription("https://ehr.example.nhs.uk/hook", headers=[header])
     assert "may not set" in await _refused(app_client, mint(), resource)
 
 
-async def test_a_public_endpoint_with_an_authorization_header_is_accepted(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_a_public_endpoint_with_an_authorization_header_is_accepted(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     resource = subscription("https://ehr.example.nhs.uk/hook", headers=["Authorization: Bearer abc"])
     response = await app_client.post("/fhir/Subscription", json=resource, headers=auth(mint()))
     assert response.status_code == 201, response.text
 
 
-async def test_an_allowed_host_may_be_on_loopback(database_url: str, tmp_path: Path, receiver: Receiver, mint: Mint) -> None:
+async def test_an_allowed_host_may_be_on_loopback(
+    database_url: str, tmp_path: Path, receiver: Receiver, mint: Mint
+) -> None:
     settings = jwt_settings(database_url, tmp_path, notify_allowed_hosts=["127.0.0.1"])
     async with running(settings) as (_, client):
         response = await client.post("/fhir/Subscription", json=subscription(receiver.url), headers=auth(mint()))
@@ -86,7 +107,21 @@ async def test_delivery_checks_the_address_the_name_resolves_to_now(
     settings = fast_settings(database_url, notify_allowed_hosts=["hooks.example.org"])
     async with running(settings) as (_, client):
         await create(client, subscription(endpoint))
-        await create(client, {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "relationship-assessment"}]}})
+        await create(
+            client,
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {
+                    "coding": [
+                        {
+                            "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
+                            "code": "relationship-assessment",
+                        }
+                    ]
+                },
+            },
+        )
 
         async def refused_twice() -> bool:
             found = await events(database_url)
@@ -106,7 +141,21 @@ async def test_subscription_error_does_not_tell_a_closed_port_from_an_answer(dat
         async with running(fast_settings(database_url)) as (_, client):
             one = await create(client, subscription(answering.url))
             other = await create(client, subscription(closed.url))  # nothing listens there
-            await create(client, {"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "relationship-assessment"}]}})
+            await create(
+                client,
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
+                                "code": "relationship-assessment",
+                            }
+                        ]
+                    },
+                },
+            )
 
             async def both_in_error() -> bool:
                 states = [(await client.get(f"/fhir/Subscription/{s['id']}")).json() for s in (one, other)]

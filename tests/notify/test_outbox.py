@@ -1,17 +1,16 @@
 """The outbox: which changes queue which events, written in the writer's own transaction."""
 
-import asyncio
 import uuid
 
 from sqlalchemy import func, select, text
 
-from tests.polling import until
 from service.config import Settings
 from service.notify.outbox import EVENT_NAMESPACE
 from service.notify.tables import NotifyEventRow
 from service.store.database import Database
 from tests.fhir_samples import FHIR_JSON, observation, plain_observation
 from tests.notify.conftest import CODE_SYSTEM, create, events, fast_settings, running, subscription
+from tests.polling import until
 
 ENDPOINT = "http://127.0.0.1:9/unused"  # the worker is off: nothing is sent in these tests
 
@@ -46,7 +45,12 @@ async def test_matching_change_queues_one_event_with_a_stable_id(database_url: s
         sub = await create(client, subscription(ENDPOINT, criteria))
         obs = await create(client, observation("Patient/infant-1"))
     [event] = await events(database_url)
-    assert (event.subscription_id, event.res_type, event.res_id, event.version) == (sub["id"], "Observation", obs["id"], 1)
+    assert (event.subscription_id, event.res_type, event.res_id, event.version) == (
+        sub["id"],
+        "Observation",
+        obs["id"],
+        1,
+    )
     assert (event.interaction, event.state, event.attempts) == ("create", "pending", 0)
     assert event.event_id == str(uuid.uuid5(EVENT_NAMESPACE, f"{sub['id']}|Observation/{obs['id']}/_history/1"))
 
@@ -86,7 +90,8 @@ async def test_delete_queues_for_the_subscriptions_the_deleted_version_matched(d
         search = (await client.get("/fhir/Observation", params={"_id": matching["id"]})).json()
     queued = await events(database_url)
     assert [(e.res_id, e.version, e.interaction) for e in queued] == [
-        (matching["id"], 1, "create"), (matching["id"], 2, "delete"),
+        (matching["id"], 1, "create"),
+        (matching["id"], 2, "delete"),
     ]
     assert search.get("total", len(search.get("entry", []))) == 0
 
@@ -149,9 +154,7 @@ async def test_outbox_claim_index_is_partial_on_pending_rows(database: Database)
     """The claim reads only pending rows; the index it uses must not grow with delivered history."""
     async with database.read() as conn:
         if database.is_postgres:
-            definition = await conn.scalar(
-                select(func.pg_get_indexdef(func.to_regclass("ix_notify_event_pending")))
-            )
+            definition = await conn.scalar(select(func.pg_get_indexdef(func.to_regclass("ix_notify_event_pending"))))
         else:
             definition = await conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'ix_notify_event_pending'"))
     assert definition is not None and "pending" in definition

@@ -1,6 +1,6 @@
 """Retention: finished notification events are purged after the configured time; pending ones never are."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
@@ -39,13 +39,13 @@ async def test_delivered_events_older_than_the_retention_are_purged_and_pending_
     database_url: str, receiver: Receiver
 ) -> None:
     await _delivered_and_pending(database_url, receiver)
-    assert await _purge(database_url, datetime.now(timezone.utc) + timedelta(hours=2)) == 1
+    assert await _purge(database_url, datetime.now(UTC) + timedelta(hours=2)) == 1
     assert [e.state for e in await events(database_url)] == [PENDING]
 
 
 async def test_events_younger_than_the_retention_are_kept(database_url: str, receiver: Receiver) -> None:
     await _delivered_and_pending(database_url, receiver)
-    assert await _purge(database_url, datetime.now(timezone.utc)) == 0
+    assert await _purge(database_url, datetime.now(UTC)) == 0
     assert sorted(e.state for e in await events(database_url)) == [DELIVERED, PENDING]
 
 
@@ -57,7 +57,7 @@ async def test_dead_events_are_purged_like_delivered_ones(database_url: str, rec
             await conn.execute(update(NotifyEventRow).where(NotifyEventRow.state == PENDING).values(state=DEAD))
     finally:
         await db.dispose()
-    assert await _purge(database_url, datetime.now(timezone.utc) + timedelta(hours=2)) == 2
+    assert await _purge(database_url, datetime.now(UTC) + timedelta(hours=2)) == 2
     assert await events(database_url) == []
 
 

@@ -1,6 +1,6 @@
 """The retry policy: exponential, capped, jittered, and bounded by a horizon."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from service.notify.retry import RetryPolicy
 
@@ -26,6 +26,6 @@ def test_delay_is_capped_even_after_very_many_attempts() -> None:
 
 
 def test_gives_up_only_once_the_horizon_since_queueing_has_passed() -> None:
-    queued = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+    queued = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     assert not policy(0.5).gives_up(queued, queued + timedelta(hours=23, minutes=59))
     assert policy(0.5).gives_up(queued, queued + timedelta(hours=24))

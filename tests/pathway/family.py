@@ -17,12 +17,18 @@ MIDWIFERY = "Organization/org-community-midwifery"
 BORN = date.today() - timedelta(days=3)
 
 _PEOPLE = (
-    "Organization-org-community-midwifery", "Organization-org-health-visiting-north",
-    "Organization-org-parent-infant-team", "Organization-org-perinatal-mental-health",
-    "Patient-infant-ava-clarke", "Patient-mother-grace-clarke",
-    "RelatedPerson-caregiver-daniel-father-of-ava", "RelatedPerson-caregiver-grace-mother-of-ava",
+    "Organization-org-community-midwifery",
+    "Organization-org-health-visiting-north",
+    "Organization-org-parent-infant-team",
+    "Organization-org-perinatal-mental-health",
+    "Patient-infant-ava-clarke",
+    "Patient-mother-grace-clarke",
+    "RelatedPerson-caregiver-daniel-father-of-ava",
+    "RelatedPerson-caregiver-grace-mother-of-ava",
     "RelatedPerson-caregiver-maureen-grandmother-of-ava",
-    "Practitioner-hv-priya-shah", "Practitioner-pip-tom-evans", "PractitionerRole-hv-priya-shah-role",
+    "Practitioner-hv-priya-shah",
+    "Practitioner-pip-tom-evans",
+    "PractitionerRole-hv-priya-shah-role",
     "CareTeam-careteam-clarke-family",
 )
 
@@ -35,14 +41,19 @@ def example(name: str) -> dict[str, Any]:
 def services_episode() -> dict[str, Any]:
     """Health visiting names itself in an EpisodeOfCare; perinatal MH in a CareTeam: both are read."""
     return {
-        "resourceType": "EpisodeOfCare", "id": "episode-ava-health-visiting", "status": "active",
-        "patient": {"reference": INFANT}, "managingOrganization": {"reference": HEALTH_VISITING},
+        "resourceType": "EpisodeOfCare",
+        "id": "episode-ava-health-visiting",
+        "status": "active",
+        "patient": {"reference": INFANT},
+        "managingOrganization": {"reference": HEALTH_VISITING},
     }
 
 
 def services_care_team() -> dict[str, Any]:
     return {
-        "resourceType": "CareTeam", "id": "careteam-ava-services", "status": "active",
+        "resourceType": "CareTeam",
+        "id": "careteam-ava-services",
+        "status": "active",
         "subject": {"reference": INFANT},
         "participant": [{"member": {"reference": PERINATAL_MH}}, {"member": {"reference": MIDWIFERY}}],
     }
@@ -72,7 +83,8 @@ async def seed_family(client: httpx.AsyncClient, *, with_services: bool = True) 
     if with_services:
         resources += [services_episode(), services_care_team()]
     bundle = {
-        "resourceType": "Bundle", "type": "transaction",
+        "resourceType": "Bundle",
+        "type": "transaction",
         "entry": [
             {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
         ],
@@ -84,31 +96,47 @@ async def seed_family(client: httpx.AsyncClient, *, with_services: bool = True) 
 async def search(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
     response = await client.get(f"/fhir/{path}")
     assert response.status_code == 200, response.text
-    return [e["resource"] for e in response.json().get("entry", []) if e.get("search", {}).get("mode", "match") == "match"]
+    return [
+        e["resource"] for e in response.json().get("entry", []) if e.get("search", {}).get("mode", "match") == "match"
+    ]
 
 
-def concern_observation(contact: str = "postnatal-midwife-visit", concern: str = "some-concern",
-                        *, domain_only: bool = False) -> dict[str, Any]:
+def concern_observation(
+    contact: str = "postnatal-midwife-visit", concern: str = "some-concern", *, domain_only: bool = False
+) -> dict[str, Any]:
     """A midwife's relationship observation of Grace and Ava."""
     observation = example("Observation-obs-ava-grace-new-birth-visit")
     observation.pop("id", None)
-    observation["identifier"] = [{"system": "https://w3id.org/dyad/fhir/Id/observation", "value": f"midwife-{contact}-{concern}"}]
-    observation["extension"] = [{
-        "url": "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-contact-type",
-        "valueCodeableConcept": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": contact}]},
-    }]
+    observation["identifier"] = [
+        {"system": "https://w3id.org/dyad/fhir/Id/observation", "value": f"midwife-{contact}-{concern}"}
+    ]
+    observation["extension"] = [
+        {
+            "url": "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-contact-type",
+            "valueCodeableConcept": {
+                "coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": contact}]
+            },
+        }
+    ]
     observation["performer"] = [{"reference": MIDWIFERY}]
     level = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level", "code": concern}
     no_concern = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level", "code": "no-concern"}
     observation["valueCodeableConcept"] = {"coding": [no_concern if domain_only else level]}
     observation["component"] = [
-        c for c in observation.get("component") or []
+        c
+        for c in observation.get("component") or []
         if c["code"]["coding"][0]["code"] not in ("verbal-interaction", "emotional-sensitivity", "physical-care")
     ]
-    observation["component"].append({
-        "code": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "emotional-sensitivity"}]},
-        "valueCodeableConcept": {"coding": [level]},
-    })
+    observation["component"].append(
+        {
+            "code": {
+                "coding": [
+                    {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "emotional-sensitivity"}
+                ]
+            },
+            "valueCodeableConcept": {"coding": [level]},
+        }
+    )
     observation.pop("derivedFrom", None)
     observation.pop("encounter", None)
     return observation

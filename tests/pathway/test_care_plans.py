@@ -19,9 +19,20 @@ def care_plan() -> dict[str, Any]:
 
 def session(number: int, status: str = "finished") -> dict[str, Any]:
     return {
-        "resourceType": "Encounter", "id": f"vig-session-{number}", "status": status,
+        "resourceType": "Encounter",
+        "id": f"vig-session-{number}",
+        "status": status,
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
-        "type": [{"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": "intervention-session"}]}],
+        "type": [
+            {
+                "coding": [
+                    {
+                        "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts",
+                        "code": "intervention-session",
+                    }
+                ]
+            }
+        ],
         "subject": {"reference": "Patient/infant-ava-clarke"},
         "basedOn": [{"reference": "ServiceRequest/referral-ava-parent-infant-team"}],
         "period": {"start": f"2026-10-{10 + number:02d}T10:00:00Z"},
@@ -80,7 +91,9 @@ async def test_each_further_block_of_six_sessions_raises_another_review(client: 
     assert {r["description"].split(" ")[0] for r in reviews} == {"6", "12"}
 
 
-async def test_a_plan_without_an_author_is_reviewed_by_the_service_its_referral_went_to(client: httpx.AsyncClient) -> None:
+async def test_a_plan_without_an_author_is_reviewed_by_the_service_its_referral_went_to(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     await put(client, referral())
     plan = care_plan()
@@ -94,6 +107,12 @@ async def test_a_plan_without_an_author_is_reviewed_by_the_service_its_referral_
 
 async def test_the_care_team_holds_both_parents_and_the_grandmother(client: httpx.AsyncClient) -> None:
     await family_with_plan(client)
-    members = [p["member"]["reference"] for p in (await client.get("/fhir/CareTeam/careteam-clarke-family")).json()["participant"]]
-    assert {"Patient/mother-grace-clarke", "RelatedPerson/caregiver-daniel-father-of-ava",
-            "RelatedPerson/caregiver-maureen-grandmother-of-ava"} <= set(members)
+    members = [
+        p["member"]["reference"]
+        for p in (await client.get("/fhir/CareTeam/careteam-clarke-family")).json()["participant"]
+    ]
+    assert {
+        "Patient/mother-grace-clarke",
+        "RelatedPerson/caregiver-daniel-father-of-ava",
+        "RelatedPerson/caregiver-maureen-grandmother-of-ava",
+    } <= set(members)

@@ -1,7 +1,7 @@
 """Pathway clocks: assessment within 2 weeks of the referral being received, intervention within 1 month of assessment."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from tests.pathway.conftest import RunningApp
 from tests.pathway.family import put, referral, search, seed_family
 from tests.pathway.test_referrals import move, referral_task
 
-RECEIVED_AT = datetime(2026, 9, 16, 9, 0, tzinfo=timezone.utc)
+RECEIVED_AT = datetime(2026, 9, 16, 9, 0, tzinfo=UTC)
 
 
 async def received_referral(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -28,15 +28,17 @@ async def received_referral(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def breach_notices(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    return await search(client, "Communication?category=https://w3id.org/dyad/fhir/CodeSystem/dyad-pathway-clocks|clock-breach")
+    return await search(
+        client, "Communication?category=https://w3id.org/dyad/fhir/CodeSystem/dyad-pathway-clocks|clock-breach"
+    )
 
 
 def test_one_month_after_keeps_the_day_or_takes_the_months_last() -> None:
-    assert one_month_after(datetime(2026, 1, 31, tzinfo=timezone.utc)).date().isoformat() == "2026-02-28"
-    assert one_month_after(datetime(2026, 12, 5, tzinfo=timezone.utc)).date().isoformat() == "2027-01-05"
+    assert one_month_after(datetime(2026, 1, 31, tzinfo=UTC)).date().isoformat() == "2026-02-28"
+    assert one_month_after(datetime(2026, 12, 5, tzinfo=UTC)).date().isoformat() == "2027-01-05"
 
 
-REFERRED_AT = datetime(2026, 9, 15, 8, 20, tzinfo=timezone.utc)  # the referral's authoredOn
+REFERRED_AT = datetime(2026, 9, 15, 8, 20, tzinfo=UTC)  # the referral's authoredOn
 
 
 async def test_the_assessment_clock_runs_from_the_referral_not_from_its_receipt(running: RunningApp) -> None:
@@ -65,11 +67,13 @@ async def test_assessment_meets_its_clock_and_starts_the_one_month_intervention_
     assessed = await move(running.http, task, "in-progress", "assessed", lastModified="2026-09-25T09:00:00Z")
     async with running.fhir.db.read() as conn:
         clocks = await clocks_of(conn, assessed.json()["id"])
-    assert clocks["assessment"].met_at == datetime(2026, 9, 25, 9, tzinfo=timezone.utc)
-    assert clocks["intervention"].due_at == datetime(2026, 10, 25, 9, tzinfo=timezone.utc)
+    assert clocks["assessment"].met_at == datetime(2026, 9, 25, 9, tzinfo=UTC)
+    assert clocks["intervention"].due_at == datetime(2026, 10, 25, 9, tzinfo=UTC)
 
 
-async def test_a_missed_clock_raises_one_breach_notice_and_marks_the_task_breached_and_overdue(running: RunningApp) -> None:
+async def test_a_missed_clock_raises_one_breach_notice_and_marks_the_task_breached_and_overdue(
+    running: RunningApp,
+) -> None:
     task = await received_referral(running.http)
     later = RECEIVED_AT + timedelta(days=15)
     ctx = running.fhir
@@ -99,7 +103,7 @@ async def test_a_clock_met_in_time_never_breaches(running: RunningApp) -> None:
     await move(running.http, task, "in-progress", "assessed", lastModified="2026-09-20T09:00:00Z")
     ctx = running.fhir
     # The assessment clock was met; only the intervention clock (due 20 October) may breach.
-    assert await raise_breaches(ctx.db, ctx.repository, ctx.registry, datetime(2026, 10, 1, tzinfo=timezone.utc)) == 0
+    assert await raise_breaches(ctx.db, ctx.repository, ctx.registry, datetime(2026, 10, 1, tzinfo=UTC)) == 0
     assert await breach_notices(running.http) == []
 
 

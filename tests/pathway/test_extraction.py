@@ -19,7 +19,10 @@ def completed_response(concern: str = "some-concern") -> dict[str, Any]:
     response.pop("id")
     for item in response["item"]:
         if item["linkId"] == "overall-concern":
-            item["answer"][0]["valueCoding"] = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level", "code": concern}
+            item["answer"][0]["valueCoding"] = {
+                "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level",
+                "code": concern,
+            }
     return response
 
 
@@ -55,7 +58,9 @@ def naming_two_caregivers() -> dict[str, Any]:
     return response
 
 
-async def test_a_response_naming_two_caregivers_is_refused_422_by_extract_and_by_the_write(client: httpx.AsyncClient) -> None:
+async def test_a_response_naming_two_caregivers_is_refused_422_by_extract_and_by_the_write(
+    client: httpx.AsyncClient,
+) -> None:
     extracted = await client.post("/fhir/QuestionnaireResponse/$extract", json=naming_two_caregivers(), headers=FHIR)
     assert extracted.status_code == 422, extracted.text
     await seed_family(client)
@@ -86,12 +91,16 @@ def amended(response: dict[str, Any], concern: str) -> dict[str, Any]:
     return revised
 
 
-async def test_the_bundle_of_an_amended_response_revises_the_observation_extracted_before(client: httpx.AsyncClient) -> None:
+async def test_the_bundle_of_an_amended_response_revises_the_observation_extracted_before(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     stored = (await post(client, completed_response())).json()
     first = await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")
     assert (await client.post("/fhir", json=first.json(), headers=FHIR)).status_code == 200
-    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR)
+    await client.put(
+        f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR
+    )
     second = await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")
     assert (await client.post("/fhir", json=second.json(), headers=FHIR)).status_code == 200
     [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
@@ -106,7 +115,9 @@ async def test_a_replay_of_the_first_bundle_after_an_amendment_leaves_the_amendm
     stored = (await post(client, completed_response())).json()
     first = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
     await client.post("/fhir", json=first, headers=FHIR)
-    await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR)
+    await client.put(
+        f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR
+    )
     second = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
     assert (await client.post("/fhir", json=second, headers=FHIR)).status_code == 200
     assert (await client.post("/fhir", json=first, headers=FHIR)).status_code == 200
@@ -116,14 +127,17 @@ async def test_a_replay_of_the_first_bundle_after_an_amendment_leaves_the_amendm
 
 
 async def test_the_first_extraction_of_an_amended_response_is_final(client: httpx.AsyncClient) -> None:
-    extracted = await client.post("/fhir/QuestionnaireResponse/$extract", json=amended(completed_response(), "no-concern"),
-                                  headers=FHIR)
+    extracted = await client.post(
+        "/fhir/QuestionnaireResponse/$extract", json=amended(completed_response(), "no-concern"), headers=FHIR
+    )
     assert extracted.json()["entry"][0]["resource"]["status"] == "final"
 
 
 def for_daniel(response: dict[str, Any]) -> dict[str, Any]:
     changed = amended(response, "some-concern")
-    changed["item"][0]["item"][0]["answer"] = [{"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}}]
+    changed["item"][0]["item"][0]["answer"] = [
+        {"valueReference": {"reference": "RelatedPerson/caregiver-daniel-father-of-ava"}}
+    ]
     return changed
 
 
@@ -132,15 +146,18 @@ async def test_an_amendment_naming_another_caregiver_marks_the_dropped_caregiver
 ) -> None:
     await seed_family(client)
     stored = (await post(client, completed_response())).json()
-    await client.post("/fhir", json=(await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json(),
-                      headers=FHIR)
+    await client.post(
+        "/fhir", json=(await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json(), headers=FHIR
+    )
     await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=for_daniel(stored), headers=FHIR)
     again = (await client.post(f"/fhir/QuestionnaireResponse/{stored['id']}/$extract")).json()
     assert (await client.post("/fhir", json=again, headers=FHIR)).status_code == 200
     observations = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
     by_focus = {o["focus"][0]["reference"]: o["status"] for o in observations}
-    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
-                        "RelatedPerson/caregiver-daniel-father-of-ava": "final"}
+    assert by_focus == {
+        "RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
+        "RelatedPerson/caregiver-daniel-father-of-ava": "final",
+    }
 
 
 async def test_an_in_progress_response_is_not_extracted(client: httpx.AsyncClient) -> None:
@@ -165,7 +182,9 @@ async def extracting_client(settings: Settings) -> Any:
             yield http
 
 
-async def test_when_enabled_a_completed_response_is_extracted_in_the_write_that_stores_it(extracting_client: httpx.AsyncClient) -> None:
+async def test_when_enabled_a_completed_response_is_extracted_in_the_write_that_stores_it(
+    extracting_client: httpx.AsyncClient,
+) -> None:
     client = extracting_client
     await seed_family(client)
     stored = (await post(client, completed_response())).json()
@@ -175,7 +194,9 @@ async def test_when_enabled_a_completed_response_is_extracted_in_the_write_that_
     assert len(await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")) == 1
 
 
-async def test_when_enabled_a_response_that_cannot_be_extracted_is_refused_whole(extracting_client: httpx.AsyncClient) -> None:
+async def test_when_enabled_a_response_that_cannot_be_extracted_is_refused_whole(
+    extracting_client: httpx.AsyncClient,
+) -> None:
     client = extracting_client
     response = copy.deepcopy(completed_response())
     del response["author"]
@@ -190,15 +211,18 @@ async def test_when_enabled_an_amended_response_revises_its_observation_in_the_s
     client = extracting_client
     await seed_family(client)
     stored = (await post(client, completed_response())).json()
-    revised = await client.put(f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"),
-                               headers=FHIR)
+    revised = await client.put(
+        f"/fhir/QuestionnaireResponse/{stored['id']}", json=amended(stored, "significant-concern"), headers=FHIR
+    )
     assert revised.status_code == 200
     [observation] = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
     assert observation["status"] == "amended"
     assert observation["valueCodeableConcept"]["coding"][0]["code"] == "significant-concern"
     provenances = await search(client, f"Provenance?target=Observation/{observation['id']}")
     assert {p["entity"][0]["what"]["reference"] for p in provenances} == {
-        f"QuestionnaireResponse/{stored['id']}/_history/1", f"QuestionnaireResponse/{stored['id']}/_history/2"}
+        f"QuestionnaireResponse/{stored['id']}/_history/1",
+        f"QuestionnaireResponse/{stored['id']}/_history/2",
+    }
 
 
 async def test_when_enabled_an_amendment_naming_another_caregiver_withdraws_the_dropped_caregivers_observation(
@@ -211,5 +235,7 @@ async def test_when_enabled_an_amendment_naming_another_caregiver_withdraws_the_
     assert revised.status_code == 200, revised.text
     observations = await search(client, f"Observation?derived-from=QuestionnaireResponse/{stored['id']}")
     by_focus = {o["focus"][0]["reference"]: o["status"] for o in observations}
-    assert by_focus == {"RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
-                        "RelatedPerson/caregiver-daniel-father-of-ava": "final"}
+    assert by_focus == {
+        "RelatedPerson/caregiver-maureen-grandmother-of-ava": "entered-in-error",
+        "RelatedPerson/caregiver-daniel-father-of-ava": "final",
+    }

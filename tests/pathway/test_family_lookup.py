@@ -2,7 +2,16 @@
 
 import httpx
 
-from tests.pathway.family import HEALTH_VISITING, INFANT, concern_observation, post, put, search, seed_family, services_episode
+from tests.pathway.family import (
+    HEALTH_VISITING,
+    INFANT,
+    concern_observation,
+    post,
+    put,
+    search,
+    seed_family,
+    services_episode,
+)
 
 PROMPTS = f"Task?patient={INFANT}&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|assessment-prompt"
 
@@ -35,7 +44,11 @@ async def test_a_team_named_after_an_earlier_write_is_found_by_the_next_one(clie
     await put(client, services_episode())
     later = await post(client, concern_observation(concern="significant-concern"))
     assert later.status_code == 201
-    owned = [p for p in await _owned_prompts(client) if p["reasonReference"]["reference"] == f"Observation/{later.json()['id']}"]
+    owned = [
+        p
+        for p in await _owned_prompts(client)
+        if p["reasonReference"]["reference"] == f"Observation/{later.json()['id']}"
+    ]
     assert [p["owner"] for p in owned] == [{"reference": HEALTH_VISITING}]
 
 

@@ -12,7 +12,9 @@ from tests.pathway.test_summary_and_metrics import postnatal_visit
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, auth="off", default_page_size=2, max_page_size=2, rate_limit_per_minute=0)
+    return Settings(
+        database_url=database_url, auth="off", default_page_size=2, max_page_size=2, rate_limit_per_minute=0
+    )
 
 
 async def test_metrics_count_every_contact_beyond_one_page(client: httpx.AsyncClient) -> None:
@@ -26,7 +28,9 @@ async def test_metrics_count_every_contact_beyond_one_page(client: httpx.AsyncCl
         await post(client, observation)
     response = await client.get("/fhir/$pathway-metrics?periodStart=2026-09-01&periodEnd=2026-10-01")
     assert response.status_code == 200, response.text
-    share = {g["code"]["coding"][0]["code"]: g for g in response.json()["group"]}["postnatal-contacts-with-relationship-assessment"]
+    share = {g["code"]["coding"][0]["code"]: g for g in response.json()["group"]}[
+        "postnatal-contacts-with-relationship-assessment"
+    ]
     assert [p["count"] for p in share["population"]] == [5, 3]
 
 

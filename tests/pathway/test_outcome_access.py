@@ -18,8 +18,13 @@ Client = Callable[[str], httpx.AsyncClient]
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, auth="jwt", serve_dev_jwks=True,
-                    dev_key_file=tmp_path / "dev-key.pem", rate_limit_per_minute=0)
+    return Settings(
+        database_url=database_url,
+        auth="jwt",
+        serve_dev_jwks=True,
+        dev_key_file=tmp_path / "dev-key.pem",
+        rate_limit_per_minute=0,
+    )
 
 
 @pytest.fixture
@@ -32,8 +37,11 @@ async def as_org(settings: Settings) -> AsyncIterator[Client]:
 
         def client_for(organisation: str) -> httpx.AsyncClient:
             token = key.mint(subject=f"client-{organisation}", scopes="system/*.cruds", organization=organisation)
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test",
-                                     headers={"Authorization": f"Bearer {token}"})
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://dyad.test",
+                headers={"Authorization": f"Bearer {token}"},
+            )
             clients.append(http)
             return http
 
@@ -53,7 +61,9 @@ async def test_an_assessment_written_by_the_receiving_team_answers_the_referral(
     await put(team, referral())
     created = await team.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
     assert created.status_code == 201, created.text
-    assert outputs_of(await _referral_task(team)) == [("relationship-assessment-result", f"Observation/{created.json()['id']}")]
+    assert outputs_of(await _referral_task(team)) == [
+        ("relationship-assessment-result", f"Observation/{created.json()['id']}")
+    ]
 
 
 async def test_an_observation_another_organisation_bases_on_the_referral_does_not_answer_it(as_org: Client) -> None:
@@ -65,7 +75,9 @@ async def test_an_observation_another_organisation_bases_on_the_referral_does_no
     assert outputs_of(await _referral_task(team)) == []
 
 
-async def test_a_team_whose_token_carries_its_ods_code_answers_the_referral_sent_to_its_organization(as_org: Client) -> None:
+async def test_a_team_whose_token_carries_its_ods_code_answers_the_referral_sent_to_its_organization(
+    as_org: Client,
+) -> None:
     team = as_org("RX1")  # the token names the team by ODS code; the referral names its Organization resource
     await seed_family(team)
     organisation = example("Organization-org-parent-infant-team")
@@ -74,4 +86,6 @@ async def test_a_team_whose_token_carries_its_ods_code_answers_the_referral_sent
     await put(team, referral())
     created = await team.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
     assert created.status_code == 201, created.text
-    assert outputs_of(await _referral_task(team)) == [("relationship-assessment-result", f"Observation/{created.json()['id']}")]
+    assert outputs_of(await _referral_task(team)) == [
+        ("relationship-assessment-result", f"Observation/{created.json()['id']}")
+    ]

@@ -5,16 +5,29 @@ from datetime import date, timedelta
 import httpx
 
 from tests.pathway.family import (
-    BORN, HEALTH_VISITING, INFANT, MIDWIFERY, PERINATAL_MH, concern_observation, post, put, search, seed_family,
+    BORN,
+    HEALTH_VISITING,
+    INFANT,
+    MIDWIFERY,
+    PERINATAL_MH,
+    concern_observation,
+    post,
+    put,
+    search,
+    seed_family,
     services_episode,
 )
 
 
 async def _prompts(client: httpx.AsyncClient) -> list[dict]:
-    return await search(client, f"Task?patient={INFANT}&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|assessment-prompt")
+    return await search(
+        client, f"Task?patient={INFANT}&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|assessment-prompt"
+    )
 
 
-async def test_an_overall_concern_prompts_the_health_visiting_team_named_in_the_familys_records(client: httpx.AsyncClient) -> None:
+async def test_an_overall_concern_prompts_the_health_visiting_team_named_in_the_familys_records(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     created = await post(client, concern_observation())
     assert created.status_code == 201, created.text
@@ -47,10 +60,12 @@ async def test_the_prompt_is_a_valid_assessment_prompt(client: httpx.AsyncClient
 
 def booked_visit(provider: str, day: date, contact: str = "new-birth-visit") -> dict:
     return {
-        "resourceType": "Encounter", "status": "planned",
+        "resourceType": "Encounter",
+        "status": "planned",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
         "type": [{"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": contact}]}],
-        "subject": {"reference": INFANT}, "serviceProvider": {"reference": provider},
+        "subject": {"reference": INFANT},
+        "serviceProvider": {"reference": provider},
         "period": {"start": f"{day.isoformat()}T09:30:00Z"},
     }
 
@@ -59,7 +74,9 @@ async def test_the_prompt_is_due_by_the_teams_booked_visit_when_one_is_planned(c
     await seed_family(client)
     visit = date.today() + timedelta(days=5)
     assert (await post(client, booked_visit(HEALTH_VISITING, visit))).status_code == 201
-    assert (await post(client, booked_visit(HEALTH_VISITING, visit + timedelta(days=30), "six-to-eight-week-review"))).status_code == 201
+    assert (
+        await post(client, booked_visit(HEALTH_VISITING, visit + timedelta(days=30), "six-to-eight-week-review"))
+    ).status_code == 201
     await post(client, concern_observation())
     prompt = (await _prompts(client))[0]
     assert prompt["restriction"]["period"]["end"] == visit.isoformat()
@@ -75,7 +92,9 @@ async def test_a_planned_visit_that_began_in_the_past_is_not_the_next_contact(cl
 
 async def test_another_services_booked_visit_does_not_set_the_prompts_due_date(client: httpx.AsyncClient) -> None:
     await seed_family(client)
-    assert (await post(client, booked_visit(MIDWIFERY, date.today() + timedelta(days=2), "postnatal-midwife-visit"))).status_code == 201
+    assert (
+        await post(client, booked_visit(MIDWIFERY, date.today() + timedelta(days=2), "postnatal-midwife-visit"))
+    ).status_code == 201
     await post(client, concern_observation())
     prompt = (await _prompts(client))[0]
     assert prompt["restriction"]["period"]["end"] == (BORN + timedelta(days=14)).isoformat()
@@ -103,7 +122,9 @@ async def test_resending_the_same_observation_never_creates_a_second_prompt(clie
     assert (first.status_code, again.status_code) == (201, 200)
     stored = first.json()
     stored["note"] = [{"text": "corrected wording"}]
-    updated = await client.put(f"/fhir/Observation/{stored['id']}", json=stored, headers={"Content-Type": "application/fhir+json"})
+    updated = await client.put(
+        f"/fhir/Observation/{stored['id']}", json=stored, headers={"Content-Type": "application/fhir+json"}
+    )
     assert updated.status_code == 200
     assert len(await _prompts(client)) == 1
 
@@ -111,7 +132,9 @@ async def test_resending_the_same_observation_never_creates_a_second_prompt(clie
 UNASSIGNED = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|unassigned-concern"
 
 
-async def test_a_concern_with_no_team_to_go_to_waits_unassigned_and_the_writer_is_warned(client: httpx.AsyncClient) -> None:
+async def test_a_concern_with_no_team_to_go_to_waits_unassigned_and_the_writer_is_warned(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client, with_services=False)
     created = await post(client, concern_observation(), Prefer="return=OperationOutcome")
     assert created.status_code == 201, created.text
@@ -120,7 +143,9 @@ async def test_a_concern_with_no_team_to_go_to_waits_unassigned_and_the_writer_i
     assert created.headers["Warning"].startswith("199 ")
     [waiting] = await search(client, f"Task?_tag={UNASSIGNED}&status=requested")
     assert "owner" not in waiting
-    assert waiting["reasonReference"] == {"reference": created.headers["Location"].split("/_history")[0].split("/fhir/")[1]}
+    assert waiting["reasonReference"] == {
+        "reference": created.headers["Location"].split("/_history")[0].split("/fhir/")[1]
+    }
 
 
 async def test_waiting_work_is_routed_to_the_team_once_an_episode_of_care_names_it(client: httpx.AsyncClient) -> None:
@@ -143,7 +168,9 @@ async def test_a_significant_concern_is_due_within_three_days_and_urgent(client:
     assert prompt["restriction"]["period"]["end"] == (date.today() + timedelta(days=3)).isoformat()
 
 
-async def test_some_concern_is_due_by_the_next_contact_but_never_later_than_fourteen_days(client: httpx.AsyncClient) -> None:
+async def test_some_concern_is_due_by_the_next_contact_but_never_later_than_fourteen_days(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     visit = date.today() + timedelta(days=40)
     assert (await post(client, booked_visit(HEALTH_VISITING, visit))).status_code == 201
@@ -153,7 +180,9 @@ async def test_some_concern_is_due_by_the_next_contact_but_never_later_than_four
     assert prompt["restriction"]["period"]["end"] == (date.today() + timedelta(days=14)).isoformat()
 
 
-async def test_a_concern_recorded_again_at_a_later_contact_asks_for_further_intervention(client: httpx.AsyncClient) -> None:
+async def test_a_concern_recorded_again_at_a_later_contact_asks_for_further_intervention(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     first = concern_observation()
     first["effectiveDateTime"] = (date.today() - timedelta(days=20)).isoformat() + "T10:00:00Z"
@@ -177,7 +206,9 @@ async def test_a_health_visitors_own_concern_does_not_prompt_her_own_team(client
     assert await _prompts(client) == []
 
 
-async def test_an_mbu_discharge_observation_prompts_community_perinatal_and_health_visiting(client: httpx.AsyncClient) -> None:
+async def test_an_mbu_discharge_observation_prompts_community_perinatal_and_health_visiting(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     assert (await post(client, concern_observation(contact="mbu-discharge", concern="no-concern"))).status_code == 201
     owners = sorted(p["owner"]["reference"] for p in await _prompts(client))
@@ -202,8 +233,11 @@ async def _cancelled_for(client: httpx.AsyncClient, observation: dict) -> dict:
 async def test_a_prompt_is_cancelled_when_its_concern_is_entered_in_error(client: httpx.AsyncClient) -> None:
     await seed_family(client)
     stored = (await post(client, concern_observation())).json()
-    updated = await client.put(f"/fhir/Observation/{stored['id']}", json={**stored, "status": "entered-in-error"},
-                               headers={"Content-Type": "application/fhir+json"})
+    updated = await client.put(
+        f"/fhir/Observation/{stored['id']}",
+        json={**stored, "status": "entered-in-error"},
+        headers={"Content-Type": "application/fhir+json"},
+    )
     assert updated.status_code == 200, updated.text
     await _cancelled_for(client, stored)
 
@@ -212,6 +246,8 @@ async def test_a_prompt_is_cancelled_when_its_concern_is_amended_to_no_concern(c
     await seed_family(client)
     stored = (await post(client, concern_observation())).json()
     amended = {**concern_observation(concern="no-concern"), "id": stored["id"], "status": "amended"}
-    updated = await client.put(f"/fhir/Observation/{stored['id']}", json=amended, headers={"Content-Type": "application/fhir+json"})
+    updated = await client.put(
+        f"/fhir/Observation/{stored['id']}", json=amended, headers={"Content-Type": "application/fhir+json"}
+    )
     assert updated.status_code == 200, updated.text
     await _cancelled_for(client, stored)

@@ -6,7 +6,14 @@ from typing import Any
 import httpx
 
 from tests.pathway.family import (
-    PARENT_INFANT_TEAM, example, goal, put, referral, search, seed_family, seed_new_birth_visit,
+    PARENT_INFANT_TEAM,
+    example,
+    goal,
+    put,
+    referral,
+    search,
+    seed_family,
+    seed_new_birth_visit,
 )
 
 STATUS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
@@ -19,8 +26,9 @@ async def referral_task(client: httpx.AsyncClient) -> dict[str, Any]:
     return tasks[0]
 
 
-async def move(client: httpx.AsyncClient, task: dict[str, Any], status: str, business: str | None = None,
-               **changes: Any) -> httpx.Response:
+async def move(
+    client: httpx.AsyncClient, task: dict[str, Any], status: str, business: str | None = None, **changes: Any
+) -> httpx.Response:
     moved = {**task, "status": status, **changes}
     if business:
         moved["businessStatus"] = {"coding": [{"system": STATUS, "code": business}]}
@@ -50,8 +58,13 @@ async def test_the_task_moves_through_accepted_in_progress_to_completed_and_the_
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
-    for status, business in (("received", "received"), ("accepted", "accepted"), ("in-progress", "assessed"),
-                             ("in-progress", "intervention-started"), ("completed", "intervention-completed")):
+    for status, business in (
+        ("received", "received"),
+        ("accepted", "accepted"),
+        ("in-progress", "assessed"),
+        ("in-progress", "intervention-started"),
+        ("completed", "intervention-completed"),
+    ):
         response = await move(client, task, status, business)
         assert response.status_code == 200, response.text
         task = response.json()
@@ -63,12 +76,16 @@ async def test_a_rejected_referral_task_revokes_the_referral(client: httpx.Async
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
-    assert (await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})).status_code == 200
+    assert (
+        await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})
+    ).status_code == 200
     service_request = (await client.get("/fhir/ServiceRequest/referral-ava-parent-infant-team")).json()
     assert service_request["status"] == "revoked"
 
 
-async def test_a_transition_fhir_does_not_allow_is_refused_with_409_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+async def test_a_transition_fhir_does_not_allow_is_refused_with_409_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
@@ -105,14 +122,25 @@ async def test_the_outcome_returns_to_the_referrer_through_task_output(client: h
     task = await referral_task(client)
     task = (await move(client, task, "accepted", "accepted")).json()
     assessed = await seed_new_birth_visit(client)
-    output = [{
-        "type": {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes", "code": "relationship-assessment-result"}]},
-        "valueReference": {"reference": assessed},
-    }]
+    output = [
+        {
+            "type": {
+                "coding": [
+                    {
+                        "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes",
+                        "code": "relationship-assessment-result",
+                    }
+                ]
+            },
+            "valueReference": {"reference": assessed},
+        }
+    ]
     task = (await move(client, task, "in-progress", "assessed", output=output)).json()
-    seen_by_referrer = await search(client, "Task?requester=PractitionerRole/hv-priya-shah-role&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral")
+    seen_by_referrer = await search(
+        client,
+        "Task?requester=PractitionerRole/hv-priya-shah-role&code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|referral",
+    )
     assert seen_by_referrer[0]["output"] == output
-
 
 
 def assessment_for_referral(identifier: str = "pit-assessment-1") -> dict[str, Any]:
@@ -130,7 +158,9 @@ def outputs_of(task: dict[str, Any]) -> list[tuple[str, str]]:
     return [(o["type"]["coding"][0]["code"], o["valueReference"]["reference"]) for o in task.get("output") or []]
 
 
-async def test_an_assessment_made_for_the_referral_returns_to_the_referrer_as_task_output(client: httpx.AsyncClient) -> None:
+async def test_an_assessment_made_for_the_referral_returns_to_the_referrer_as_task_output(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
@@ -161,7 +191,10 @@ async def test_the_agreed_care_plan_is_the_tasks_one_care_plan_output_and_a_newe
         await put(client, goal(goal_name))
     await put(client, example("CarePlan-careplan-ava-clarke"))
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke")]
-    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
+    await put(
+        client,
+        {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"},
+    )
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke-revised")]
 
 
@@ -171,9 +204,18 @@ async def test_an_older_plan_written_again_does_not_displace_the_newer_one(clien
     for goal_name in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
         await put(client, goal(goal_name))
     await put(client, example("CarePlan-careplan-ava-clarke"))
-    await put(client, {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"})
-    await put(client, {**example("CarePlan-careplan-ava-clarke"), "status": "completed",
-                       "period": {"start": "2026-10-06", "end": "2026-11-01"}})
+    await put(
+        client,
+        {**example("CarePlan-careplan-ava-clarke"), "id": "careplan-ava-clarke-revised", "created": "2026-11-01"},
+    )
+    await put(
+        client,
+        {
+            **example("CarePlan-careplan-ava-clarke"),
+            "status": "completed",
+            "period": {"start": "2026-10-06", "end": "2026-11-01"},
+        },
+    )
     assert outputs_of(await referral_task(client)) == [("care-plan-agreed", "CarePlan/careplan-ava-clarke-revised")]
 
 
@@ -183,7 +225,9 @@ async def test_an_outcome_arriving_after_the_referral_task_closed_leaves_the_tas
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
-    closed = (await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})).json()
+    closed = (
+        await move(client, task, "rejected", "rejected", statusReason={"text": "Family moved out of area"})
+    ).json()
     late = await client.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
     assert late.status_code == 201
     assert (await referral_task(client))["meta"]["versionId"] == closed["meta"]["versionId"]
@@ -206,7 +250,9 @@ async def test_outcomes_racing_the_teams_task_updates_never_fail_a_write_that_se
     task = (await move(client, await referral_task(client), "accepted", "accepted")).json()
 
     async def assess(n: int) -> int:
-        response = await client.post("/fhir/Observation", json=assessment_for_referral(f"pit-assessment-{n}"), headers=FHIR)
+        response = await client.post(
+            "/fhir/Observation", json=assessment_for_referral(f"pit-assessment-{n}"), headers=FHIR
+        )
         return response.status_code
 
     async def touch(n: int) -> int:
@@ -216,7 +262,9 @@ async def test_outcomes_racing_the_teams_task_updates_never_fail_a_write_that_se
     assert sorted(set(statuses)) == [200, 201]
 
 
-async def test_a_rejection_without_a_status_reason_is_refused_422_and_nothing_is_stored(client: httpx.AsyncClient) -> None:
+async def test_a_rejection_without_a_status_reason_is_refused_422_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     await put(client, referral())
     task = await referral_task(client)
@@ -232,10 +280,15 @@ async def test_a_referral_with_only_a_performer_type_waits_unassigned_with_its_c
     await seed_family(client)
     body = {**referral(), "id": "referral-by-type-only"}
     body.pop("performer")
-    service = {"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-services", "code": "parent-infant-relationship-team"}]}
+    service = {
+        "coding": [
+            {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-services", "code": "parent-infant-relationship-team"}
+        ]
+    }
     body["performerType"] = service
-    stored = await client.put("/fhir/ServiceRequest/referral-by-type-only", json=body,
-                              headers={**FHIR, "Prefer": "return=OperationOutcome"})
+    stored = await client.put(
+        "/fhir/ServiceRequest/referral-by-type-only", json=body, headers={**FHIR, "Prefer": "return=OperationOutcome"}
+    )
     assert stored.status_code == 201, stored.text
     assert [i["severity"] for i in stored.json()["issue"]] == ["information", "warning"]
     [task] = await search(client, "Task?focus=ServiceRequest/referral-by-type-only")

@@ -26,8 +26,11 @@ def test_rule_condition_agrees_with_fhirpathpy(rule: dict) -> None:
         assert evaluate(resource, rule["when"]) == expected, resource["id"]
 
 
-@pytest.mark.parametrize(("on", "expression"), [(on, e) for _, on, _, e in OUTCOME_EXPRESSIONS],
-                         ids=[f"{i}-{k}" for i, _, k, _ in OUTCOME_EXPRESSIONS])
+@pytest.mark.parametrize(
+    ("on", "expression"),
+    [(on, e) for _, on, _, e in OUTCOME_EXPRESSIONS],
+    ids=[f"{i}-{k}" for i, _, k, _ in OUTCOME_EXPRESSIONS],
+)
 def test_outcome_and_occurrence_expressions_agree_with_fhirpathpy(on: str, expression: str) -> None:
     for resource in (e for e in EXAMPLES if e["resourceType"] == on):
         expected = list(fhirpathpy.compile(expression, models["r4"])(resource, {}))

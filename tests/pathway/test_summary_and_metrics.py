@@ -1,15 +1,23 @@
 """Patient/[id]/$dyad and $pathway-metrics."""
 
-
 import httpx
 
 from tests.pathway.family import (
-    HEALTH_VISITING, MIDWIFERY, PARENT_INFANT_TEAM, concern_observation, post, put, referral, seed_family,
+    HEALTH_VISITING,
+    MIDWIFERY,
+    PARENT_INFANT_TEAM,
+    concern_observation,
+    post,
+    put,
+    referral,
+    seed_family,
 )
 from tests.pathway.test_referrals import move, referral_task
 
 
-async def test_dyad_summary_gathers_infant_caregivers_observations_referrals_and_tasks_in_time_order(client: httpx.AsyncClient) -> None:
+async def test_dyad_summary_gathers_infant_caregivers_observations_referrals_and_tasks_in_time_order(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     await post(client, concern_observation())
     await put(client, referral())
@@ -20,7 +28,9 @@ async def test_dyad_summary_gathers_infant_caregivers_observations_referrals_and
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds[0] == "Patient" and bundle["entry"][0]["resource"]["id"] == "infant-ava-clarke"
     assert {"RelatedPerson", "Observation", "ServiceRequest", "Task", "CareTeam"} <= set(kinds)
-    assert "mother-grace-clarke" in [e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert "mother-grace-clarke" in [
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
 
 
 async def test_dyad_summary_of_an_unknown_patient_is_404(client: httpx.AsyncClient) -> None:
@@ -33,7 +43,9 @@ REFERRAL_TO_ASSESSMENT = round((10 * 86400 + 86400 + 40 * 60) / 86400, 3)
 
 def postnatal_visit(number: int, status: str = "finished", contact: str = "postnatal-midwife-visit") -> dict:
     return {
-        "resourceType": "Encounter", "id": f"postnatal-{number}", "status": status,
+        "resourceType": "Encounter",
+        "id": f"postnatal-{number}",
+        "status": status,
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"},
         "type": [{"coding": [{"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-care-contacts", "code": contact}]}],
         "subject": {"reference": "Patient/infant-ava-clarke"},
@@ -42,7 +54,9 @@ def postnatal_visit(number: int, status: str = "finished", contact: str = "postn
     }
 
 
-async def test_metrics_report_assessed_share_of_postnatal_contacts_referrals_and_median_waits(client: httpx.AsyncClient) -> None:
+async def test_metrics_report_assessed_share_of_postnatal_contacts_referrals_and_median_waits(
+    client: httpx.AsyncClient,
+) -> None:
     await seed_family(client)
     for number in (3, 4, 5, 6):
         await put(client, postnatal_visit(number))
@@ -60,12 +74,19 @@ async def test_metrics_report_assessed_share_of_postnatal_contacts_referrals_and
     share = groups["postnatal-contacts-with-relationship-assessment"]
     assert [p["count"] for p in share["population"]] == [4, 1]
     assert share["measureScore"]["value"] == 0.25
-    assert groups["referrals-by-service"]["stratifier"][0]["stratum"][0]["value"]["coding"][0]["code"] == "parent-infant-relationship-team"
+    assert (
+        groups["referrals-by-service"]["stratifier"][0]["stratum"][0]["value"]["coding"][0]["code"]
+        == "parent-infant-relationship-team"
+    )
     assert groups["median-days-referral-to-assessment"]["measureScore"]["value"] == REFERRAL_TO_ASSESSMENT
-    by_team = await client.get(f"/fhir/$pathway-metrics?periodStart=2026-09-01&periodEnd=2026-10-01&organization={PARENT_INFANT_TEAM}")
+    by_team = await client.get(
+        f"/fhir/$pathway-metrics?periodStart=2026-09-01&periodEnd=2026-10-01&organization={PARENT_INFANT_TEAM}"
+    )
     groups = {g["code"]["coding"][0]["code"]: g for g in by_team.json()["group"]}
     assert groups["median-days-referral-to-assessment"]["measureScore"]["value"] == REFERRAL_TO_ASSESSMENT
-    elsewhere = await client.get(f"/fhir/$pathway-metrics?periodStart=2026-09-01&periodEnd=2026-10-01&organization={HEALTH_VISITING}")
+    elsewhere = await client.get(
+        f"/fhir/$pathway-metrics?periodStart=2026-09-01&periodEnd=2026-10-01&organization={HEALTH_VISITING}"
+    )
     groups = {g["code"]["coding"][0]["code"]: g for g in elsewhere.json()["group"]}
     assert "measureScore" not in groups["median-days-referral-to-assessment"]
 

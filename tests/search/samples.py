@@ -16,8 +16,21 @@ OBSERVATION: dict[str, Any] = {
     },
     "identifier": [{"system": "https://hv.example.org/obs", "value": "A-1"}],
     "status": "final",
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
-    "code": {"coding": [{"system": DYAD, "code": "relationship", "display": "Parent–infant relationship"}], "text": "Relationship observation"},
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "survey",
+                    "display": "Survey",
+                }
+            ]
+        }
+    ],
+    "code": {
+        "coding": [{"system": DYAD, "code": "relationship", "display": "Parent–infant relationship"}],
+        "text": "Relationship observation",
+    },
     "subject": {"reference": "Patient/baby-1"},
     "focus": [{"reference": "RelatedPerson/mum-1"}],
     "encounter": {"reference": "Encounter/enc-1/_history/2"},
@@ -27,7 +40,10 @@ OBSERVATION: dict[str, Any] = {
     "performer": [{"reference": "Practitioner/hv-1"}, {"reference": "Organization/org-1"}],
     "valueQuantity": {"value": 12.5, "unit": "score", "system": "http://unitsofmeasure.org", "code": "{score}"},
     "component": [
-        {"code": {"coding": [{"system": DYAD, "code": "verbal"}]}, "valueCodeableConcept": {"coding": [{"system": DYAD, "code": "good"}], "text": "Good"}},
+        {
+            "code": {"coding": [{"system": DYAD, "code": "verbal"}]},
+            "valueCodeableConcept": {"coding": [{"system": DYAD, "code": "good"}], "text": "Good"},
+        },
     ],
 }
 
@@ -94,7 +110,12 @@ CARE_PLAN: dict[str, Any] = {
     "subject": {"reference": "Patient/baby-1"},
     "period": {"start": "2024-03-01"},
     "goal": [{"reference": "Goal/g-1"}],
-    "activity": [{"reference": {"reference": "ServiceRequest/ref-1"}, "detail": {"code": {"text": "VIG"}, "scheduledTiming": {"event": ["2024-04-01T10:00:00Z"]}}}],
+    "activity": [
+        {
+            "reference": {"reference": "ServiceRequest/ref-1"},
+            "detail": {"code": {"text": "VIG"}, "scheduledTiming": {"event": ["2024-04-01T10:00:00Z"]}},
+        }
+    ],
 }
 
 QUESTIONNAIRE: dict[str, Any] = {
@@ -106,10 +127,20 @@ QUESTIONNAIRE: dict[str, Any] = {
     "title": "Relationship prompts",
     "status": "active",
     "date": "2024-01-15",
-    "item": [{"linkId": "1", "type": "string", "definition": "https://example.org/def#1",
-              "item": [{"linkId": "1.1", "type": "boolean", "code": [{"system": DYAD, "code": "q11"}]}]}],
-    "useContext": [{"code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type", "code": "age"},
-                    "valueQuantity": {"value": 1, "unit": "a"}}],
+    "item": [
+        {
+            "linkId": "1",
+            "type": "string",
+            "definition": "https://example.org/def#1",
+            "item": [{"linkId": "1.1", "type": "boolean", "code": [{"system": DYAD, "code": "q11"}]}],
+        }
+    ],
+    "useContext": [
+        {
+            "code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type", "code": "age"},
+            "valueQuantity": {"value": 1, "unit": "a"},
+        }
+    ],
 }
 
 ENCOUNTER: dict[str, Any] = {
@@ -141,5 +172,15 @@ ORGANIZATION: dict[str, Any] = {
     "partOf": {"reference": "Organization/trust-1"},
 }
 
-ALL = [OBSERVATION, PATIENT, RELATED_PERSON, SERVICE_REQUEST, TASK, CARE_PLAN, QUESTIONNAIRE,
-       ENCOUNTER, PRACTITIONER, ORGANIZATION]
+ALL = [
+    OBSERVATION,
+    PATIENT,
+    RELATED_PERSON,
+    SERVICE_REQUEST,
+    TASK,
+    CARE_PLAN,
+    QUESTIONNAIRE,
+    ENCOUNTER,
+    PRACTITIONER,
+    ORGANIZATION,
+]

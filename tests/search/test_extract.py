@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from service.search.extract import (
@@ -13,7 +13,7 @@ from service.search.extract import (
 from service.search.registry import SearchRegistry
 from tests.search.samples import DYAD, NHS, OBSERVATION, PATIENT, QUESTIONNAIRE, TASK
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_codeable_concept_indexes_each_coding_and_its_text_for_the_text_modifier(registry: SearchRegistry) -> None:
@@ -48,16 +48,21 @@ def test_human_name_indexes_every_part_normalised_and_exact(registry: SearchRegi
 
 def test_period_is_indexed_from_its_start_to_the_end_of_its_end(registry: SearchRegistry) -> None:
     rows = index_rows(registry, "Observation", OBSERVATION)
-    assert DateRow(
-        "date",
-        datetime(2024, 3, 5, 9, 30, tzinfo=UTC),
-        datetime(2024, 3, 5, 23, 59, 59, 999999, tzinfo=UTC),
-    ) in rows.date
+    assert (
+        DateRow(
+            "date",
+            datetime(2024, 3, 5, 9, 30, tzinfo=UTC),
+            datetime(2024, 3, 5, 23, 59, 59, 999999, tzinfo=UTC),
+        )
+        in rows.date
+    )
 
 
 def test_open_period_and_partial_date_reach_the_edges_of_their_precision(registry: SearchRegistry) -> None:
     birth = [r for r in index_rows(registry, "Patient", PATIENT).date if r.param == "birthdate"]
-    assert birth == [DateRow("birthdate", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC))]
+    assert birth == [
+        DateRow("birthdate", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC))
+    ]
     period = [r for r in index_rows(registry, "Task", TASK).date if r.param == "period"]
     assert period[0].high == datetime(2024, 3, 20, 23, 59, 59, 999999, tzinfo=UTC)
 
@@ -67,7 +72,10 @@ def test_references_split_relative_ones_and_keep_absolute_ones_as_urls(registry:
     assert ReferenceRow("subject", "Patient", "baby-1", None) in rows.reference
     assert ReferenceRow("patient", "Patient", "baby-1", None) in rows.reference
     assert ReferenceRow("encounter", "Encounter", "enc-1", None) in rows.reference  # _history dropped
-    assert ReferenceRow("derived-from", None, None, "http://other.example.org/fhir/QuestionnaireResponse/qr-9") in rows.reference
+    assert (
+        ReferenceRow("derived-from", None, None, "http://other.example.org/fhir/QuestionnaireResponse/qr-9")
+        in rows.reference
+    )
 
 
 def test_canonicals_index_as_reference_urls_and_uris_as_uris(registry: SearchRegistry) -> None:
@@ -78,7 +86,17 @@ def test_canonicals_index_as_reference_urls_and_uris_as_uris(registry: SearchReg
 
 def test_quantity_keeps_value_precision_and_units(registry: SearchRegistry) -> None:
     rows = index_rows(registry, "Observation", OBSERVATION)
-    assert QuantityRow("value-quantity", Decimal("12.5"), Decimal("12.45"), Decimal("12.55"), "http://unitsofmeasure.org", "{score}") in rows.quantity
+    assert (
+        QuantityRow(
+            "value-quantity",
+            Decimal("12.5"),
+            Decimal("12.45"),
+            Decimal("12.55"),
+            "http://unitsofmeasure.org",
+            "{score}",
+        )
+        in rows.quantity
+    )
 
 
 def test_resource_level_meta_is_indexed_for_every_type(registry: SearchRegistry) -> None:

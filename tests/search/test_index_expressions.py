@@ -66,7 +66,9 @@ def test_every_parameter_of_every_type_compiles(registry: SearchRegistry) -> Non
 
 def test_choice_elements_are_read_from_their_typed_keys() -> None:
     effective = fhirpath.compile("Observation.effective")
-    assert effective.evaluate({"resourceType": "Observation", "effectivePeriod": {"start": "2024"}}) == [{"start": "2024"}]
+    assert effective.evaluate({"resourceType": "Observation", "effectivePeriod": {"start": "2024"}}) == [
+        {"start": "2024"}
+    ]
     as_quantity = fhirpath.compile("(Observation.value as Quantity)")
     assert as_quantity.evaluate({"resourceType": "Observation", "valueString": "x"}) == []
     assert as_quantity.evaluate({"resourceType": "Observation", "valueQuantity": {"value": 1}}) == [{"value": 1}]

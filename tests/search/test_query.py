@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,7 +20,7 @@ from service.search.query import (
 )
 from service.search.registry import SearchRegistry
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _one(registry: SearchRegistry, res_type: str, name: str, value: str) -> ParamFilter:
@@ -53,7 +53,9 @@ def test_string_default_is_normalised_and_exact_keeps_the_text(registry: SearchR
 
 def test_date_prefixes_are_parsed_with_the_search_value_as_a_range(registry: SearchRegistry) -> None:
     (value,) = _one(registry, "Observation", "date", "ge2024").values
-    assert value == DateValue("ge", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    assert value == DateValue(
+        "ge", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    )
     for prefix in ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"):
         (parsed,) = _one(registry, "Observation", "date", f"{prefix}2024-03-05").values
         assert isinstance(parsed, DateValue) and parsed.prefix == prefix
@@ -81,9 +83,17 @@ def test_bad_values_and_modifiers_are_refused_with_a_clear_message(
 
 
 def test_quantity_with_system_and_code_and_with_code_only(registry: SearchRegistry) -> None:
-    full, code_only = _one(registry, "Observation", "value-quantity", "gt5.4|http://unitsofmeasure.org|mg,5.4||mg").values
-    assert full == NumberValue("gt", Decimal("5.4"), Decimal("5.35"), Decimal("5.45"), "http://unitsofmeasure.org", "mg", True)
-    assert isinstance(code_only, NumberValue) and (code_only.system, code_only.code, code_only.system_given) == (None, "mg", False)
+    full, code_only = _one(
+        registry, "Observation", "value-quantity", "gt5.4|http://unitsofmeasure.org|mg,5.4||mg"
+    ).values
+    assert full == NumberValue(
+        "gt", Decimal("5.4"), Decimal("5.35"), Decimal("5.45"), "http://unitsofmeasure.org", "mg", True
+    )
+    assert isinstance(code_only, NumberValue) and (code_only.system, code_only.code, code_only.system_given) == (
+        None,
+        "mg",
+        False,
+    )
 
 
 def test_reference_forms_id_type_and_id_url_and_type_modifier(registry: SearchRegistry) -> None:
@@ -134,16 +144,28 @@ def test_result_parameters(registry: SearchRegistry) -> None:
     query = parse_search(
         registry,
         "Observation",
-        [("_sort", "-date,_id"), ("_count", "10"), ("_offset", "20"), ("_summary", "count"),
-         ("_elements", "id,status"), ("_total", "accurate"), ("_include", "Observation:subject:Patient"),
-         ("_revinclude:iterate", "Provenance:target"), ("_include", "Observation:*"), ("_id", "a,b"), ("_format", "json")],
+        [
+            ("_sort", "-date,_id"),
+            ("_count", "10"),
+            ("_offset", "20"),
+            ("_summary", "count"),
+            ("_elements", "id,status"),
+            ("_total", "accurate"),
+            ("_include", "Observation:subject:Patient"),
+            ("_revinclude:iterate", "Provenance:target"),
+            ("_include", "Observation:*"),
+            ("_id", "a,b"),
+            ("_format", "json"),
+        ],
         strict=True,
     )
     assert [(k.param.code, k.descending) for k in query.sort] == [("date", True), ("_id", False)]
     assert (query.count, query.offset, query.summary, query.total) == (10, 20, "count", "accurate")
     assert query.elements == ["id", "status"]
     assert [(i.source_type, i.param.code if i.param else "*", i.target_type, i.iterate) for i in query.includes] == [
-        ("Observation", "subject", "Patient", False), ("Observation", "*", None, False)]
+        ("Observation", "subject", "Patient", False),
+        ("Observation", "*", None, False),
+    ]
     assert query.revincludes[0].iterate and query.revincludes[0].source_type == "Provenance"
     assert query.filters[0].values == (IdValue("a"), IdValue("b"))  # type: ignore[union-attr]
     assert ("_count", "10") not in query.link_params() and ("_sort", "-date,_id") in query.link_params()
@@ -152,8 +174,15 @@ def test_result_parameters(registry: SearchRegistry) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("_count", "-1"), ("_count", "ten"), ("_sort", "nonsense"), ("_summary", "maybe"),
-     ("_total", "some"), ("_include", "Observation"), ("_include", "Observation:status")],
+    [
+        ("_count", "-1"),
+        ("_count", "ten"),
+        ("_sort", "nonsense"),
+        ("_summary", "maybe"),
+        ("_total", "some"),
+        ("_include", "Observation"),
+        ("_include", "Observation:status"),
+    ],
 )
 def test_bad_result_parameters_are_refused(registry: SearchRegistry, name: str, value: str) -> None:
     with pytest.raises(SearchError):

@@ -36,8 +36,14 @@ def test_reference_targets_and_composite_components_are_kept(registry: SearchReg
 
 
 def test_later_definitions_replace_earlier_ones_of_the_same_code() -> None:
-    base = {"resourceType": "SearchParameter", "url": "u1", "code": "x", "base": ["Patient"],
-            "type": "token", "expression": "Patient.gender"}
+    base = {
+        "resourceType": "SearchParameter",
+        "url": "u1",
+        "code": "x",
+        "base": ["Patient"],
+        "type": "token",
+        "expression": "Patient.gender",
+    }
     own = dict(base, url="u2", type="string", expression="Patient.name")
     registry = SearchRegistry.from_definitions([base, own])
     param = registry.get("Patient", "x")

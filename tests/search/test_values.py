@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from service.search.values import (
     normalise_string,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_a_year_covers_the_whole_year() -> None:

@@ -21,7 +21,11 @@ SCRAPER = "scraper-secret"
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return jwt_settings(
-        database_url, tmp_path, audit_queue_limit=8, audit_retry_initial_seconds=0.01, audit_retry_max_seconds=0.05,
+        database_url,
+        tmp_path,
+        audit_queue_limit=8,
+        audit_retry_initial_seconds=0.01,
+        audit_retry_max_seconds=0.05,
         metrics_token=SCRAPER,
     )
 
@@ -77,7 +81,9 @@ async def test_a_failed_write_is_retried_until_nothing_is_lost(app_client: httpx
     assert await _audited_reads_of_baby(app_client, mint) == 5
 
 
-async def test_a_full_queue_refuses_new_requests_instead_of_dropping_records(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_a_full_queue_refuses_new_requests_instead_of_dropping_records(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     assert (await put(app_client, mint(org=MAT), {**infant(), "id": "baby"})).status_code == 201
     trail = _trail(app_client)
     await _poll(lambda: trail.pending == 0, "start-up records written")

@@ -32,8 +32,11 @@ RECIPIENT = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Par
 
 def consent(actor: str, *, patient: str = "Patient/mother", **provision: Any) -> dict[str, Any]:
     return {
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": patient},
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
@@ -75,8 +78,11 @@ async def test_a_consent_recorded_by_a_third_organisation_opens_nothing_it_does_
 
 async def _labelled_by_maternity(client: httpx.AsyncClient, mint: Mint) -> str:
     """An Observation maternity itself labels restricted (an unrestricted writer using the label)."""
-    labelled = {**observation("Patient/baby"), "focus": [{"reference": "Patient/mother"}],
-                "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}}
+    labelled = {
+        **observation("Patient/baby"),
+        "focus": [{"reference": "Patient/mother"}],
+        "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]},
+    }
     response = await client.post("/fhir/Observation", json=labelled, headers=auth(mint(org=MAT)))
     assert response.status_code == 201
     return str(response.json()["id"])
@@ -92,12 +98,16 @@ async def test_only_the_recorder_changes_a_consent(app_client: httpx.AsyncClient
     assert (await put(app_client, mint(GRANTS, org=PMH), organisation)).status_code in (200, 201)
     rewritten = {**consent(friend), "id": recorded.json()["id"]}
     assert (await put(app_client, mint(GRANTS, org=PMH), rewritten)).status_code == 403
-    assert (await app_client.delete(f"/fhir/Consent/{recorded.json()['id']}", headers=auth(mint(GRANTS, org=PMH)))).status_code == 403
+    assert (
+        await app_client.delete(f"/fhir/Consent/{recorded.json()['id']}", headers=auth(mint(GRANTS, org=PMH)))
+    ).status_code == 403
     assert (await _read(app_client, mint(org=friend), f"Observation/{obs}")).status_code == 404
     assert (await _read(app_client, mint(org=HV), f"Observation/{obs}")).status_code == 200
 
 
-async def test_a_consent_granting_without_the_consent_scope_is_refused(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_a_consent_granting_without_the_consent_scope_is_refused(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     refused = await app_client.post("/fhir/Consent", json=consent(HV), headers=auth(mint(ALL, org=PMH)))
     assert refused.status_code == 403
     assert "dyad/consent.grant" in refused.text
@@ -125,10 +135,16 @@ SECRET = "Authorization: Bearer pmh-hook-secret"
 
 def _subscription() -> dict[str, Any]:
     return {
-        "resourceType": "Subscription", "status": "requested", "reason": "PMH follows its observations",
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "PMH follows its observations",
         "criteria": "Observation?subject=Patient/baby",
-        "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/pmh-hook", "payload": "application/fhir+json",
-                    "header": [SECRET]},
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": "http://127.0.0.1:9/pmh-hook",
+            "payload": "application/fhir+json",
+            "header": [SECRET],
+        },
     }
 
 
@@ -143,7 +159,11 @@ async def test_another_organisation_can_neither_see_nor_change_a_subscription(
     assert (await _read(app_client, hv, f"Subscription/{sub_id}")).status_code == 404
     assert (await _read(app_client, hv, f"Subscription/{sub_id}/_history")).status_code == 404
     assert (await _read(app_client, hv, "Subscription")).json()["total"] == 0
-    hijack = {**_subscription(), "id": sub_id, "channel": {**_subscription()["channel"], "endpoint": "http://127.0.0.1:9/hv"}}
+    hijack = {
+        **_subscription(),
+        "id": sub_id,
+        "channel": {**_subscription()["channel"], "endpoint": "http://127.0.0.1:9/hv"},
+    }
     assert (await put(app_client, hv, hijack)).status_code == 404
     await app_client.delete(f"/fhir/Subscription/{sub_id}", headers=auth(hv))
     mine = await _read(app_client, pmh, f"Subscription/{sub_id}")
@@ -186,7 +206,10 @@ async def test_a_granted_organisation_cannot_remove_the_label(app_client: httpx.
     consent_id = await _grant_hv(app_client, mint)
     hv = mint(org=HV)
     current = (await _read(app_client, hv, f"Observation/{obs}")).json()
-    unlabelled = {**{k: v for k, v in current.items() if k != "meta"}, "note": [{"text": "seen at the new birth visit"}]}
+    unlabelled = {
+        **{k: v for k, v in current.items() if k != "meta"},
+        "note": [{"text": "seen at the new birth visit"}],
+    }
     updated = await put(app_client, hv, unlabelled)
     assert updated.status_code == 200
     assert any(s["code"] == "R" for s in updated.json()["meta"]["security"])
@@ -232,7 +255,10 @@ async def test_has_through_audit_events_needs_the_audit_scope(app_client: httpx.
 
 
 def _identified(value: str) -> dict[str, Any]:
-    return {**observation("Patient/baby"), "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/test", "value": value}]}
+    return {
+        **observation("Patient/baby"),
+        "identifier": [{"system": "https://w3id.org/dyad/fhir/Id/test", "value": value}],
+    }
 
 
 async def test_conditional_create_matching_only_an_invisible_record_answers_as_for_none(
@@ -241,32 +267,57 @@ async def test_conditional_create_matching_only_an_invisible_record_answers_as_f
     await put(app_client, mint(org=MAT), {**infant(), "id": "baby"})
     pmh, hv = mint(org=PMH), mint(org=HV)
     criteria = "identifier=https://w3id.org/dyad/fhir/Id/test|A1"
-    first = await app_client.post("/fhir/Observation", json=_identified("A1"), headers={**auth(pmh), "If-None-Exist": criteria})
+    first = await app_client.post(
+        "/fhir/Observation", json=_identified("A1"), headers={**auth(pmh), "If-None-Exist": criteria}
+    )
     assert first.status_code == 201
     b1 = "identifier=https://w3id.org/dyad/fhir/Id/test|B1"
-    assert (await app_client.post("/fhir/Observation", json=_identified("B1"), headers={**auth(pmh), "If-None-Exist": b1})).status_code == 201
+    assert (
+        await app_client.post("/fhir/Observation", json=_identified("B1"), headers={**auth(pmh), "If-None-Exist": b1})
+    ).status_code == 201
     probes = []
     for value in ("A1", "FREE"):
         probe = f"identifier=https://w3id.org/dyad/fhir/Id/test|{value}"
-        probes.append(await app_client.post("/fhir/Observation", json=_identified(value), headers={**auth(hv), "If-None-Exist": probe}))
+        probes.append(
+            await app_client.post(
+                "/fhir/Observation", json=_identified(value), headers={**auth(hv), "If-None-Exist": probe}
+            )
+        )
     assert [p.status_code for p in probes] == [201, 201]
     updated = await app_client.put(
-        "/fhir/Observation", params={"identifier": "https://w3id.org/dyad/fhir/Id/test|B1"},
-        json=_identified("B1"), headers=auth(mint(org=MAT)),
+        "/fhir/Observation",
+        params={"identifier": "https://w3id.org/dyad/fhir/Id/test|B1"},
+        json=_identified("B1"),
+        headers=auth(mint(org=MAT)),
     )
     assert updated.status_code == 201
     # The owner's own identical conditional create still finds its record.
     c1 = "identifier=https://w3id.org/dyad/fhir/Id/test|C1"
-    made = await app_client.post("/fhir/Observation", json=_identified("C1"), headers={**auth(pmh), "If-None-Exist": c1})
-    again = await app_client.post("/fhir/Observation", json=_identified("C1"), headers={**auth(pmh), "If-None-Exist": c1})
+    made = await app_client.post(
+        "/fhir/Observation", json=_identified("C1"), headers={**auth(pmh), "If-None-Exist": c1}
+    )
+    again = await app_client.post(
+        "/fhir/Observation", json=_identified("C1"), headers={**auth(pmh), "If-None-Exist": c1}
+    )
     assert (made.status_code, again.status_code) == (201, 200) and again.json()["id"] == made.json()["id"]
 
 
 async def _typed_pmh_team(client: httpx.AsyncClient, mint: Mint) -> str:
     team = {
-        "resourceType": "Organization", "id": "RX4-PMH", "name": "Community perinatal mental health team",
-        "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "901221000000102",
-                              "display": "Perinatal mental health service"}]}],
+        "resourceType": "Organization",
+        "id": "RX4-PMH",
+        "name": "Community perinatal mental health team",
+        "type": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "901221000000102",
+                        "display": "Perinatal mental health service",
+                    }
+                ]
+            }
+        ],
     }
     assert (await put(client, mint(org=MAT), team)).status_code == 201
     return "Organization/RX4-PMH"
@@ -286,14 +337,17 @@ async def test_update_by_id_tells_nothing_about_whether_a_restricted_id_exists(
     taken = await put(app_client, other_pmh, {**observation("Patient/baby"), "id": obs})
     free = await put(app_client, other_pmh, {**observation("Patient/baby"), "id": "another-free-id"})
     assert (taken.status_code, taken.json()["issue"][0]["diagnostics"].replace(obs, "X")) == (
-        free.status_code, free.json()["issue"][0]["diagnostics"].replace("another-free-id", "X")
+        free.status_code,
+        free.json()["issue"][0]["diagnostics"].replace("another-free-id", "X"),
     )
 
 
 # --- 6. derived records inherit labels -----------------------------------------------------------
 
 
-async def test_provenance_and_prompts_of_a_restricted_write_are_restricted(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_provenance_and_prompts_of_a_restricted_write_are_restricted(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     obs = await _family(app_client, mint)
     hv, pmh = mint(f"{ALL}", org=HV), mint(org=PMH)
     provenance = (await _read(app_client, hv, "Provenance", target=f"Observation/{obs}")).json()
@@ -301,11 +355,13 @@ async def test_provenance_and_prompts_of_a_restricted_write_are_restricted(app_c
     assert (await _read(app_client, pmh, "Provenance", target=f"Observation/{obs}")).json()["total"] == 1
     await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
     async with app_client.app.state.fhir.db.read() as conn:  # type: ignore[attr-defined]
-        rows = (await conn.execute(
-            select(ResourceRow.res_type, ResourceRow.restricted, ResourceRow.owner_org)
-            .join(ResourceVersionRow, ResourceVersionRow.resource_pk == ResourceRow.pk)
-            .where(ResourceRow.res_type.in_(["Provenance", "AuditEvent"]))
-        )).all()
+        rows = (
+            await conn.execute(
+                select(ResourceRow.res_type, ResourceRow.restricted, ResourceRow.owner_org)
+                .join(ResourceVersionRow, ResourceVersionRow.resource_pk == ResourceRow.pk)
+                .where(ResourceRow.res_type.in_(["Provenance", "AuditEvent"]))
+            )
+        ).all()
     about_obs = [r for r in rows if r.restricted]
     assert {r.res_type for r in about_obs} == {"Provenance", "AuditEvent"}
     assert {r.owner_org for r in about_obs} == {PMH}
@@ -314,7 +370,9 @@ async def test_provenance_and_prompts_of_a_restricted_write_are_restricted(app_c
 # --- design: fail closed -------------------------------------------------------------------------
 
 
-async def test_a_token_without_an_organisation_sees_nothing_restricted(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_a_token_without_an_organisation_sees_nothing_restricted(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     obs = await _family(app_client, mint)
     nobody = mint(org=None)
     assert (await _read(app_client, nobody, f"Observation/{obs}")).status_code == 404
@@ -329,7 +387,9 @@ async def test_a_baby_first_recorded_by_perinatal_mental_health_is_found_by_heal
 ) -> None:
     baby = {**infant(), "identifier": [{"system": NHS, "value": "9000000009"}]}
     criteria = f"identifier={NHS}|9000000009"
-    first = await app_client.post("/fhir/Patient", json=baby, headers={**auth(mint(org=PMH)), "If-None-Exist": criteria})
+    first = await app_client.post(
+        "/fhir/Patient", json=baby, headers={**auth(mint(org=PMH)), "If-None-Exist": criteria}
+    )
     assert first.status_code == 201
     assert not any(s.get("code") == "R" for s in first.json().get("meta", {}).get("security", []))
     again = await app_client.post("/fhir/Patient", json=baby, headers={**auth(mint(org=HV)), "If-None-Exist": criteria})
@@ -354,8 +414,11 @@ async def test_the_prompt_the_pathway_derives_from_a_restricted_observation_is_r
 ) -> None:
     from tests.pathway.family import HEALTH_VISITING, MIDWIFERY, PERINATAL_MH, concern_observation, seed_family
 
-    midwives = httpx.AsyncClient(transport=app_client._transport, base_url="http://dyad.test",
-                                 headers={"Authorization": f"Bearer {mint(org=MIDWIFERY)}"})
+    midwives = httpx.AsyncClient(
+        transport=app_client._transport,
+        base_url="http://dyad.test",
+        headers={"Authorization": f"Bearer {mint(org=MIDWIFERY)}"},
+    )
     async with midwives:
         await seed_family(midwives)
     observation = {**concern_observation(), "performer": [{"reference": PERINATAL_MH}]}
@@ -363,12 +426,17 @@ async def test_the_prompt_the_pathway_derives_from_a_restricted_observation_is_r
     assert written.status_code == 201, written.text
     # The team it prompts sees its work (a concern must reach it); the note behind it stays hidden.
     theirs = (await _read(app_client, mint(org=HEALTH_VISITING), "Task")).json()
-    prompts = [e["resource"] for e in theirs.get("entry", [])
-               if e["resource"].get("reasonReference", {}).get("reference") == f"Observation/{written.json()['id']}"]
+    prompts = [
+        e["resource"]
+        for e in theirs.get("entry", [])
+        if e["resource"].get("reasonReference", {}).get("reference") == f"Observation/{written.json()['id']}"
+    ]
     assert len(prompts) == 1
     assert any(s["code"] == "R" for s in prompts[0]["meta"]["security"])
     prompt = f"Task/{prompts[0]['id']}"
-    assert (await _read(app_client, mint(org=HEALTH_VISITING), f"Observation/{written.json()['id']}")).status_code == 404
+    assert (
+        await _read(app_client, mint(org=HEALTH_VISITING), f"Observation/{written.json()['id']}")
+    ).status_code == 404
     # Nobody else does: neither the prompt nor the record of how it was made.
     assert (await _read(app_client, mint(org=MIDWIFERY), prompt)).status_code == 404
     provenance = await _read(app_client, mint(org=MIDWIFERY), "Provenance", target=prompt)

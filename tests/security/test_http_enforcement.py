@@ -105,11 +105,15 @@ def _tampered(token: str) -> str:
         pytest.param(lambda mint: _unsigned(mint()), id="alg-none"),
     ],
 )
-async def test_bad_tokens_are_refused_and_audited(app_client: httpx.AsyncClient, mint: Mint, forge: Callable[[Mint], str]) -> None:
+async def test_bad_tokens_are_refused_and_audited(
+    app_client: httpx.AsyncClient, mint: Mint, forge: Callable[[Mint], str]
+) -> None:
     response = await app_client.get("/fhir/Patient", headers=auth(forge(mint)))
     assert response.status_code == 401
     await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
-    events = await app_client.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs")))
+    events = await app_client.get(
+        "/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs"))
+    )
     assert events.json()["total"] >= 1
 
 
@@ -124,11 +128,31 @@ INTERACTIONS = [
     ("vread", "r", lambda c, t: c.get("/fhir/Patient/baby/_history/1", headers=auth(t))),
     ("history-instance", "r", lambda c, t: c.get("/fhir/Patient/baby/_history", headers=auth(t))),
     ("update", "u", lambda c, t: c.put("/fhir/Patient/baby", json={**infant(), "id": "baby"}, headers=auth(t))),
-    ("patch", "u", lambda c, t: c.patch("/fhir/Patient/baby", json=[{"op": "replace", "path": "/birthDate", "value": "2026-09-15"}], headers={**auth(t), "Content-Type": "application/json-patch+json"})),
+    (
+        "patch",
+        "u",
+        lambda c, t: c.patch(
+            "/fhir/Patient/baby",
+            json=[{"op": "replace", "path": "/birthDate", "value": "2026-09-15"}],
+            headers={**auth(t), "Content-Type": "application/json-patch+json"},
+        ),
+    ),
     ("search", "s", lambda c, t: c.get("/fhir/Patient", headers=auth(t))),
     ("history-type", "s", lambda c, t: c.get("/fhir/Patient/_history", headers=auth(t))),
     ("delete", "d", lambda c, t: c.delete("/fhir/Patient/baby", headers=auth(t))),
-    ("transaction entry", "c", lambda c, t: c.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": infant("9000000017"), "request": {"method": "POST", "url": "Patient"}}]}, headers=auth(t))),
+    (
+        "transaction entry",
+        "c",
+        lambda c, t: c.post(
+            "/fhir",
+            json={
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [{"resource": infant("9000000017"), "request": {"method": "POST", "url": "Patient"}}],
+            },
+            headers=auth(t),
+        ),
+    ),
 ]
 
 
@@ -148,17 +172,23 @@ async def test_scope_matrix_allows_exactly_the_named_permission(
 async def test_v1_read_scope_reads_but_does_not_write(app_client: httpx.AsyncClient, mint: Mint) -> None:
     await put(app_client, mint(), {**infant(), "id": "baby"})
     assert (await app_client.get("/fhir/Patient/baby", headers=auth(mint("user/Patient.read")))).status_code == 200
-    assert (await app_client.post("/fhir/Patient", json=infant(), headers=auth(mint("user/Patient.read")))).status_code == 403
+    assert (
+        await app_client.post("/fhir/Patient", json=infant(), headers=auth(mint("user/Patient.read")))
+    ).status_code == 403
 
 
 async def test_included_resources_need_read_scope_on_their_type(app_client: httpx.AsyncClient, mint: Mint) -> None:
     await put(app_client, mint(), {**infant(), "id": "baby"})
     await app_client.post("/fhir/Observation", json=observation("Patient/baby"), headers=auth(mint()))
     narrow = mint("system/Observation.rs")
-    bundle = (await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(narrow))).json()
+    bundle = (
+        await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(narrow))
+    ).json()
     assert [e["search"]["mode"] for e in bundle["entry"]] == ["match"]
     wide = mint("system/Observation.rs system/Patient.r")
-    bundle = (await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(wide))).json()
+    bundle = (
+        await app_client.get("/fhir/Observation", params={"_include": "Observation:subject"}, headers=auth(wide))
+    ).json()
     assert sorted(e["search"]["mode"] for e in bundle["entry"]) == ["include", "match"]
 
 
@@ -174,13 +204,17 @@ async def _family(client: httpx.AsyncClient, mint: Mint) -> str:
     await put(client, mint(org=MAT), {**infant(), "id": "baby"})
     await put(client, mint(org=MAT), mother)
     restricted = {**observation("Patient/baby"), "focus": [{"reference": "Patient/mother"}]}
-    response = await client.post("/fhir/Observation", json=restricted, headers=auth(mint(org=PMH, subject="client-pmh")))
+    response = await client.post(
+        "/fhir/Observation", json=restricted, headers=auth(mint(org=PMH, subject="client-pmh"))
+    )
     assert response.status_code == 201, response.text
     assert any(s["code"] == "R" for s in response.json()["meta"]["security"])
     return str(response.json()["id"])
 
 
-async def test_restricted_resource_is_invisible_to_other_organisations(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_restricted_resource_is_invisible_to_other_organisations(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     obs = await _family(app_client, mint)
     hv = auth(mint(org=HV))
     assert (await app_client.get(f"/fhir/Observation/{obs}", headers=hv)).status_code == 404
@@ -188,11 +222,19 @@ async def test_restricted_resource_is_invisible_to_other_organisations(app_clien
     assert (await app_client.get(f"/fhir/Observation/{obs}/_history", headers=hv)).status_code == 404
     search = (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()
     assert search["total"] == 0
-    revinclude = (await app_client.get("/fhir/Patient", params={"_id": "baby", "_revinclude": "Observation:subject"}, headers=hv)).json()
+    revinclude = (
+        await app_client.get("/fhir/Patient", params={"_id": "baby", "_revinclude": "Observation:subject"}, headers=hv)
+    ).json()
     assert [e["resource"]["id"] for e in revinclude["entry"]] == ["baby"]
-    has = (await app_client.get("/fhir/Patient", params={"_has:Observation:subject:status": "final"}, headers=hv)).json()
+    has = (
+        await app_client.get("/fhir/Patient", params={"_has:Observation:subject:status": "final"}, headers=hv)
+    ).json()
     assert has["total"] == 0
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": f"Observation/{obs}"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": f"Observation/{obs}"}}],
+    }
     batch = (await app_client.post("/fhir", json=bundle, headers=hv)).json()
     assert batch["entry"][0]["response"]["status"].startswith("404")
     overwrite = await put(app_client, mint(org=HV), {**observation("Patient/baby"), "id": obs})
@@ -200,16 +242,33 @@ async def test_restricted_resource_is_invisible_to_other_organisations(app_clien
     assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=PMH)))).status_code == 200
 
 
-async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_consent_grants_access_and_revoking_it_removes_access_at_once(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     obs = await _family(app_client, mint)
     hv = auth(mint(org=HV))
     consent = {
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": "Patient/mother"},
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-        "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": HV}}]},
+        "provision": {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
+                        ]
+                    },
+                    "reference": {"reference": HV},
+                }
+            ],
+        },
     }
     # Recorded by the team that holds the mother's record; a restricted record takes the server's id.
     recorded = await app_client.post("/fhir/Consent", json=consent, headers=auth(mint(GRANTS, org=PMH)))
@@ -220,20 +279,39 @@ async def test_consent_grants_access_and_revoking_it_removes_access_at_once(app_
     assert search["total"] == 1
     assert (await put(app_client, mint(GRANTS, org=PMH), {**consent, "status": "inactive"})).status_code == 200
     assert (await app_client.get(f"/fhir/Observation/{obs}", headers=hv)).status_code == 404
-    assert (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()["total"] == 0
+    assert (await app_client.get("/fhir/Observation", params={"subject": "Patient/baby"}, headers=hv)).json()[
+        "total"
+    ] == 0
 
 
 async def test_consent_for_another_organisation_grants_nothing(app_client: httpx.AsyncClient, mint: Mint) -> None:
     obs = await _family(app_client, mint)
     consent = {
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": "Patient/mother"},
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-        "provision": {"type": "permit", "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": {"reference": MAT}}]},
+        "provision": {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
+                        ]
+                    },
+                    "reference": {"reference": MAT},
+                }
+            ],
+        },
     }
-    assert (await app_client.post("/fhir/Consent", json=consent, headers=auth(mint(GRANTS, org=PMH)))).status_code == 201
+    assert (
+        await app_client.post("/fhir/Consent", json=consent, headers=auth(mint(GRANTS, org=PMH)))
+    ).status_code == 201
     assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=HV)))).status_code == 404
     assert (await app_client.get(f"/fhir/Observation/{obs}", headers=auth(mint(org=MAT)))).status_code == 200
 
@@ -251,31 +329,45 @@ async def test_every_interaction_leaves_an_audit_event_readable_only_with_an_aud
     await app_client.get("/fhir/Patient/missing", headers=auth(token))
     assert (await app_client.get("/fhir/AuditEvent", headers=auth(token))).status_code == 403
     await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
-    events = (await app_client.get("/fhir/AuditEvent", params={"_count": "100"}, headers=auth(mint("system/AuditEvent.rs")))).json()
+    events = (
+        await app_client.get("/fhir/AuditEvent", params={"_count": "100"}, headers=auth(mint("system/AuditEvent.rs")))
+    ).json()
     subtypes = sorted((e["resource"]["subtype"][0]["code"], e["resource"]["outcome"]) for e in events["entry"])
     assert subtypes == [("create", "0"), ("read", "0"), ("read", "4"), ("search-type", "0"), ("search-type", "4")]
-    read = next(e["resource"] for e in events["entry"] if e["resource"]["subtype"][0]["code"] == "read" and e["resource"]["outcome"] == "0")
+    read = next(
+        e["resource"]
+        for e in events["entry"]
+        if e["resource"]["subtype"][0]["code"] == "read" and e["resource"]["outcome"] == "0"
+    )
     assert read["entity"][0]["what"]["reference"] == f"Patient/{created['id']}"
     assert {"reference": HV} in [a["who"] for a in read["agent"]]
     failed = next(e["resource"] for e in events["entry"] if e["resource"]["outcome"] == "4")
     assert failed["entity"][0]["what"]["reference"] == "Patient/missing"
 
 
-async def test_every_write_has_a_provenance_naming_agent_and_organisation(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_every_write_has_a_provenance_naming_agent_and_organisation(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     created = (await app_client.post("/fhir/Patient", json=infant(), headers=auth(mint()))).json()
-    provenance = (await app_client.get("/fhir/Provenance", params={"target": f"Patient/{created['id']}"}, headers=auth(mint()))).json()
+    provenance = (
+        await app_client.get("/fhir/Provenance", params={"target": f"Patient/{created['id']}"}, headers=auth(mint()))
+    ).json()
     assert provenance["total"] == 1
     agent = provenance["entry"][0]["resource"]["agent"][0]
     assert agent["onBehalfOf"] == {"reference": HV}
     assert agent["who"]["identifier"]["value"] == "client-hv"
 
 
-async def test_failed_write_leaves_no_provenance_but_an_audit_of_the_failure(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_failed_write_leaves_no_provenance_but_an_audit_of_the_failure(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     refused = await app_client.post("/fhir/Patient", json={**infant(), "birthDate": 12}, headers=auth(mint()))
     assert refused.status_code == 400
     assert (await app_client.get("/fhir/Provenance", headers=auth(mint()))).json()["total"] == 0
     await app_client.app.state.gate.trail.flush()  # type: ignore[attr-defined]
-    events = (await app_client.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs")))).json()
+    events = (
+        await app_client.get("/fhir/AuditEvent", params={"outcome": "4"}, headers=auth(mint("system/AuditEvent.rs")))
+    ).json()
     assert events["total"] == 1
 
 
@@ -302,7 +394,10 @@ async def test_subscriptions_are_not_told_of_resources_their_owner_may_not_see(
     from service.notify.tables import NotifyEventRow
 
     subscription = {
-        "resourceType": "Subscription", "id": "hv-watch", "status": "requested", "reason": "HV watches observations",
+        "resourceType": "Subscription",
+        "id": "hv-watch",
+        "status": "requested",
+        "reason": "HV watches observations",
         "criteria": "Observation?subject=Patient/baby",
         "channel": {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook", "payload": "application/fhir+json"},
     }

@@ -26,7 +26,9 @@ async def test_a_reference_to_a_record_hidden_from_the_writer_is_refused_like_a_
     refused_hidden = await app_client.post("/fhir/Observation", json=hidden, headers=hv)
     refused_missing = await app_client.post("/fhir/Observation", json=missing, headers=hv)
     assert refused_hidden.status_code == refused_missing.status_code == 422
-    words = [r.json()["issue"][0]["diagnostics"].replace("no-such-obs", "pmh-obs") for r in (refused_hidden, refused_missing)]
+    words = [
+        r.json()["issue"][0]["diagnostics"].replace("no-such-obs", "pmh-obs") for r in (refused_hidden, refused_missing)
+    ]
     assert words[0] == words[1]  # no existence oracle: the same answer either way
     allowed = await app_client.post("/fhir/Observation", json=hidden, headers=auth(mint(org=PMH, subject="client-pmh")))
     assert allowed.status_code == 201, allowed.text

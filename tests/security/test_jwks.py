@@ -156,7 +156,7 @@ def jwks_server(rsa_key: SigningKey) -> Iterator[JwksServer]:
     state = JwksServer(url="", document=jwks_of(rsa_key))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:
             state.requests.append(self.path)
             if state.redirect_to:
                 self.send_response(302)

@@ -15,7 +15,11 @@ async def _family(client: httpx.AsyncClient, mint: Mint) -> None:
     assert (await put(client, writer, {**infant(family="Okafor"), "id": "baby"})).status_code == 201
     practitioner = {"resourceType": "Practitioner", "id": "midwife", "name": [{"family": "Hale"}]}
     assert (await put(client, writer, practitioner)).status_code == 201
-    seen = {**observation("Patient/baby", code="concern-raised"), "id": "obs", "performer": [{"reference": "Practitioner/midwife"}]}
+    seen = {
+        **observation("Patient/baby", code="concern-raised"),
+        "id": "obs",
+        "performer": [{"reference": "Practitioner/midwife"}],
+    }
     assert (await put(client, writer, seen)).status_code == 201
 
 
@@ -26,7 +30,9 @@ def _refused(response: httpx.Response) -> None:
     assert outcome["issue"][0]["code"] == "forbidden"
 
 
-async def test_a_typed_chain_needs_search_on_the_type_it_passes_through(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_a_typed_chain_needs_search_on_the_type_it_passes_through(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     await _family(app_client, mint)
     params = {"subject:Patient.family": "Okafor"}
     _refused(await app_client.get("/fhir/Observation", params=params, headers=auth(mint(OBS_ONLY))))
@@ -67,7 +73,9 @@ async def test_a_chain_inside_has_is_judged_too(app_client: httpx.AsyncClient, m
     assert allowed.status_code == 200 and allowed.json()["total"] == 1
 
 
-async def test_conditional_create_criteria_cannot_chain_past_the_scopes(app_client: httpx.AsyncClient, mint: Mint) -> None:
+async def test_conditional_create_criteria_cannot_chain_past_the_scopes(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
     await _family(app_client, mint)
     headers = {**auth(mint("system/Observation.crs")), "If-None-Exist": "subject:Patient.family=Okafor"}
     _refused(await app_client.post("/fhir/Observation", json=observation("Patient/baby"), headers=headers))
@@ -76,10 +84,16 @@ async def test_conditional_create_criteria_cannot_chain_past_the_scopes(app_clie
 async def test_iterate_does_not_step_through_an_unreadable_type(app_client: httpx.AsyncClient, mint: Mint) -> None:
     await _family(app_client, mint)
     params = {"_id": "baby", "_revinclude": "Observation:subject", "_include:iterate": "Observation:performer"}
-    narrow = await app_client.get("/fhir/Patient", params=params, headers=auth(mint(f"{PATIENT_ONLY} system/Practitioner.rs")))
+    narrow = await app_client.get(
+        "/fhir/Patient", params=params, headers=auth(mint(f"{PATIENT_ONLY} system/Practitioner.rs"))
+    )
     assert narrow.status_code == 200
     assert [e["resource"]["resourceType"] for e in narrow.json()["entry"]] == ["Patient"]
     wide = await app_client.get(
         "/fhir/Patient", params=params, headers=auth(mint(f"{PATIENT_ONLY} {OBS_ONLY} system/Practitioner.rs"))
     )
-    assert sorted(e["resource"]["resourceType"] for e in wide.json()["entry"]) == ["Observation", "Patient", "Practitioner"]
+    assert sorted(e["resource"]["resourceType"] for e in wide.json()["entry"]) == [
+        "Observation",
+        "Patient",
+        "Practitioner",
+    ]

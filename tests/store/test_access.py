@@ -14,7 +14,11 @@ from service.store.repository import ResourceRepository
 from service.store.search import SearchIndexer
 
 PMH, HV = "Organization/pmh-team", "Organization/hv-team"
-RESTRICTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R", "display": "restricted"}
+RESTRICTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+    "code": "R",
+    "display": "restricted",
+}
 
 
 @pytest.fixture(scope="module")

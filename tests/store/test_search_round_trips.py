@@ -23,8 +23,14 @@ def registry() -> SearchRegistry:
 async def stored(database: Database, registry: SearchRegistry) -> None:
     """Seven Observations of Patient/a, three of Patient/b."""
     items = [
-        NewResource({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-                     "subject": {"reference": f"Patient/{'a' if i < 7 else 'b'}"}})
+        NewResource(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "x"},
+                "subject": {"reference": f"Patient/{'a' if i < 7 else 'b'}"},
+            }
+        )
         for i in range(10)
     ]
     async with database.write() as conn:

@@ -49,8 +49,14 @@ async def _create_observations(database: Database, count: int) -> None:
     registry = compiled_guide(get_settings().profiles_dir).registry
     repository = ResourceRepository(SearchIndexer(registry))
     items = [
-        NewResource({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-                     "subject": {"reference": f"Patient/p{i % 10}"}})
+        NewResource(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "x"},
+                "subject": {"reference": f"Patient/p{i % 10}"},
+            }
+        )
         for i in range(count)
     ]
     async with database.write() as conn:

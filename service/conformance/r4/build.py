@@ -21,15 +21,25 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "core-r4.json.gz"
-SOURCES = ("profiles-types.json", "profiles-resources.json", "valuesets.json",
-           "v3-codesystems.json", "extension-definitions.json")
+SOURCES = (
+    "profiles-types.json",
+    "profiles-resources.json",
+    "valuesets.json",
+    "v3-codesystems.json",
+    "extension-definitions.json",
+)
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
 _BEST_PRACTICE = "http://hl7.org/fhir/StructureDefinition/elementdefinition-bestpractice"
 _SYSTEM_JSON = {"System.Boolean": "boolean", "System.Integer": "integer", "System.Decimal": "decimal"}
 # How each primitive is written in JSON (the spec's JSON page): numbers and booleans unquoted.
-_JSON_OF = {"boolean": "boolean", "integer": "integer", "unsignedInt": "integer", "positiveInt": "integer",
-            "decimal": "decimal"}
+_JSON_OF = {
+    "boolean": "boolean",
+    "integer": "integer",
+    "unsignedInt": "integer",
+    "positiveInt": "integer",
+    "decimal": "decimal",
+}
 
 
 def _resources(path: Path) -> list[dict[str, Any]]:
@@ -85,12 +95,15 @@ class Constraints:
 def compile_type(sd: dict[str, Any], constraints: Constraints, bindings: set[str]) -> dict[str, Any]:
     elements = sd["snapshot"]["element"]
     root = elements[0]["path"]
-    out: dict[str, Any] = {"kind": sd["kind"], "abstract": sd.get("abstract", False),
-                           "base": (sd.get("baseDefinition") or "").rsplit("/", 1)[-1] or None}
+    out: dict[str, Any] = {
+        "kind": sd["kind"],
+        "abstract": sd.get("abstract", False),
+        "base": (sd.get("baseDefinition") or "").rsplit("/", 1)[-1] or None,
+    }
     out["constraints"] = [i for c in elements[0].get("constraint") or [] if (i := constraints.add(c)) is not None]
     rows = []
     for el in elements[1:]:
-        path = el["path"][len(root) + 1:]
+        path = el["path"][len(root) + 1 :]
         if sd["kind"] == "primitive-type" and path == "value":
             t = (el.get("type") or [{}])[0]
             out["regex"] = _ext(t.get("extension"), _REGEX)
@@ -124,8 +137,12 @@ def _concepts(concepts: list[dict[str, Any]]) -> list[str]:
     return codes
 
 
-def expand(url: str, valuesets: dict[str, dict[str, Any]], systems: dict[str, dict[str, Any]],
-           seen: frozenset[str] = frozenset()) -> dict[str, list[str]] | None:
+def expand(
+    url: str,
+    valuesets: dict[str, dict[str, Any]],
+    systems: dict[str, dict[str, Any]],
+    seen: frozenset[str] = frozenset(),
+) -> dict[str, list[str]] | None:
     """system -> codes of a value set, or None where it cannot be expanded from the definitions."""
     vs = valuesets.get(url)
     if vs is None or url in seen or "compose" not in vs or vs["compose"].get("exclude"):
@@ -154,7 +171,7 @@ def expand(url: str, valuesets: dict[str, dict[str, Any]], systems: dict[str, di
 
 
 def build(source: Path) -> dict[str, Any]:
-    constraints, bindings = Constraints(), set()
+    constraints, bindings = Constraints(), set[str]()
     types: dict[str, Any] = {}
     for name in ("profiles-types.json", "profiles-resources.json"):
         for sd in _resources(source / name):

@@ -19,10 +19,7 @@ class Concept:
 
     @property
     def abstract(self) -> bool:
-        return any(
-            p.get("code") == NOT_SELECTABLE and p.get("valueBoolean") is True
-            for p in self.properties
-        )
+        return any(p.get("code") == NOT_SELECTABLE and p.get("valueBoolean") is True for p in self.properties)
 
     def displays(self) -> set[str]:
         names = {d["value"] for d in self.designations if isinstance(d.get("value"), str)}

@@ -57,7 +57,7 @@ class Terminology:
     def expand(
         self,
         valueset_url: str,
-        filter: str | None = None,  # noqa: A002 - the FHIR parameter's name
+        filter: str | None = None,
         count: int | None = None,
         offset: int = 0,
     ) -> dict[str, Any]:
@@ -72,9 +72,7 @@ class Terminology:
         members = expansion.members
         if filter:
             needle = filter.lower()
-            members = tuple(
-                m for m in members if needle in m.code.lower() or needle in (m.display or "").lower()
-            )
+            members = tuple(m for m in members if needle in m.code.lower() or needle in (m.display or "").lower())
         page = members[offset:] if count is None else members[offset : offset + count]
         parameters: list[dict[str, Any]] = [{"name": "offset", "valueInteger": offset}]
         if count is not None:
@@ -152,9 +150,7 @@ class Terminology:
         member = Member(system, concept.code, concept.display, concept.abstract)
         return self._with_display(True, f"{code} is a code in {system}", system, member, display)
 
-    def _with_display(
-        self, result: bool, message: str, system: str, member: Member, display: str | None
-    ) -> CodeCheck:
+    def _with_display(self, result: bool, message: str, system: str, member: Member, display: str | None) -> CodeCheck:
         held = self.systems.get(system)
         concept = held.get(member.code) if held else None
         known = concept.displays() if concept else ({member.display} if member.display else set())
@@ -210,9 +206,7 @@ class Terminology:
                 matches.append(_match(mapping))
         return matches
 
-    def _maps_for(
-        self, url: str | None, source: str | None, target: str | None
-    ) -> list[IndexedConceptMap]:
+    def _maps_for(self, url: str | None, source: str | None, target: str | None) -> list[IndexedConceptMap]:
         if url is not None:
             found = self.concept_maps.get(_canonical(url))
             return [found] if found else []

@@ -59,9 +59,7 @@ class _Partial:
     open: set[str] = field(default_factory=set)
 
 
-def expand_all(
-    valuesets: dict[str, dict[str, Any]], systems: dict[str, LocalCodeSystem]
-) -> dict[str, Expansion]:
+def expand_all(valuesets: dict[str, dict[str, Any]], systems: dict[str, LocalCodeSystem]) -> dict[str, Expansion]:
     done: dict[str, Expansion] = {}
     for url in valuesets:
         _expand(url, valuesets, systems, done, ())
@@ -163,8 +161,12 @@ def _select(
             part = broken if part is None else _intersect(part, broken)
             continue
         as_part = _Partial(
-            dict(imported.index), set(imported.systems), set(imported.unheld),
-            imported.complete, list(imported.problems), set(imported.open_systems),
+            dict(imported.index),
+            set(imported.systems),
+            set(imported.unheld),
+            imported.complete,
+            list(imported.problems),
+            set(imported.open_systems),
         )
         part = as_part if part is None else _intersect(part, as_part)
     return part or _Partial({}, set(), set(), True, ["include names neither system nor valueSet"])
@@ -173,8 +175,12 @@ def _select(
 def _intersect(a: _Partial, b: _Partial) -> _Partial:
     members = {k: v for k, v in a.members.items() if k in b.members}
     return _Partial(
-        members, a.systems & b.systems, a.unheld & b.unheld,
-        a.complete and b.complete, a.problems + b.problems, a.open & b.open,
+        members,
+        a.systems & b.systems,
+        a.unheld & b.unheld,
+        a.complete and b.complete,
+        a.problems + b.problems,
+        a.open & b.open,
     )
 
 

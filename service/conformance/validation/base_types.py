@@ -15,9 +15,26 @@ from fhir.resources.R4B import get_fhir_model_class
 
 PRIMITIVE_TYPES: frozenset[str] = frozenset(
     {
-        "boolean", "integer", "string", "decimal", "uri", "url", "canonical", "base64Binary",
-        "instant", "date", "dateTime", "time", "code", "oid", "id", "markdown", "unsignedInt",
-        "positiveInt", "uuid", "xhtml",
+        "boolean",
+        "integer",
+        "string",
+        "decimal",
+        "uri",
+        "url",
+        "canonical",
+        "base64Binary",
+        "instant",
+        "date",
+        "dateTime",
+        "time",
+        "code",
+        "oid",
+        "id",
+        "markdown",
+        "unsignedInt",
+        "positiveInt",
+        "uuid",
+        "xhtml",
     }
 )
 _PRIMITIVE_BY_MARKER = {name[0].upper() + name[1:]: name for name in PRIMITIVE_TYPES}
@@ -49,7 +66,7 @@ def shape_of_type(type_name: str) -> TypeShape | None:
 
 
 @cache
-def shape_of_model(model: type) -> TypeShape:
+def shape_of_model(model: Any) -> TypeShape:
     by_json: dict[str, Field] = {}
     by_element: dict[str, list[Field]] = {}
     for name, info in model.model_fields.items():
@@ -63,9 +80,7 @@ def shape_of_model(model: type) -> TypeShape:
         field = Field(json_name, element, type_code, is_list, child)
         by_json[json_name] = field
         by_element.setdefault(element, []).append(field)
-    return TypeShape(
-        model.get_resource_type(), by_json, {k: tuple(v) for k, v in by_element.items()}
-    )
+    return TypeShape(model.get_resource_type(), by_json, {k: tuple(v) for k, v in by_element.items()})
 
 
 def _describe(annotation: Any, json_name: str, choice: str | None) -> tuple[str, type | None, bool]:
@@ -87,7 +102,7 @@ def _describe(annotation: Any, json_name: str, choice: str | None) -> tuple[str,
         child = get_klass()
         return _complex_type_code(child, json_name, choice), child, is_list
     if choice:  # a choice field's type is in its name: valueString -> string
-        suffix = json_name[len(choice):]
+        suffix = json_name[len(choice) :]
         return _PRIMITIVE_BY_MARKER.get(suffix, suffix), None, is_list
     return "string", None, is_list
 
@@ -102,15 +117,15 @@ def _strip_optional(annotation: Any) -> Any:
 
 def _complex_type_code(child: type, json_name: str, choice: str | None) -> str:
     if choice:
-        return json_name[len(choice):]
+        return json_name[len(choice) :]
     if child.__mro__[1].__name__ == "BackboneElement":
         return "BackboneElement"
     if child.__name__ in ("Resource", "DomainResource"):
         return "Resource"
-    return child.get_resource_type()
+    return str(child.get_resource_type())  # type: ignore[attr-defined]  # a fhir.resources model class
 
 
 def choice_type_of(json_name: str, element: str) -> str:
     """'valueCodeableConcept', 'value[x]' -> 'CodeableConcept'; 'valueDateTime' -> 'dateTime'."""
-    suffix = json_name[len(element) - 3:]
+    suffix = json_name[len(element) - 3 :]
     return _PRIMITIVE_BY_MARKER.get(suffix, suffix)

@@ -26,8 +26,12 @@ class Binding:
 
     def __call__(self, value: Any, path: str, ctx: Context) -> None:
         if self.terminology.valueset(self.valueset) is None:
-            ctx.report("information", "informational",
-                       f"{path} is bound to {self.valueset}, which Dyad does not hold: not checked", path)
+            ctx.report(
+                "information",
+                "informational",
+                f"{path} is bound to {self.valueset}, which Dyad does not hold: not checked",
+                path,
+            )
             return
         if isinstance(value, str):
             self._check_codings([(None, value, None)], path, ctx, has_text=False)
@@ -40,8 +44,9 @@ class Binding:
                 ]
                 self._check_codings(codings, path, ctx, has_text=bool(value.get("text")))
             elif "code" in value or "system" in value:
-                self._check_codings([(value.get("system"), value.get("code"), value.get("display"))],
-                                    path, ctx, has_text=False)
+                self._check_codings(
+                    [(value.get("system"), value.get("code"), value.get("display"))], path, ctx, has_text=False
+                )
 
     def _check_codings(
         self,

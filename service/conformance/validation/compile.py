@@ -16,10 +16,10 @@ from service.conformance.validation.references import ReferenceTargets
 from service.conformance.validation.slicing import (
     Matcher,
     Slice,
+    SliceKeys,
     Slicing,
     all_of,
     conformance_matcher,
-    SliceKeys,
     exists_matcher,
     slice_key,
     type_matcher,
@@ -54,9 +54,7 @@ class Compiler:
         return rules
 
     def _element(self, node: ElementNode, shape: TypeShape, path: str) -> ElementRule | None:
-        fields = shape.by_element.get(node.name) or (
-            (shape.by_json[node.name],) if node.name in shape.by_json else ()
-        )
+        fields = shape.by_element.get(node.name) or ((shape.by_json[node.name],) if node.name in shape.by_json else ())
         if not fields:
             self.problems.append(f"{path}: no such element in {shape.name}")
             return None
@@ -103,7 +101,9 @@ class Compiler:
 
     def _reference_targets(self, definition: dict[str, Any]) -> ReferenceTargets | None:
         profiles = [
-            url for t in definition.get("type") or [] if t.get("code") == "Reference"
+            url
+            for t in definition.get("type") or []
+            if t.get("code") == "Reference"
             for url in t.get("targetProfile") or []
         ]
         if not profiles:
@@ -112,16 +112,14 @@ class Compiler:
         for url in profiles:
             found = self.profile_types.get(url.split("|")[0])
             if found is None and url.startswith(BASE_SD):
-                found = url[len(BASE_SD):]
+                found = url[len(BASE_SD) :]
             if found is None:
                 self.problems.append(f"targetProfile {url} is not known; any target type is accepted")
                 return None
             types.add(found)
         return ReferenceTargets(frozenset(types), tuple(profiles))
 
-    def _slicing(
-        self, node: ElementNode, fields: tuple[Field, ...], shape: TypeShape | None, path: str
-    ) -> Slicing:
+    def _slicing(self, node: ElementNode, fields: tuple[Field, ...], shape: TypeShape | None, path: str) -> Slicing:
         spec = node.definition.get("slicing") or {}
         discriminators = spec.get("discriminator") or (
             [{"type": "value", "path": "url"}] if node.name in ("extension", "modifierExtension") else []
@@ -147,7 +145,10 @@ class Compiler:
                 )
             )
         return Slicing(
-            node.name, slices, spec.get("rules", "open"), bool(spec.get("ordered", False)),
+            node.name,
+            slices,
+            spec.get("rules", "open"),
+            bool(spec.get("ordered", False)),
             _slice_keys(discriminators, node),
         )
 

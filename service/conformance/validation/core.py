@@ -28,13 +28,18 @@ _UNCHECKED_NAMESPACES = ("https://fhir.hl7.org.uk/StructureDefinition/", "https:
 # Extensions of other guides that Dyad implements, with the contexts those guides give them: the
 # R4 Subscriptions Backport's payload content is how a Subscription asks for full resources.
 _IMPLEMENTED = {
-    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content":
-        frozenset({"Subscription.channel.payload"}),
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content": frozenset(
+        {"Subscription.channel.payload"}
+    ),
 }
 _RESOURCE_ROOTS = frozenset({"Resource", "DomainResource"})
 _NOT_EVALUABLE = ("htmlChecks", "conformsTo(", "memberOf(", "resolve()", "descendants().as(")
-_JSON_KIND = {"boolean": "a JSON boolean (true or false)", "integer": "a JSON number without a fraction",
-              "decimal": "a JSON number", "string": "a JSON string"}
+_JSON_KIND = {
+    "boolean": "a JSON boolean (true or false)",
+    "integer": "a JSON number without a fraction",
+    "decimal": "a JSON number",
+    "string": "a JSON string",
+}
 _FORMS = {
     "date": "YYYY, YYYY-MM or YYYY-MM-DD",
     "dateTime": "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss(.sss)+zz:zz (a time needs a zone)",
@@ -128,6 +133,7 @@ class CoreValidator:
             if parent is None:
                 continue  # below an element this walk does not enter
             full = f"{type_name}.{path}"
+            check: Callable[..., None]
             if "ref" in row:
                 check = functools.partial(self.check_object, nodes.get(row["ref"]))
                 self._add_field(parent, name, name, row, check, primitive=False)
@@ -145,7 +151,7 @@ class CoreValidator:
                 group = len(parent.groups)
                 keys = tuple(stem + t[0].upper() + t[1:] for t in types)
                 parent.groups.append(keys)
-                for key, t in zip(keys, types):
+                for key, t in zip(keys, types, strict=False):
                     check = self._typed_check(t, row, invariants)
                     self._add_field(parent, key, name, row, check, t in self.primitives, group)
             else:
@@ -153,8 +159,9 @@ class CoreValidator:
                 check = self._typed_check(t, row, invariants)
                 self._add_field(parent, name, name, row, check, t in self.primitives)
 
-    def _add_field(self, parent: TypeNode, key: str, name: str, row: dict[str, Any], check: Check,
-                   primitive: bool, group: int = -1) -> None:
+    def _add_field(
+        self, parent: TypeNode, key: str, name: str, row: dict[str, Any], check: Check, primitive: bool, group: int = -1
+    ) -> None:
         maximum = row["max"]
         is_list = maximum != "1" and maximum != "0"
         parent.fields[key] = Field(key, name, is_list, check, primitive, group, "." + name)
@@ -167,7 +174,7 @@ class CoreValidator:
             parent.fields[key] = Field(key, name, False, _prohibited, primitive, group)
 
     def _invariants(self, indexes: list[int], base: str) -> list[Any]:
-        compiled = []
+        compiled: list[Any] = []
         for index in indexes:
             key, severity, human, expression, best = self.definitions.constraints[index]
             if any(marker in expression for marker in _NOT_EVALUABLE) and key != "dom-3":
@@ -179,7 +186,9 @@ class CoreValidator:
             if native is not None:
                 compiled.append(_Native(key, severity, human, native))
                 continue
-            compiled.append(_Lazy({"key": key, "severity": severity, "human": human, "expression": expression}, base, compiled))
+            compiled.append(
+                _Lazy({"key": key, "severity": severity, "human": human, "expression": expression}, base, compiled)
+            )
         return compiled
 
     def _typed_check(self, type_name: str, row: dict[str, Any], invariants: list[Any]) -> Check:
@@ -191,6 +200,7 @@ class CoreValidator:
         node = self.nodes.get(type_name)
         binding = self._coding_binding(type_name, row.get("vs"))
         if invariants or binding:
+
             def check(value: Any, path: str, element: str, ctx: Context) -> None:
                 self.check_object(node, value, path, element, ctx)
                 if type(value) is dict:
@@ -198,6 +208,7 @@ class CoreValidator:
                         invariant(value, path, ctx)
                     if binding is not None:
                         binding(value, path, ctx)
+
             return check
         return functools.partial(self.check_object, node)
 
@@ -221,8 +232,11 @@ class CoreValidator:
             else:
                 ok = t is int or t is float
             if not ok:
-                ctx.structure.append(_issue("structure", f"{path}: a {type_name} must be {_JSON_KIND[kind]}, "
-                                                         f"not {_json_name(value)}", path))
+                ctx.structure.append(
+                    _issue(
+                        "structure", f"{path}: a {type_name} must be {_JSON_KIND[kind]}, not {_json_name(value)}", path
+                    )
+                )
                 return
             if pattern is not None and not pattern.fullmatch(value if t is str else _number_text(value)):
                 hint = f"; expected {form}" if form else ""
@@ -233,6 +247,7 @@ class CoreValidator:
                 return
             if allowed is not None and value not in allowed:
                 ctx.report("error", "code-invalid", f"{path}: '{value}' is not allowed; use {described}", path)
+
         return check
 
     def _coding_binding(self, type_name: str, valueset: str | None) -> Callable[[Any, str, Context], None] | None:
@@ -250,6 +265,7 @@ class CoreValidator:
             if codings and not any((c.get("system"), c.get("code")) in pairs for c in codings):
                 shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings)
                 ctx.report("error", "code-invalid", f"{path}: {shown} is not allowed; use {described}", path)
+
         return check
 
     # --- walking -----------------------------------------------------------------------
@@ -261,18 +277,27 @@ class CoreValidator:
 
     def _any_resource(self, value: Any, path: str, _element: str, ctx: Context) -> None:
         if type(value) is not dict:
-            ctx.structure.append(_issue("structure", f"{path}: expected a resource (a JSON object), not {_json_name(value)}", path))
+            ctx.structure.append(
+                _issue("structure", f"{path}: expected a resource (a JSON object), not {_json_name(value)}", path)
+            )
             return
         res_type = value.get("resourceType")
-        node = self.nodes.get(res_type) if type(res_type) is str else None
-        if node is None or not node.is_resource or self.definitions.types[res_type].get("abstract"):
-            ctx.structure.append(_issue("structure", f"{path}: resourceType {res_type!r} is not a FHIR R4 resource type", path))
+        node = self.nodes.get(res_type) if isinstance(res_type, str) else None
+        if (
+            node is None
+            or not isinstance(res_type, str)
+            or not node.is_resource
+            or self.definitions.types[res_type].get("abstract")
+        ):
+            ctx.structure.append(
+                _issue("structure", f"{path}: resourceType {res_type!r} is not a FHIR R4 resource type", path)
+            )
             return
         if path == res_type:
             self.check_object(node, value, path, res_type, ctx)
             return
         outer = ctx.root
-        if not path.endswith("]") or ".contained[" not in path[path.rfind("."):]:
+        if not path.endswith("]") or ".contained[" not in path[path.rfind(".") :]:
             ctx.root = value  # %resource inside a Bundle entry is the entry's resource
         try:
             self.check_object(node, value, path, res_type, ctx)
@@ -286,7 +311,11 @@ class CoreValidator:
             ctx.structure.append(_issue("structure", f"{path}: expected a JSON object, not {_json_name(value)}", path))
             return
         if not value:
-            ctx.structure.append(_issue("invariant", f"{path}: ele-1: an empty object; FHIR elements must have a value or children", path))
+            ctx.structure.append(
+                _issue(
+                    "invariant", f"{path}: ele-1: an empty object; FHIR elements must have a value or children", path
+                )
+            )
             return
         fields = node.fields
         seen_groups: dict[int, str] | None = None
@@ -298,7 +327,9 @@ class CoreValidator:
                 elif key == "resourceType" and node.is_resource:
                     pass
                 else:
-                    ctx.structure.append(_issue("structure", f"{path}: unknown element '{key}' in {node.name}", f"{path}.{key}"))
+                    ctx.structure.append(
+                        _issue("structure", f"{path}: unknown element '{key}' in {node.name}", f"{path}.{key}")
+                    )
                 continue
             where = f"{path}.{key}"
             if spec.group >= 0:
@@ -306,7 +337,9 @@ class CoreValidator:
                     seen_groups = {}
                 other = seen_groups.get(spec.group)
                 if other is not None:
-                    ctx.structure.append(_issue("structure", f"{path}: only one of {other} and {key} may be given ({spec.name})", where))
+                    ctx.structure.append(
+                        _issue("structure", f"{path}: only one of {other} and {key} may be given ({spec.name})", where)
+                    )
                 seen_groups[spec.group] = key
             if key == "extension" or key == "modifierExtension":
                 self._extensions(item, where, element, node, ctx)
@@ -315,20 +348,32 @@ class CoreValidator:
                 ctx.structure.append(_issue("structure", f"{where}: null is not allowed; leave the element out", where))
             elif spec.is_list:
                 if type(item) is not list:
-                    ctx.structure.append(_issue("structure", f"{where}: must be a JSON array (the element repeats)", where))
+                    ctx.structure.append(
+                        _issue("structure", f"{where}: must be a JSON array (the element repeats)", where)
+                    )
                     spec.check(item, where, element + spec.element_suffix, ctx)
                 elif not item:
-                    ctx.structure.append(_issue("invariant", f"{where}: ele-1: an empty array; leave the element out", where))
+                    ctx.structure.append(
+                        _issue("invariant", f"{where}: ele-1: an empty array; leave the element out", where)
+                    )
                 else:
                     child_element = element + spec.element_suffix
                     for index, entry in enumerate(item):
                         at = f"{where}[{index}]"
                         if entry is None:
-                            ctx.structure.append(_issue("structure", f"{at}: null is not allowed in an array of {spec.name}", at))
+                            ctx.structure.append(
+                                _issue("structure", f"{at}: null is not allowed in an array of {spec.name}", at)
+                            )
                         else:
                             spec.check(entry, at, child_element, ctx)
             elif type(item) is list:
-                ctx.structure.append(_issue("structure", f"{where}: must be a single value, not an array ({spec.name} does not repeat)", where))
+                ctx.structure.append(
+                    _issue(
+                        "structure",
+                        f"{where}: must be a single value, not an array ({spec.name} does not repeat)",
+                        where,
+                    )
+                )
             else:
                 spec.check(item, where, element + spec.element_suffix, ctx)
         for name, keys in node.required:
@@ -336,11 +381,19 @@ class CoreValidator:
                 if k in value:
                     break
             else:
-                ctx.structure.append(_issue("required", f"{path}: {name} is required (minimum cardinality 1)", f"{path}.{name.replace('[x]', '')}"))
+                ctx.structure.append(
+                    _issue(
+                        "required",
+                        f"{path}: {name} is required (minimum cardinality 1)",
+                        f"{path}.{name.replace('[x]', '')}",
+                    )
+                )
         for key, maximum in node.max_counts:
             items = value.get(key)
             if type(items) is list and len(items) > maximum:
-                ctx.structure.append(_issue("structure", f"{path}.{key}: at most {maximum} allowed, {len(items)} given", f"{path}.{key}"))
+                ctx.structure.append(
+                    _issue("structure", f"{path}.{key}: at most {maximum} allowed, {len(items)} given", f"{path}.{key}")
+                )
         for invariant in node.invariants:
             invariant(value, path, ctx)
         if node.special is not None:
@@ -348,7 +401,9 @@ class CoreValidator:
 
     def _primitive_extension(self, spec: Field, base: Any, item: Any, path: str, element: str, ctx: Context) -> None:
         if not spec.primitive:
-            ctx.structure.append(_issue("structure", f"{path}: '{spec.key}' is not a primitive element, so it has no '_' part", path))
+            ctx.structure.append(
+                _issue("structure", f"{path}: '{spec.key}' is not a primitive element, so it has no '_' part", path)
+            )
             return
         element_node = self.nodes["Element"]
         child_element = element + spec.element_suffix
@@ -357,10 +412,18 @@ class CoreValidator:
                 ctx.structure.append(_issue("structure", f"{path}: must be an array, matching {spec.key}", path))
                 return
             if type(base) is list and len(item) != len(base):
-                ctx.structure.append(_issue("structure", f"{path}: has {len(item)} entries but {spec.key} has {len(base)}; "
-                                                         "the two arrays must be the same length (pad with null)", path))
+                ctx.structure.append(
+                    _issue(
+                        "structure",
+                        f"{path}: has {len(item)} entries but {spec.key} has {len(base)}; "
+                        "the two arrays must be the same length (pad with null)",
+                        path,
+                    )
+                )
             elif base is None and any(entry is None for entry in item):
-                ctx.structure.append(_issue("structure", f"{path}: a null entry with no {spec.key} value beside it", path))
+                ctx.structure.append(
+                    _issue("structure", f"{path}: a null entry with no {spec.key} value beside it", path)
+                )
             for index, entry in enumerate(item):
                 if entry is not None:
                     self.check_object(element_node, entry, f"{path}[{index}]", child_element, ctx)
@@ -379,27 +442,51 @@ class CoreValidator:
                 ctx.structure.append(_issue("structure", f"{at}: an extension must be a JSON object", at))
                 continue
             url = extension.get("url")
-            self.check_object(extension_node, extension, at, f"Extension:{url}" if isinstance(url, str) else "Extension", ctx)
+            self.check_object(
+                extension_node, extension, at, f"Extension:{url}" if isinstance(url, str) else "Extension", ctx
+            )
             has_value = any(k.startswith("value") for k in extension)
             if has_value == ("extension" in extension):
-                ctx.report("error", "invariant", f"{at}: ext-1: an extension has either a value[x] or extensions, not both or neither", at)
+                ctx.report(
+                    "error",
+                    "invariant",
+                    f"{at}: ext-1: an extension has either a value[x] or extensions, not both or neither",
+                    at,
+                )
             if isinstance(url, str) and ":" in url:
                 self._extension_use(url, extension, at, element, owner, modifier, ctx)
 
-    def _extension_use(self, url: str, extension: dict[str, Any], path: str, element: str, owner: TypeNode,
-                       modifier: bool, ctx: Context) -> None:
+    def _extension_use(
+        self,
+        url: str,
+        extension: dict[str, Any],
+        path: str,
+        element: str,
+        owner: TypeNode,
+        modifier: bool,
+        ctx: Context,
+    ) -> None:
         canonical = url.split("|", 1)[0]
         use = ctx.extensions.get(canonical) or self.extensions.get(canonical)
         if use is None and canonical.startswith(_UNCHECKED_NAMESPACES):
             return  # accepted unchecked, as before: docs/validation.md says so
         if use is None:
             kind = "modifier extension" if modifier else "extension"
-            ctx.report("error", "extension", f"{path}: {url} is not a known {kind}: it is not defined by FHIR R4 "
-                                             "or the Dyad guide, so it cannot be checked or allowed", path)
+            ctx.report(
+                "error",
+                "extension",
+                f"{path}: {url} is not a known {kind}: it is not defined by FHIR R4 "
+                "or the Dyad guide, so it cannot be checked or allowed",
+                path,
+            )
             return
         if use.contexts and not _in_context(element, owner, use.contexts):
-            ctx.report("error", "structure", f"{path}: {url} may be used on {', '.join(sorted(use.contexts))}, "
-                                             f"not on {_context_name(element)}", path)
+            ctx.report(
+                "error",
+                "structure",
+                f"{path}: {url} may be used on {', '.join(sorted(use.contexts))}, not on {_context_name(element)}",
+                path,
+            )
         if use.rule is not None:
             apply_to_items(use.rule, [(extension, path)], ctx)
 
@@ -475,7 +562,9 @@ def _date_problem(value: str) -> str | None:
 
 
 def _integer_problem(value: int) -> str | None:
-    return None if -2_147_483_648 <= value <= 2_147_483_647 else f"{value} is outside the 32-bit range of a FHIR integer"
+    return (
+        None if -2_147_483_648 <= value <= 2_147_483_647 else f"{value} is outside the 32-bit range of a FHIR integer"
+    )
 
 
 _EXTRA_CHECKS: dict[str, Callable[[Any], str | None]] = {
@@ -494,24 +583,41 @@ def _attachment(value: dict[str, Any], path: str, ctx: Context) -> None:
     if type(data) is str and type(size) is int and _base64_problem(data) is None:
         actual = len(base64.b64decode("".join(data.split())))
         if actual != size:
-            ctx.report("error", "value", f"{path}.size: {size} does not match the {actual} bytes of data", f"{path}.size")
+            ctx.report(
+                "error", "value", f"{path}.size: {size} does not match the {actual} bytes of data", f"{path}.size"
+            )
 
 
 def _bundle(value: dict[str, Any], path: str, ctx: Context) -> None:
     links = [link for link in value.get("link") or [] if type(link) is dict and link.get("relation") == "self"]
     if len(links) > 1:
-        ctx.report("error", "invariant", f"{path}.link: at most one link with relation 'self' ({len(links)} given)", f"{path}.link")
+        ctx.report(
+            "error",
+            "invariant",
+            f"{path}.link: at most one link with relation 'self' ({len(links)} given)",
+            f"{path}.link",
+        )
     for index, entry in enumerate(value.get("entry") or []):
         full_url = entry.get("fullUrl") if type(entry) is dict else None
         if type(full_url) is str and not _ABSOLUTE.match(full_url):
             at = f"{path}.entry[{index}].fullUrl"
-            ctx.report("error", "value", f"{at}: '{full_url}' must be an absolute URL (http(s)://..., urn:uuid:... or urn:oid:...)", at)
+            ctx.report(
+                "error",
+                "value",
+                f"{at}: '{full_url}' must be an absolute URL (http(s)://..., urn:uuid:... or urn:oid:...)",
+                at,
+            )
 
 
 def _narrative(value: dict[str, Any], path: str, ctx: Context) -> None:
     div = value.get("div")
     if type(div) is str and not (div.startswith("<div") and "http://www.w3.org/1999/xhtml" in div[:200]):
-        ctx.report("error", "invariant", f"{path}.div: must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml", f"{path}.div")
+        ctx.report(
+            "error",
+            "invariant",
+            f"{path}.div: must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml",
+            f"{path}.div",
+        )
 
 
 class _Lazy:
@@ -526,10 +632,14 @@ class _Lazy:
     def __call__(self, value: Any, path: str, ctx: Context) -> None:
         try:
             compiled = compile_invariant(self.constraint, self.base) or _never
-        except Exception:  # noqa: BLE001 - an expression the engine cannot read is reported, not run
+        except Exception:
             compiled = _never
-            ctx.report("warning", "not-supported",
-                       f"{path}: {self.constraint['key']} could not be compiled, so it was not checked", path)
+            ctx.report(
+                "warning",
+                "not-supported",
+                f"{path}: {self.constraint['key']} could not be compiled, so it was not checked",
+                path,
+            )
         self.owner[self.owner.index(self)] = compiled
         compiled(value, path, ctx)
 
@@ -589,7 +699,9 @@ def _dom_3(value: dict[str, Any], ctx: Context) -> bool:
         _local_pointers(resource, inner)
         pointers |= inner
         points_home.append("#" in inner)
-    return all(home or f"#{resource.get('id')}" in pointers for resource, home in zip(contained, points_home))
+    return all(
+        home or f"#{resource.get('id')}" in pointers for resource, home in zip(contained, points_home, strict=False)
+    )
 
 
 def _per_1(value: dict[str, Any], ctx: Context) -> bool:

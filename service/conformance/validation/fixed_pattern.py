@@ -29,8 +29,7 @@ class Fixed:
             ctx.report(
                 "error",
                 "value",
-                f"{path} must be exactly {_show(self.expected)} (fixed by the profile), "
-                f"but is {_show(value)}",
+                f"{path} must be exactly {_show(self.expected)} (fixed by the profile), but is {_show(value)}",
                 path,
             )
 

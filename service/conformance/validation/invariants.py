@@ -41,7 +41,7 @@ class Invariant:
             return
         try:
             holds = self.evaluate(value, ctx.root)
-        except Exception as exc:  # noqa: BLE001 - reported, and a broken rule must not stop validation
+        except Exception as exc:
             ctx.report("warning", "processing", f"{self.key} could not be evaluated: {exc}", path)
             return
         if not holds:
@@ -59,5 +59,10 @@ def compile_invariant(constraint: dict[str, Any], base: str | None = None) -> In
     key = constraint.get("key", "")
     if not expression:
         return None
-    return Invariant(key, constraint.get("severity", "error"), constraint.get("human", key),
-                     expression, fhirpath_evaluator(expression, base))
+    return Invariant(
+        key,
+        constraint.get("severity", "error"),
+        constraint.get("human", key),
+        expression,
+        fhirpath_evaluator(expression, base),
+    )

@@ -47,8 +47,12 @@ class ReferenceTargets:
         found = target_type(value, ctx.root)
         if found is None:
             if isinstance(value.get("reference"), str) and value["reference"].startswith("#"):
-                ctx.report("error", "structure",
-                           f"{path} points at contained resource {value['reference']}, which is not there", path)
+                ctx.report(
+                    "error",
+                    "structure",
+                    f"{path} points at contained resource {value['reference']}, which is not there",
+                    path,
+                )
             return
         if found not in self.allowed:
             ctx.report(

@@ -49,17 +49,28 @@ class Slicing:
             if index is None:
                 seen_unmatched = True
                 if self.rules == "closed":
-                    ctx.report("error", "structure",
-                               f"{path} matches none of the slices of {self.element}, and the slicing is closed",
-                               path)
+                    ctx.report(
+                        "error",
+                        "structure",
+                        f"{path} matches none of the slices of {self.element}, and the slicing is closed",
+                        path,
+                    )
                 continue
             if self.rules == "openAtEnd" and seen_unmatched:
-                ctx.report("error", "structure",
-                           f"{path} is in slice {self.slices[index].name} after values that match no slice; "
-                           f"unmatched values must come last", path)
+                ctx.report(
+                    "error",
+                    "structure",
+                    f"{path} is in slice {self.slices[index].name} after values that match no slice; "
+                    f"unmatched values must come last",
+                    path,
+                )
             if self.ordered and index < last_index:
-                ctx.report("error", "structure",
-                           f"{path} (slice {self.slices[index].name}) is out of the order the profile sets", path)
+                ctx.report(
+                    "error",
+                    "structure",
+                    f"{path} (slice {self.slices[index].name}) is out of the order the profile sets",
+                    path,
+                )
             last_index = max(last_index, index)
             matched[index].append((value, path))
         for spec, found in zip(self.slices, matched, strict=True):
@@ -69,13 +80,21 @@ class Slicing:
 
     def _cardinality(self, spec: Slice, found: list[Located], parent_path: str, ctx: Context) -> None:
         if len(found) < spec.min:
-            ctx.report("error", "required",
-                       f"{parent_path}.{self.element} needs at least {spec.min} value(s) in slice "
-                       f"{spec.name}, found {len(found)}", f"{parent_path}.{self.element}")
+            ctx.report(
+                "error",
+                "required",
+                f"{parent_path}.{self.element} needs at least {spec.min} value(s) in slice "
+                f"{spec.name}, found {len(found)}",
+                f"{parent_path}.{self.element}",
+            )
         if spec.max is not None and len(found) > spec.max:
-            ctx.report("error", "structure",
-                       f"slice {spec.name} of {parent_path}.{self.element} allows at most {spec.max} "
-                       f"value(s), found {len(found)}", found[spec.max][1])
+            ctx.report(
+                "error",
+                "structure",
+                f"slice {spec.name} of {parent_path}.{self.element} allows at most {spec.max} "
+                f"value(s), found {len(found)}",
+                found[spec.max][1],
+            )
 
 
 def values_at(value: Any, steps: list[str]) -> list[Any]:
@@ -86,7 +105,9 @@ def values_at(value: Any, steps: list[str]) -> list[Any]:
             if isinstance(item, dict):
                 if step.endswith("[x]"):
                     stem = step[:-3]
-                    following.extend(v for k, v in item.items() if k.startswith(stem) and k[len(stem):len(stem) + 1].isupper())
+                    following.extend(
+                        v for k, v in item.items() if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()
+                    )
                     continue
                 found = item.get(step)
                 if isinstance(found, list):
@@ -113,12 +134,16 @@ def type_matcher(steps: list[str], types: frozenset[str]) -> Matcher:
             key = path.rsplit(".", 1)[1].split("[", 1)[0]
             if isinstance(value, dict) and "resourceType" in value:
                 return value["resourceType"] in types
-            return any(choice_type_of(key, key[: len(key) - len(t)] + "[x]") in types for t in types if key.endswith(t[:1].upper() + t[1:]))
+            return any(
+                choice_type_of(key, key[: len(key) - len(t)] + "[x]") in types
+                for t in types
+                if key.endswith(t[:1].upper() + t[1:])
+            )
         parent_steps, last = steps[:-1], steps[-1].removesuffix("[x]")
         for holder in values_at(value, parent_steps):
             if isinstance(holder, dict):
                 for key in holder:
-                    if key.startswith(last) and key[len(last):len(last) + 1].isupper():
+                    if key.startswith(last) and key[len(last) : len(last) + 1].isupper():
                         if choice_type_of(key, last + "[x]") in types:
                             return True
                     elif key == last and isinstance(holder[key], dict):

@@ -53,9 +53,7 @@ class Validator:
         best_practice: bool = False,
     ) -> None:
         self.terminology = terminology or Terminology(package)
-        definitions = {
-            sd["url"]: sd for sd in package.of_type("StructureDefinition") if sd.get("url")
-        }
+        definitions = {sd["url"]: sd for sd in package.of_type("StructureDefinition") if sd.get("url")}
         compiler = Compiler(self.terminology, {url: sd.get("type", "") for url, sd in definitions.items()})
         self.profiles: dict[str, CompiledProfile] = {}
         extensions: dict[str, ExtensionUse] = {}
@@ -91,7 +89,7 @@ class Validator:
             return Assessment(ctx.structure, [])
         try:
             self._apply_profiles(resource, res_type, profiles, ctx)
-        except Exception:  # noqa: BLE001 - profile rules assume well-formed input
+        except Exception:
             if not ctx.structure:
                 raise  # on a well-formed resource a failing rule is a bug: let it surface
         return Assessment(ctx.structure, ctx.issues)
@@ -102,24 +100,26 @@ class Validator:
         ctx = Context(resource, extensions=self.extensions)
         try:
             self._apply_profiles(resource, resource["resourceType"], profiles, ctx)
-        except Exception as exc:  # noqa: BLE001 - fail closed: say the rules were not applied
-            ctx.report("error", "exception", f"the profiles' rules could not be applied ({type(exc).__name__}); "
-                                             "fix the structural errors first", resource["resourceType"])
+        except Exception as exc:
+            ctx.report(
+                "error",
+                "exception",
+                f"the profiles' rules could not be applied ({type(exc).__name__}); fix the structural errors first",
+                resource["resourceType"],
+            )
         return ctx.issues
 
-    def _apply_profiles(self, resource: dict[str, Any], res_type: str, profiles: Sequence[str] | None,
-                        ctx: Context) -> None:
+    def _apply_profiles(
+        self, resource: dict[str, Any], res_type: str, profiles: Sequence[str] | None, ctx: Context
+    ) -> None:
         for url in self._profiles_to_check(resource, profiles, ctx):
             compiled = self.profiles[url]
             if compiled.type != res_type:
-                ctx.report("error", "invalid",
-                           f"profile {url} is for {compiled.type}, not {res_type}", res_type)
+                ctx.report("error", "invalid", f"profile {url} is for {compiled.type}, not {res_type}", res_type)
                 continue
             apply_to_items(compiled.rule, [(resource, res_type)], ctx)
 
-    def _profiles_to_check(
-        self, resource: dict[str, Any], requested: Sequence[str] | None, ctx: Context
-    ) -> list[str]:
+    def _profiles_to_check(self, resource: dict[str, Any], requested: Sequence[str] | None, ctx: Context) -> list[str]:
         if requested is None:
             meta = resource.get("meta")
             requested = meta.get("profile") or [] if isinstance(meta, dict) else []
@@ -132,9 +132,12 @@ class Validator:
                 if canonical not in known:
                     known.append(canonical)
             else:
-                ctx.report("warning", "not-supported",
-                           f"profile {url} is not known to Dyad, so the resource was not checked against it",
-                           f"{resource['resourceType']}.meta.profile")
+                ctx.report(
+                    "warning",
+                    "not-supported",
+                    f"profile {url} is not known to Dyad, so the resource was not checked against it",
+                    f"{resource['resourceType']}.meta.profile",
+                )
         return known
 
 

@@ -7,8 +7,16 @@ from collections.abc import Awaitable, Callable
 
 from service.pathway.context import PathwayContext
 from service.pathway.kinds import (
-    care_plan_review, extract, outcome, persistent_concern, prompt, referral_lifecycle, referral_task, route_pending,
-    session_count, withdrawal,
+    care_plan_review,
+    extract,
+    outcome,
+    persistent_concern,
+    prompt,
+    referral_lifecycle,
+    referral_task,
+    route_pending,
+    session_count,
+    withdrawal,
 )
 from service.pathway.routing import Rule
 
@@ -29,4 +37,6 @@ KINDS: dict[str, Apply] = {
 
 # The kinds DYAD_PATHWAY_RULES_ENABLED switches: the work the rules raise. The referral state
 # machine, extraction (its own setting) and the session count are record keeping, always on.
-ROUTING_KINDS = frozenset({"prompt", "persistent-concern", "route-pending", "referral-task", "outcome", "care-plan-review", "withdrawal"})
+ROUTING_KINDS = frozenset(
+    {"prompt", "persistent-concern", "route-pending", "referral-task", "outcome", "care-plan-review", "withdrawal"}
+)

@@ -25,7 +25,9 @@ async def _referral_performers(ctx: PathwayContext) -> list[str]:
     found: list[str] = []
     for activity in ctx.resource.get("activity") or []:
         reference = str((activity.get("reference") or {}).get("reference") or "")
-        referral: dict[str, Any] = (await ctx.read(reference) if reference.startswith("ServiceRequest/") else None) or {}
+        referral: dict[str, Any] = (
+            await ctx.read(reference) if reference.startswith("ServiceRequest/") else None
+        ) or {}
         for performer in referral.get("performer") or []:
             if isinstance(performer, dict) and performer.get("reference") and performer["reference"] not in found:
                 found.append(str(performer["reference"]))

@@ -22,6 +22,8 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
         await create_or_revise(ctx.conn, ctx.repository, ctx.registry, observation, ctx.change)
     keep = {o["identifier"][0]["value"] for o in observations}
     for stored in await ctx.search("Observation", [("derived-from", ctx.reference)]):
-        values = {i.get("value") for i in (stored.content or {}).get("identifier") or [] if i.get("system") == EXTRACTED}
+        values = {
+            i.get("value") for i in (stored.content or {}).get("identifier") or [] if i.get("system") == EXTRACTED
+        }
         if values and not values & keep:
             await ctx.revise("Observation", stored.res_id, withdrawn)

@@ -21,7 +21,9 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
                 continue
 
             def answer(current: dict[str, Any]) -> dict[str, Any] | None:
-                return referrals.with_output(current, outcome.output, ctx.reference, single=outcome.newest_by is not None)
+                return referrals.with_output(
+                    current, outcome.output, ctx.reference, single=outcome.newest_by is not None
+                )
 
             await ctx.revise("Task", task.res_id, answer)
 

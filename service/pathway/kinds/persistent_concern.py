@@ -17,17 +17,30 @@ RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infan
 
 async def apply(ctx: PathwayContext, rule: Rule) -> None:
     infant = rule.infant_of(ctx.resource)
-    caregivers = [str(f.get("reference")) for f in ctx.resource.get("focus") or [] if isinstance(f, dict) and f.get("reference")]
+    caregivers = [
+        str(f.get("reference")) for f in ctx.resource.get("focus") or [] if isinstance(f, dict) and f.get("reference")
+    ]
     if infant is None or not caregivers:
         return
     day = _day(ctx.resource)
     earlier: list[str] = []
     for caregiver in caregivers:
-        for found in await ctx.search("Observation", [
-            ("subject", infant["reference"]), ("focus", caregiver), ("category", RELATIONSHIP), ("status", VALID),
-        ]):
+        for found in await ctx.search(
+            "Observation",
+            [
+                ("subject", infant["reference"]),
+                ("focus", caregiver),
+                ("category", RELATIONSHIP),
+                ("status", VALID),
+            ],
+        ):
             other = found.content or {}
-            if found.res_id != ctx.change.res_id and _day(other) and _day(other) < day and concern_level(other) != "no-concern":
+            if (
+                found.res_id != ctx.change.res_id
+                and _day(other)
+                and _day(other) < day
+                and concern_level(other) != "no-concern"
+            ):
                 earlier.append(f"Observation/{found.res_id}")
     if earlier:
         await raise_for_teams(ctx, rule, infant, earlier=sorted(set(earlier)))

@@ -24,7 +24,11 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
     referrals.check_transition(before, task)
     if before is None and not _derived(task):
         await _replace_derived(ctx, task)
-    at = parse_instant(task.get("lastModified")) if task.get("lastModified") != (before or {}).get("lastModified") else None
+    at = (
+        parse_instant(task.get("lastModified"))
+        if task.get("lastModified") != (before or {}).get("lastModified")
+        else None
+    )
     at = at or ctx.change.last_updated
     for clock in task_clocks(task, await clocks_of(ctx.conn, ctx.change.res_id), at):
         await save_clock(ctx.conn, clock)
@@ -58,7 +62,9 @@ async def _replace_derived(ctx: PathwayContext, task: dict[str, Any]) -> None:
         untouched = other.version == 1 and (other.content or {}).get("status") == "requested"
         if other.res_id == ctx.change.res_id or not untouched or not _derived(other.content or {}):
             continue
-        removed = await ctx.repository.delete(ctx.conn, "Task", other.res_id, expected_version=other.version, viewer=Viewer.system())
+        removed = await ctx.repository.delete(
+            ctx.conn, "Task", other.res_id, expected_version=other.version, viewer=Viewer.system()
+        )
         if removed is not None:
             await record_derivation(ctx.conn, ctx.repository, [removed], ctx.change)
         for clock in (await clocks_of(ctx.conn, other.res_id)).values():

@@ -18,6 +18,8 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
     owners = rule.owners_on(ctx.resource)
     if not owners:
         performer_type = ctx.resource.get("performerType")
-        await raise_unassigned(ctx, rule, infant, "performer", due, performer_type=[performer_type] if performer_type else None)
+        await raise_unassigned(
+            ctx, rule, infant, "performer", due, performer_type=[performer_type] if performer_type else None
+        )
     for owner in owners:
         await raise_task(ctx, rule, infant, {"reference": owner["reference"]}, due)

@@ -18,10 +18,13 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
         )
         for plan in await ctx.search("CarePlan", [("activity-reference", referral), ("status", "active")]):
 
-            def recount(current: dict[str, Any], referral: str = referral) -> dict[str, Any] | None:
+            def recount(
+                current: dict[str, Any], referral: str = referral, attended: Any = attended
+            ) -> dict[str, Any] | None:
                 recounted = care_plans.counted(current, referral, attended)
                 unchanged = care_plans.sessions_of(recounted) == care_plans.sessions_of(current) and recounted.get(
-                    "activity") == current.get("activity")
+                    "activity"
+                ) == current.get("activity")
                 return None if unchanged else recounted
 
             await ctx.revise("CarePlan", plan.res_id, recount)

@@ -22,9 +22,14 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
     if infant is None:
         return
     codes = sorted({r.template["code"]["coding"][0]["code"] for r in raising})
-    tasks = await ctx.search("Task", [
-        ("patient", infant["reference"]), ("status", OPEN), ("code", ",".join(f"{TASK_CODES}|{c}" for c in codes)),
-    ])
+    tasks = await ctx.search(
+        "Task",
+        [
+            ("patient", infant["reference"]),
+            ("status", OPEN),
+            ("code", ",".join(f"{TASK_CODES}|{c}" for c in codes)),
+        ],
+    )
     for task in tasks:
         if ((task.content or {}).get("reasonReference") or {}).get("reference") == ctx.reference:
             await ctx.revise("Task", task.res_id, _cancelled)
@@ -33,5 +38,11 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
 def _cancelled(task: dict[str, Any]) -> dict[str, Any] | None:
     if task.get("status") not in OPEN.split(","):
         return None
-    return {**task, "status": "cancelled", "statusReason": {**WITHDRAWN, "text": "The record that raised this task was "
-                                                            "entered in error or amended so that it no longer raises it"}}
+    return {
+        **task,
+        "status": "cancelled",
+        "statusReason": {
+            **WITHDRAWN,
+            "text": "The record that raised this task was entered in error or amended so that it no longer raises it",
+        },
+    }

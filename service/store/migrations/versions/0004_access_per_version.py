@@ -30,8 +30,7 @@ def upgrade() -> None:
     # mental health must be found by health visiting); their versions stay as they were written.
     op.execute("UPDATE resource SET restricted = FALSE WHERE res_type IN ('Patient', 'RelatedPerson')")
     op.execute(
-        "UPDATE access_grant SET grantor = "
-        "(SELECT owner_org FROM resource WHERE resource.pk = access_grant.consent_pk)"
+        "UPDATE access_grant SET grantor = (SELECT owner_org FROM resource WHERE resource.pk = access_grant.consent_pk)"
     )
 
 

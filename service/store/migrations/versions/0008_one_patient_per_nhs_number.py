@@ -18,9 +18,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-NHS_NUMBER_ROWS = (
-    "res_type = 'Patient' AND param = 'identifier' AND system = 'https://fhir.nhs.uk/Id/nhs-number'"
-)
+NHS_NUMBER_ROWS = "res_type = 'Patient' AND param = 'identifier' AND system = 'https://fhir.nhs.uk/Id/nhs-number'"
 
 
 def upgrade() -> None:
