@@ -96,6 +96,8 @@ async def test_a_plan_without_an_author_is_reviewed_by_the_service_its_referral_
 ) -> None:
     await seed_family(client)
     await put(client, referral())
+    for goal_name in ("Goal-goal-ava-grace-cues", "Goal-goal-ava-daniel-confidence"):
+        await put(client, goal(goal_name))  # references resolve on write
     plan = care_plan()
     plan.pop("author")
     await put(client, plan)

@@ -95,7 +95,7 @@ async def test_only_the_recorder_changes_a_consent(app_client: httpx.AsyncClient
     assert recorded.status_code == 201
     friend = "Organization/friend-of-pmh"
     organisation = {"resourceType": "Organization", "id": "friend-of-pmh", "name": "A friend of PMH's"}
-    assert (await put(app_client, mint(GRANTS, org=PMH), organisation)).status_code in (200, 201)
+    assert (await put(app_client, mint(org=MAT), organisation)).status_code in (200, 201)
     rewritten = {**consent(friend), "id": recorded.json()["id"]}
     assert (await put(app_client, mint(GRANTS, org=PMH), rewritten)).status_code == 403
     assert (
