@@ -19,15 +19,15 @@ from tests.security.test_http_enforcement import (  # noqa: F401 (fixtures)
 async def test_a_reference_to_a_record_hidden_from_the_writer_is_refused_like_a_missing_one(
     app_client: httpx.AsyncClient, mint: Mint
 ) -> None:
-    await _family(app_client, mint)  # Observation/pmh-obs: restricted to the perinatal MH team
-    hidden = {**observation("Patient/baby"), "derivedFrom": [{"reference": "Observation/pmh-obs"}]}
+    pmh_obs = await _family(app_client, mint)  # restricted to the perinatal MH team
+    hidden = {**observation("Patient/baby"), "derivedFrom": [{"reference": f"Observation/{pmh_obs}"}]}
     missing = {**observation("Patient/baby"), "derivedFrom": [{"reference": "Observation/no-such-obs"}]}
     hv = auth(mint(org=HV))
     refused_hidden = await app_client.post("/fhir/Observation", json=hidden, headers=hv)
     refused_missing = await app_client.post("/fhir/Observation", json=missing, headers=hv)
     assert refused_hidden.status_code == refused_missing.status_code == 422
     words = [
-        r.json()["issue"][0]["diagnostics"].replace("no-such-obs", "pmh-obs") for r in (refused_hidden, refused_missing)
+        r.json()["issue"][0]["diagnostics"].replace("no-such-obs", pmh_obs) for r in (refused_hidden, refused_missing)
     ]
     assert words[0] == words[1]  # no existence oracle: the same answer either way
     allowed = await app_client.post("/fhir/Observation", json=hidden, headers=auth(mint(org=PMH, subject="client-pmh")))
