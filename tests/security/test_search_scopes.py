@@ -3,7 +3,7 @@
 
 import httpx
 
-from tests.fhir_samples import infant, observation
+from tests.fhir_samples import infant, observation, plain_observation
 from tests.security.hostile import MAT, Mint, app_client, auth, mint, put, settings  # noqa: F401
 
 OBS_ONLY = "system/Observation.rs"
@@ -16,7 +16,7 @@ async def _family(client: httpx.AsyncClient, mint: Mint) -> None:
     practitioner = {"resourceType": "Practitioner", "id": "midwife", "name": [{"family": "Hale"}]}
     assert (await put(client, writer, practitioner)).status_code == 201
     seen = {
-        **observation("Patient/baby", code="concern-raised"),
+        **plain_observation("Patient/baby", code="concern-raised"),
         "id": "obs",
         "performer": [{"reference": "Practitioner/midwife"}],
     }
