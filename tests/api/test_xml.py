@@ -4,7 +4,7 @@ import httpx
 from lxml import etree
 
 from service.conformance.fhir_xml import FHIR_NS, from_xml, to_xml
-from tests.fhir_samples import FHIR_JSON, infant
+from tests.fhir_samples import FHIR_JSON, infant, observation
 
 XML = "application/fhir+xml"
 F = f"{{{FHIR_NS}}}"
@@ -102,20 +102,7 @@ async def test_an_xml_transaction_is_processed_and_answered_in_xml(client: httpx
         "entry": [
             {"fullUrl": urn, "resource": infant(), "request": {"method": "POST", "url": "Patient"}},
             {
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "code": {
-                        "coding": [
-                            {
-                                "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
-                                "code": "relationship-assessment",
-                            }
-                        ]
-                    },
-                    "subject": {"reference": urn},
-                    "effectiveDateTime": "2026-10-02T10:30:00Z",
-                },
+                "resource": observation(urn),
                 "request": {"method": "POST", "url": "Observation"},
             },
         ],
@@ -125,8 +112,8 @@ async def test_an_xml_transaction_is_processed_and_answered_in_xml(client: httpx
     answer = from_xml(response.content)
     assert answer["type"] == "transaction-response"
     assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created", "201 Created"]
-    observation = (await client.get("/fhir/Observation")).json()["entry"][0]["resource"]
-    assert observation["subject"]["reference"] == answer["entry"][0]["response"]["location"].rsplit("/_history", 1)[0]
+    stored = (await client.get("/fhir/Observation")).json()["entry"][0]["resource"]
+    assert stored["subject"]["reference"] == answer["entry"][0]["response"]["location"].rsplit("/_history", 1)[0]
 
 
 async def test_validate_takes_xml(client: httpx.AsyncClient) -> None:

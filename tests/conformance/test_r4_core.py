@@ -195,6 +195,16 @@ def test_a_core_extension_out_of_its_context_is_an_error(validator: Validator) -
     assert errors(validator, patient) == []
 
 
+def test_a_primitive_extension_is_judged_in_its_datatypes_context(validator: Validator) -> None:
+    """Contexts name elements by type (HumanName.given), wherever the datatype sits."""
+    qualifier = {"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier", "valueCode": "CL"}
+    patient = example(PAT)
+    patient["name"] = [{"family": "Clarke", "given": ["Ava", "Rose"], "_given": [None, {"extension": [qualifier]}]}]
+    assert errors(validator, patient) == []
+    patient["_birthDate"] = {"extension": [qualifier]}
+    assert [i.expression for i in errors(validator, patient)] == ["Patient._birthDate.extension[0]"]
+
+
 def test_dyad_extensions_are_in_context_inside_bundle_entries(validator: Validator) -> None:
     bundle = {
         "resourceType": "Bundle",

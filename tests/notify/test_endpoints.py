@@ -11,6 +11,7 @@ import pytest
 from bench.notify_receiver import Receiver
 from service.config import Settings
 from service.notify import endpoints
+from tests.fhir_samples import observation
 from tests.notify.conftest import create, events, eventually, fast_settings, running, subscription
 from tests.security.hostile import Mint, app_client, auth, jwt_settings, mint  # noqa: F401
 
@@ -107,21 +108,7 @@ async def test_delivery_checks_the_address_the_name_resolves_to_now(
     settings = fast_settings(database_url, notify_allowed_hosts=["hooks.example.org"])
     async with running(settings) as (_, client):
         await create(client, subscription(endpoint))
-        await create(
-            client,
-            {
-                "resourceType": "Observation",
-                "status": "final",
-                "code": {
-                    "coding": [
-                        {
-                            "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
-                            "code": "relationship-assessment",
-                        }
-                    ]
-                },
-            },
-        )
+        await create(client, observation())
 
         async def refused_twice() -> bool:
             found = await events(database_url)
@@ -141,21 +128,7 @@ async def test_subscription_error_does_not_tell_a_closed_port_from_an_answer(dat
         async with running(fast_settings(database_url)) as (_, client):
             one = await create(client, subscription(answering.url))
             other = await create(client, subscription(closed.url))  # nothing listens there
-            await create(
-                client,
-                {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "code": {
-                        "coding": [
-                            {
-                                "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
-                                "code": "relationship-assessment",
-                            }
-                        ]
-                    },
-                },
-            )
+            await create(client, observation())
 
             async def both_in_error() -> bool:
                 states = [(await client.get(f"/fhir/Subscription/{s['id']}")).json() for s in (one, other)]

@@ -323,7 +323,11 @@ class CoreValidator:
             spec = fields.get(key)
             if spec is None:
                 if key[:1] == "_" and key[1:] in fields:
-                    self._primitive_extension(fields[key[1:]], value.get(key[1:]), item, f"{path}.{key}", element, ctx)
+                    # Extension contexts name elements by type (HumanName.given), not by where the
+                    # datatype sits in this resource (Patient.name.given).
+                    self._primitive_extension(
+                        fields[key[1:]], value.get(key[1:]), item, f"{path}.{key}", node.name, ctx
+                    )
                 elif key == "resourceType" and node.is_resource:
                     pass
                 else:
