@@ -15,7 +15,7 @@ import pytest
 
 from bench.notify_receiver import Receiver
 from tests.e2e.conftest import start_dyad, start_server, stop_dyad
-from tests.fhir_samples import FHIR_JSON, observation
+from tests.fhir_samples import FHIR_JSON, observation, store_infants
 from tests.notify.conftest import events, eventually
 from tests.pathway.family import put, referral, search, seed_family
 from tests.pathway.test_referrals import move, referral_task
@@ -81,6 +81,7 @@ async def test_two_servers_and_a_worker_breach_once_and_deliver_each_notificatio
     async with httpx.AsyncClient(base_url=base_a, timeout=60) as a, httpx.AsyncClient(base_url=base_b, timeout=60) as b:
         await _created(a, _subscription(receiver.url, f"Observation?code={CONCEPTS}|relationship-assessment"))
         await _created(b, _subscription(receiver.url, BREACHES))
+        await store_infants(a)  # what the observations refer to (references resolve on write)
         # Writes through both servers at once: each commit wakes the worker in its own process.
         written = await asyncio.gather(*(_created((a, b)[i % 2], observation()) for i in range(OBSERVATIONS)))
         # A referral received on 16 September 2026: its two-week assessment clock is long past due,
@@ -128,6 +129,7 @@ async def _one_notification(base: str) -> None:
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             await _created(client, _subscription(receiver.url, f"Observation?code={CONCEPTS}|relationship-assessment"))
+            await store_infants(client)
             await _created(client, observation())
             [got] = await receiver.wait_for(1, timeout=60)
         assert got.headers["x-dyad-interaction"] == "create"

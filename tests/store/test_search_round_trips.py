@@ -9,6 +9,7 @@ from service.config import PROJECT_ROOT
 from service.conformance.package import load_package
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.repository import NewResource, ResourceRepository
 from service.store.search import SearchIndexer, SearchPage, run_search
@@ -51,7 +52,7 @@ async def _search_counting(
     event.listen(engine, "before_cursor_execute", count)
     try:
         async with database.read() as conn:
-            page = await run_search(conn, registry, query)
+            page = await run_search(conn, registry, query, viewer=Viewer.system())
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return page, len(selects)
