@@ -13,36 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu import tree_cpu_s
 from bench.postgres import fresh_database
 from bench.servers import free_port, running
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_s(pid: int) -> float:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [c for c, p in parents.items() if p == parent and c not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    total = 0.0
-    for member in tree:
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def idle_share(url: str, settle_s: float, window_s: float, logs: Path) -> float:
@@ -51,9 +24,9 @@ def idle_share(url: str, settle_s: float, window_s: float, logs: Path) -> float:
     env = {"DYAD_DATABASE_URL": url, "DYAD_LOG_LEVEL": "WARNING"}
     with running("dyad-idle", command, "/readyz", port, env, logs) as server:
         time.sleep(settle_s)
-        before, began = _tree_cpu_s(server.pid), time.monotonic()
+        before, began = tree_cpu_s(server.pid), time.monotonic()
         time.sleep(window_s)
-        return (_tree_cpu_s(server.pid) - before) / (time.monotonic() - began)
+        return (tree_cpu_s(server.pid) - before) / (time.monotonic() - began)
 
 
 def main() -> None:

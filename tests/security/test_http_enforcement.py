@@ -7,7 +7,7 @@ a perinatal mental health team (PMH). What PMH writes is labelled restricted.
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,54 +16,26 @@ import pytest
 
 from service.app import create_app
 from service.config import Settings
-from service.security.dev_keys import DevSigningKey
-from tests.fhir_samples import FHIR_JSON, infant, observation
+from tests.fhir_samples import infant, observation
+from tests.security.hostile import (  # noqa: F401 - fixtures
+    ALL,
+    HV,
+    MAT,
+    PMH,
+    Mint,
+    app_client,
+    auth,
+    jwt_settings,
+    mint,
+    put,
+)
 
-MAT, HV, PMH = "Organization/maternity-unit", "Organization/hv-team", "Organization/pmh-team"
-ALL = "system/*.cruds"
 GRANTS = "system/*.cruds dyad/consent.grant"  # may record a Consent that grants access
-
-Mint = Callable[..., str]
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        auth="jwt",
-        serve_dev_jwks=True,
-        dev_key_file=tmp_path / "dev-key.pem",
-        restricted_organizations=[PMH],
-        rate_limit_per_minute=0,
-        audit_flush_seconds=0.01,
-    )
-
-
-@pytest.fixture
-def mint(settings: Settings) -> Mint:
-    key = DevSigningKey.from_settings(settings)
-
-    def make(scopes: str = ALL, org: str | None = HV, subject: str = "client-hv", **claims: Any) -> str:
-        return key.mint(subject=subject, scopes=scopes, organization=org, extra_claims=claims or None)
-
-    return make
-
-
-@pytest.fixture
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyad.test") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
-
-
-def auth(token: str) -> dict[str, str]:
-    return {**FHIR_JSON, "Authorization": f"Bearer {token}"}
-
-
-async def put(client: httpx.AsyncClient, token: str, resource: dict[str, Any]) -> httpx.Response:
-    return await client.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=auth(token))
+    return jwt_settings(database_url, tmp_path)
 
 
 # --- tokens ---------------------------------------------------------------------------------------
