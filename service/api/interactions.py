@@ -6,6 +6,7 @@ reads and writes only what the caller's organisation may see.
 """
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import jsonpatch
@@ -258,28 +259,22 @@ async def update(
     # A restricted resource is never created under a client's id (no existence oracle: see
     # IdNotAssignable); the server's ids for it cannot be guessed.
     may_create = not is_restricted(resource) or access.viewer.sees_everything
+    write = partial(
+        ctx.repository.update,
+        conn,
+        resource,
+        res_id,
+        expected_version=if_match,
+        owner_org=owner,
+        viewer=access.viewer,
+        may_create=may_create,
+    )
     try:
         async with conn.begin_nested():
-            stored, created = await ctx.repository.update(
-                conn,
-                resource,
-                res_id,
-                expected_version=if_match,
-                owner_org=owner,
-                viewer=access.viewer,
-                may_create=may_create,
-            )
+            stored, created = await write()
     except IntegrityError:
         # Another request created this id between our look and our insert: now it exists.
-        stored, created = await ctx.repository.update(
-            conn,
-            resource,
-            res_id,
-            expected_version=if_match,
-            owner_org=owner,
-            viewer=access.viewer,
-            may_create=may_create,
-        )
+        stored, created = await write()
     if created:
         access.require(res_type, "c")
     return Outcome(201 if created else 200, stored)
