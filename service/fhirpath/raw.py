@@ -285,7 +285,19 @@ def compile_untyped(tree: dict[str, Any]) -> UntypedWalk | None:
 
 
 def _then(first: RawWalk, second: RawWalk) -> RawWalk:
-    steps = [*getattr(first, "steps", [first]), second]
+    return _chained([*getattr(first, "steps", [first]), second])
+
+
+def _drop_last(walk: RawWalk) -> RawWalk:
+    steps = getattr(walk, "steps", None)
+    if not steps or len(steps) < 2:
+        raise _NotPure
+    return _chained(steps[:-1])
+
+
+def _chained(steps: list[RawWalk]) -> RawWalk:
+    """One walk through steps in turn, stopping once nothing is left; it keeps its steps so a
+    later _then or _drop_last can extend or shorten it."""
 
     def walk(values: list[Any], root: dict[str, Any]) -> list[Any]:
         for step in steps:
@@ -296,23 +308,6 @@ def _then(first: RawWalk, second: RawWalk) -> RawWalk:
 
     walk.steps = steps  # type: ignore[attr-defined]
     return walk
-
-
-def _drop_last(walk: RawWalk) -> RawWalk:
-    steps = getattr(walk, "steps", None)
-    if not steps or len(steps) < 2:
-        raise _NotPure
-    previous = steps[:-1]
-
-    def shortened(values: list[Any], root: dict[str, Any]) -> list[Any]:
-        for step in previous:
-            if not values:
-                return values
-            values = step(values, root)
-        return values
-
-    shortened.steps = previous  # type: ignore[attr-defined]
-    return shortened
 
 
 def _descend(key: str) -> RawWalk:
