@@ -1,6 +1,7 @@
 // Validate: the submitted text goes to the server's own $validate, and each issue is shown
 // beside the line of the text it names.
 import { el, fhir, issueLocation, renderFailure, renderNav, renderOutcome, requireSignIn } from "./console.js";
+import { packageExample } from "./package.js";
 import { JsonSyntaxError, lineOf, parseJsonLines, parseXmlLines } from "./locate.js";
 
 const form = document.getElementById("validate-form");
@@ -44,16 +45,13 @@ async function loadProfiles() {
   if (wanted && profiles.some((sd) => sd.url === wanted)) profile.value = wanted;
 }
 
-// ?example=Observation/obs-1 fills the text with that stored resource (the guide links here).
+// ?example=Observation/obs-1 fills the text with that example of the guide's package (the guide
+// links here).
 async function loadExample() {
   const example = new URLSearchParams(location.search).get("example");
   if (!example || !/^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(example)) return;
-  const response = await fhir(example);
-  if (response.status === 200) {
-    const { meta, ...rest } = response.body;
-    const kept = meta && meta.profile ? { meta: { profile: meta.profile }, ...rest } : rest;
-    text.value = JSON.stringify({ resourceType: kept.resourceType, ...kept }, null, 2);
-  }
+  const resource = await packageExample(example);
+  if (resource) text.value = JSON.stringify(resource, null, 2);
 }
 
 function drawSource(submitted, flagged) {
