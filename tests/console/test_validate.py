@@ -83,6 +83,21 @@ def test_fhir_xml_is_validated_and_its_issue_marked_on_the_xml_line(page: Page) 
     )
 
 
+def test_an_issue_inside_a_bundle_is_marked_in_its_entry(page: Page) -> None:
+    valid = json.loads((EXAMPLES / "Observation-obs-ava-grace-pbq.json").read_text())
+    broken = json.loads((INVALID / "Observation-invalid-domain-value.json").read_text())
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": valid}, {"resource": broken}]}
+    text = json.dumps(bundle, indent=2)
+    _paste(page, text)
+    page.get_by_role("button", name="Validate").click()
+    location = "Bundle.entry[1].resource.component[1].valueCodeableConcept"
+    expect(_issues(page).filter(has_text=location)).to_contain_text("error")
+    after_second_entry = text.index('"id": "invalid-domain-value"')
+    expected = _line_of_key(text[after_second_entry:], '"valueCodeableConcept"', occurrence=2, after='"component"')
+    expected += text[:after_second_entry].count("\n")
+    expect(page.locator("#source li.flagged-error")).to_have_attribute("data-line", str(expected))
+
+
 def test_text_that_is_not_json_is_refused_with_its_line_before_anything_is_sent(page: Page) -> None:
     _paste(page, '{\n  "resourceType": "Observation",\n  "status": final\n}')
     page.get_by_role("button", name="Validate").click()
