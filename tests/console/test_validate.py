@@ -7,7 +7,9 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from service.conformance.fhir_xml import to_xml
+from tests.console.conftest import ConsoleServer, sign_in
 from tests.e2e.conftest import ROOT
+from tests.security.hostile import HV
 
 EXAMPLES = ROOT / "profiles" / "examples"
 INVALID = EXAMPLES / "invalid"
@@ -49,6 +51,13 @@ def test_an_issue_deep_in_the_resource_is_marked_on_its_line_and_its_location_ju
     issue.get_by_role("button", name=location).click()
     expect(page.locator(f"#line-{expected_line}")).to_be_focused()
     expect(page.locator("#source li.current")).to_have_attribute("data-line", str(expected_line))
+
+
+def test_a_signed_in_user_validates_through_the_secured_api(jwt_page: Page, jwt_server: ConsoleServer) -> None:
+    sign_in(jwt_page, jwt_server.mint(org=HV))
+    _paste(jwt_page, (INVALID / "Observation-invalid-missing-performer.json").read_text())
+    jwt_page.get_by_role("button", name="Validate").click()
+    expect(_issues(jwt_page).filter(has_text="Observation.performer")).to_contain_text("error")
 
 
 def test_a_valid_example_has_no_errors(page: Page) -> None:
