@@ -1,0 +1,129 @@
+"""The pathway page in a real browser: a team's breached referral, its prompts, and the measures
+drawn over time, all read through the FHIR API with the signed-in user's access."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import ConsoleServer, sign_in
+from tests.console.family_seed import (
+    create,
+    father_observed_by,
+    new_family,
+    perinatal_mental_health,
+    put,
+    search,
+    seed_family,
+    seed_family_on_the_pathway,
+    wait_for_breach,
+)
+from tests.security.hostile import HV, MAT, PMH
+
+
+def test_a_breached_referral_is_shown_with_its_clock_for_the_team_it_went_to(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    family = new_family()
+    with console_server.client() as client:
+        seed_family_on_the_pathway(client, family)
+        task = wait_for_breach(client, family)
+
+    page.goto(f"/console/pathway?team={family.parent_infant_team}")
+
+    referrals = page.locator("#referrals")
+    row = referrals.locator(f'tr[data-task="{task["id"]}"]')
+    expect(row).to_be_visible()
+    expect(row.get_by_role("cell", name=re.compile("Breached"))).to_contain_text(
+        "Assessment not within 2 weeks of referral"
+    )
+    expect(row.get_by_role("link", name=family.infant_name)).to_have_attribute(
+        "href", f"/console/family/{family.infant}"
+    )
+    expect(row).to_contain_text("days late")
+    expect(referrals.get_by_role("status").or_(referrals.locator(".summary"))).to_contain_text("1 breached")
+    # The team's view holds the team's work only: the prompt went to health visiting, not to it.
+    expect(page.locator("#prompts")).to_contain_text("No open prompts")
+
+
+def test_the_prompt_appears_for_the_health_visiting_team_and_the_team_is_chosen_from_the_form(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    family = new_family()
+    with console_server.client() as client:
+        seed_family_on_the_pathway(client, family)
+
+    page.goto("/console/pathway")
+    page.get_by_label("Team").select_option(label=f"Health Visiting {family.suffix}")
+    page.get_by_role("button", name="Show").click()
+
+    expect(page).to_have_url(re.compile(rf"team=Organization%2Fhv-{family.suffix}"))
+    prompts = page.locator("#prompts")
+    expect(prompts.get_by_role("row", name=re.compile(family.infant_name))).to_contain_text("Urgent")
+    expect(prompts).to_contain_text("1 open prompts")
+    expect(page.locator("#referrals")).to_contain_text("No open referrals")
+
+
+def test_the_measures_are_drawn_as_charts_with_their_figures_as_tables(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    family = new_family()
+    with console_server.client() as client:
+        seed_family_on_the_pathway(client, family)
+
+    page.goto(f"/console/pathway?team={family.health_visiting}&interval=month")
+
+    measures = page.locator("#measures")
+    asked = measures.get_by_role("figure", name=re.compile("Parents asked at postnatal contacts"))
+    expect(asked.get_by_role("img", name=re.compile("Parents asked at postnatal contacts"))).to_be_visible()
+    # Both of health visiting's contacts had an assessment (the mother at the new birth visit)
+    # or not (the six-week review): the table gives the figures the chart draws.
+    table = asked.get_by_role("table")
+    expect(table.get_by_role("columnheader", name="All postnatal contacts")).to_be_visible()
+    expect(table).to_contain_text("%")
+    expect(measures.get_by_role("figure", name=re.compile("Referral to assessment"))).to_be_visible()
+    expect(measures.get_by_role("figure", name=re.compile("Assessments by caregiver role"))).to_contain_text(
+        "Caregiver with their own record"
+    )
+    expect(page.locator("#measures svg.chart")).to_have_count(5)
+
+
+def test_a_prompt_raised_by_a_perinatal_mental_health_record_is_shown_to_its_team_and_no_one_else(
+    jwt_page: Page, jwt_server: ConsoleServer
+) -> None:
+    family = new_family(health_visiting=HV)
+    with jwt_server.client(jwt_server.mint(HV)) as hv:
+        seed_family(hv, family)
+        put(hv, perinatal_mental_health(PMH))
+    with jwt_server.client(jwt_server.mint(PMH)) as pmh:
+        # Restricted (PMH's writes are): the prompt it raises for health visiting is health visiting's alone.
+        create(pmh, father_observed_by(family, PMH, "perinatal-mh-appointment"))
+    with jwt_server.client(jwt_server.mint(HV)) as hv:
+        [prompt] = search(hv, f"Task?patient=Patient/{family.infant}&code=assessment-prompt")
+    with jwt_server.client(jwt_server.mint(MAT)) as maternity:
+        assert search(maternity, f"Task?patient=Patient/{family.infant}&code=assessment-prompt") == []
+
+    sign_in(jwt_page, jwt_server.mint(HV))
+    jwt_page.goto(f"/console/pathway?team={HV}")
+    expect(jwt_page.locator(f'#prompts tr[data-task="{prompt["id"]}"]')).to_contain_text(family.infant_name)
+
+    sign_in(jwt_page, jwt_server.mint(MAT))
+    jwt_page.goto("/console/pathway")
+    expect(jwt_page.locator("#pathway-status")).to_contain_text("Showing the whole service")
+    expect(jwt_page.locator(f'#prompts tr[data-task="{prompt["id"]}"]')).to_have_count(0)
+    expect(jwt_page.locator("#prompts")).not_to_contain_text(family.infant_name)
+
+
+def test_a_token_that_may_not_search_tasks_is_told_so_not_shown_an_empty_page(
+    jwt_page: Page, jwt_server: ConsoleServer
+) -> None:
+    sign_in(jwt_page, jwt_server.mint(HV, scopes="system/Patient.rs"))
+    jwt_page.goto("/console/pathway")
+    for section, what in (
+        ("#referrals", "these referral tasks"),
+        ("#prompts", "open prompts"),
+        ("#measures", "the pathway measures for this period"),
+        ("#pathway-refusal", "the list of teams"),
+    ):
+        expect(jwt_page.locator(section).get_by_role("alert")).to_contain_text(
+            f"Your organisation is not allowed to see {what} (403 Forbidden)"
+        )
