@@ -27,6 +27,7 @@ from service.config import Settings, get_settings
 from service.conformance.admission import Admission
 from service.conformance.guide import compiled_guide
 from service.conformance.install import install_package
+from service.console.routes import console_router
 from service.mapping.catalog import loaded_catalog
 from service.notify.runtime import Notifications
 from service.pathway.runtime import Pathway
@@ -135,4 +136,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_routes.public_router)
     app.include_router(system_routes.router)
     app.include_router(resource_routes.router)
+    app.include_router(console_router(settings))
     return app

@@ -1,0 +1,4 @@
+import { renderNav, requireSignIn } from "./console.js";
+
+renderNav("guide");
+requireSignIn();
