@@ -320,3 +320,42 @@ def wait_for_breach(client: httpx.Client, family: Family, within: float = 60) ->
             return found[0]
         assert time.monotonic() < deadline, "the clock check did not mark the breach in time"
         time.sleep(0.2)
+
+
+REFERRAL_STATUS = f"{DYAD}/CodeSystem/dyad-referral-status"
+
+
+def move(client: httpx.Client, task: dict[str, Any], status: str, business: str, at: datetime) -> dict[str, Any]:
+    """The receiving service moves its referral Task; `at` is when the step happened."""
+    moved = {
+        **task,
+        "status": status,
+        "businessStatus": {"coding": [{"system": REFERRAL_STATUS, "code": business}]},
+        "lastModified": at.isoformat(timespec="seconds"),
+    }
+    return put(client, moved)
+
+
+def assessed_referral(
+    client: httpx.Client, family: Family, number: int, authored: datetime, assessed: float, started: float | None
+) -> None:
+    """A referral the team assessed `assessed` days after it was written, and began intervention
+    `started` days after that (None: not yet)."""
+    written = referral(family, authored)
+    written["id"] = f"referral-{family.suffix}-{number}"
+    put(client, written)
+    [task] = search(client, f"Task?focus=ServiceRequest/{written['id']}")
+    task = move(client, task, "received", "received", authored + timedelta(hours=2))
+    task = move(client, task, "accepted", "accepted", authored + timedelta(hours=3))
+    at = authored + timedelta(days=assessed)
+    task = move(client, task, "in-progress", "assessed", at)
+    if started is not None:
+        move(client, task, "in-progress", "intervention-started", at + timedelta(days=started))
+
+
+def month_start(months_ago: int) -> datetime:
+    today = datetime.now(UTC)
+    year, month = today.year, today.month - months_ago
+    while month < 1:
+        year, month = year - 1, month + 12
+    return datetime(year, month, 1, tzinfo=UTC)

@@ -2,13 +2,16 @@
 drawn over time, all read through the FHIR API with the signed-in user's access."""
 
 import re
+from datetime import timedelta
 
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import ConsoleServer, sign_in
 from tests.console.family_seed import (
+    assessed_referral,
     create,
     father_observed_by,
+    month_start,
     new_family,
     perinatal_mental_health,
     put,
@@ -63,7 +66,35 @@ def test_the_prompt_appears_for_the_health_visiting_team_and_the_team_is_chosen_
     expect(page.locator("#referrals")).to_contain_text("No open referrals")
 
 
-def test_the_measures_are_drawn_as_charts_with_their_figures_as_tables(
+def test_the_waiting_times_are_drawn_month_by_month_with_their_figures(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    family = new_family()
+    with console_server.client() as client:
+        seed_family_on_the_pathway(client, family)
+        assessed_referral(client, family, 1, month_start(3) + timedelta(days=1), assessed=10, started=20)
+        assessed_referral(client, family, 2, month_start(1) + timedelta(days=1), assessed=16, started=None)
+    first, last = month_start(3).strftime("%Y-%m"), month_start(0).strftime("%Y-%m")
+
+    page.goto(f"/console/pathway?team={family.parent_infant_team}&from={first}&to={last}&interval=month")
+
+    measures = page.locator("#measures")
+    expect(measures.locator("svg.chart")).to_have_count(5)
+    waits = measures.get_by_role("figure", name=re.compile("Referral to assessment"))
+    expect(waits.get_by_role("img", name=re.compile("Referral to assessment"))).to_be_visible()
+    waits.get_by_text("Figures as a table").click()
+    rows = waits.get_by_role("table").locator("tbody tr")
+    expect(rows).to_have_count(4)
+    for index, figure in enumerate(("10 d", "no data", "16 d", "no data")):
+        expect(rows.nth(index).get_by_role("cell")).to_have_text(figure)
+    started = measures.get_by_role("figure", name=re.compile("Assessment to intervention"))
+    started.get_by_text("Figures as a table").click()
+    expect(started.get_by_role("table").locator("tbody tr").first.get_by_role("cell")).to_have_text("20 d")
+    # The image's text alternative carries the same figures.
+    expect(waits.locator("svg desc")).to_contain_text("16 d")
+
+
+def test_the_share_of_parents_asked_is_drawn_by_contact_type_and_caregiver_role(
     page: Page, console_server: ConsoleServer
 ) -> None:
     family = new_family()
@@ -74,17 +105,17 @@ def test_the_measures_are_drawn_as_charts_with_their_figures_as_tables(
 
     measures = page.locator("#measures")
     asked = measures.get_by_role("figure", name=re.compile("Parents asked at postnatal contacts"))
-    expect(asked.get_by_role("img", name=re.compile("Parents asked at postnatal contacts"))).to_be_visible()
-    # Both of health visiting's contacts had an assessment (the mother at the new birth visit)
-    # or not (the six-week review): the table gives the figures the chart draws.
+    # Of health visiting's two contacts, the new birth visit had an assessment (the mother's),
+    # the six-week review none.
+    description = asked.locator("svg desc")
+    expect(description).to_contain_text(re.compile(r"New birth visit: \w+ \d{4} 100%\."))
+    expect(description).to_contain_text(re.compile(r"6–8 week review: \w+ \d{4} 0%\."))
+    asked.get_by_text("Figures as a table").click()
     table = asked.get_by_role("table")
-    expect(table.get_by_role("columnheader", name="All postnatal contacts")).to_be_visible()
-    expect(table).to_contain_text("%")
-    expect(measures.get_by_role("figure", name=re.compile("Referral to assessment"))).to_be_visible()
-    expect(measures.get_by_role("figure", name=re.compile("Assessments by caregiver role"))).to_contain_text(
-        "Caregiver with their own record"
-    )
-    expect(page.locator("#measures svg.chart")).to_have_count(5)
+    expect(table.get_by_role("columnheader", name="New birth visit")).to_be_visible()
+    expect(table.get_by_role("columnheader", name="6–8 week review")).to_be_visible()
+    roles = measures.get_by_role("figure", name=re.compile("Assessments by caregiver role"))
+    expect(roles.get_by_role("listitem")).to_have_text(["Caregiver with their own record (Patient)"])
 
 
 def test_a_prompt_raised_by_a_perinatal_mental_health_record_is_shown_to_its_team_and_no_one_else(

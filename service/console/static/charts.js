@@ -43,7 +43,7 @@ function niceMax(value) {
   return 10 * power;
 }
 
-function axes(plot, xLabels, yMax, format, yLabel) {
+function axes(plot, yMax, format, yLabel) {
   const { left, top, width, height } = plot;
   const parts = [];
   for (let i = 0; i <= 4; i++) {
@@ -52,13 +52,6 @@ function axes(plot, xLabels, yMax, format, yLabel) {
     parts.push(svg("line", { x1: left, x2: left + width, y1: y, y2: y, stroke: "#d0d3d8", "stroke-width": 1 }));
     parts.push(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "chart-tick" }, format(value)));
   }
-  const step = Math.max(1, Math.ceil(xLabels.length / 8));
-  xLabels.forEach((label, i) => {
-    if (i % step !== 0) return;
-    parts.push(
-      svg("text", { x: xAt(plot, xLabels.length, i), y: top + height + 18, "text-anchor": "middle", class: "chart-tick" }, label),
-    );
-  });
   parts.push(svg("line", { x1: left, x2: left + width, y1: top + height, y2: top + height, stroke: "#1b1b1b" }));
   parts.push(svg("line", { x1: left, x2: left, y1: top, y2: top + height, stroke: "#1b1b1b" }));
   if (yLabel) {
@@ -125,6 +118,18 @@ function figuresTable(caption, xHeading, xLabels, series, format) {
   );
 }
 
+// The figures in words, for the chart's description: what a screen reader says for the image.
+function spoken(xLabels, series, format) {
+  return series
+    .map((s) => {
+      const measured = xLabels
+        .map((label, i) => (typeof s.values[i] === "number" ? `${label} ${format(s.values[i])}` : null))
+        .filter(Boolean);
+      return `${s.name}: ${measured.length ? measured.join(", ") : "no data"}.`;
+    })
+    .join(" ");
+}
+
 let chartCount = 0;
 
 // A line chart over intervals. `series`: [{name, values: [number|null per interval]}]; a null is a
@@ -171,7 +176,8 @@ export function barChart({ title, description, xLabels, xHeading = "Period", ser
   const id = `chart-${++chartCount}`;
   const plot = { left: MARGIN.left, top: MARGIN.top, width: WIDTH - MARGIN.left - MARGIN.right, height: HEIGHT - MARGIN.top - MARGIN.bottom };
   const values = series.flatMap((s) => s.values).filter((v) => typeof v === "number");
-  const top = niceMax(Math.max(...values, 0) * 1.1);
+  // Counts: at least 4 so the quarter ticks are whole numbers.
+  const top = Math.max(4, Math.ceil(niceMax(Math.max(...values, 0) * 1.1) / 4) * 4);
   const slot = plot.width / Math.max(1, xLabels.length);
   const barWidth = Math.max(2, Math.min(18, (slot * 0.8) / Math.max(1, series.length)));
   const drawn = [];
@@ -192,7 +198,7 @@ export function barChart({ title, description, xLabels, xHeading = "Period", ser
 }
 
 function figure(id, title, description, plot, xLabels, top, format, yLabel, drawn, series, xHeading, empty, labelPlot = plot) {
-  const grid = axes(plot, [], top, format, yLabel);
+  const grid = axes(plot, top, format, yLabel);
   const step = Math.max(1, Math.ceil(xLabels.length / 8));
   xLabels.forEach((label, i) => {
     if (i % step === 0) {
@@ -210,7 +216,7 @@ function figure(id, title, description, plot, xLabels, top, format, yLabel, draw
       class: "chart",
     },
     svg("title", { id: `${id}-title` }, title),
-    svg("desc", { id: `${id}-desc` }, `${description} The figures are in the table below the chart.`),
+    svg("desc", { id: `${id}-desc` }, `${description} ${spoken(xLabels, series, format)}`),
     grid,
     drawn,
   );
@@ -221,6 +227,11 @@ function figure(id, title, description, plot, xLabels, top, format, yLabel, draw
     empty ? el("p", { className: "notice" }, "Nothing to measure in this period.") : null,
     chart,
     legend(series),
-    figuresTable(`${title}: figures`, xHeading, xLabels, series, format),
+    el(
+      "details",
+      { className: "chart-details" },
+      el("summary", {}, "Figures as a table"),
+      figuresTable(`${title}: figures`, xHeading, xLabels, series, format),
+    ),
   );
 }

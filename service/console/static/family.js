@@ -9,12 +9,14 @@ import {
   CARE_CONTACTS,
   CONCERN_LEVELS,
   CONTACT_NAMES,
+  DYAD_SYSTEMS,
   REFERRAL_STATUS,
   ROLE_NAMES,
   codingOf,
   conceptText,
   humanName,
   idOf,
+  loadDisplays,
   readMany,
   refusal,
   table,
@@ -239,7 +241,8 @@ function entryOf(resource, people) {
     return { kind: "care", title: "Episode of care", facts };
   }
   if (type === "Patient" || type === "RelatedPerson") {
-    return { kind: "care", title: `Caregiver: ${people.name({ reference: `${type}/${resource.id}` })}`, facts };
+    const record = type === "Patient" ? "Caregiver's own record" : "Caregiver";
+    return { kind: "care", title: `${record}: ${people.name({ reference: `${type}/${resource.id}` })}`, facts };
   }
   return { kind: "care", title: type, facts };
 }
@@ -429,7 +432,6 @@ function render(bundle, organisations) {
       ["Infant", name],
       ["Born", timeEl(infant.birthDate)],
       ["NHS number", nhs ? nhs.value : "not recorded"],
-      ["Records you may see", String(rest.length)],
     ]),
     el(
       "nav",
@@ -464,7 +466,10 @@ async function main() {
     return;
   }
   const resources = response.body.entry.map((e) => e.resource);
-  const organisations = await readMany("Organization", organisationIds(resources));
+  const [organisations] = await Promise.all([
+    readMany("Organization", organisationIds(resources)),
+    loadDisplays(DYAD_SYSTEMS),
+  ]);
   render(response.body, organisations);
   statusLine.textContent = `Showing ${resources.length - 1} records about this family.`;
 }

@@ -8,6 +8,7 @@ import {
   BREACH_EXT,
   CARE_CONTACTS,
   CONTACT_NAMES,
+  DYAD_SYSTEMS,
   REFERRAL_STATUS,
   ROLE_NAMES,
   TASK_CODES,
@@ -16,6 +17,7 @@ import {
   daysUntil,
   humanName,
   idOf,
+  loadDisplays,
   readMany,
   refusal,
   searchAll,
@@ -327,6 +329,9 @@ async function showMeasures(choice) {
   const xHeading = choice.interval === "week" ? "Week starting" : "Month";
   const days = (v) => `${Math.round(v * 10) / 10} d`;
   target.replaceChildren(
+    el(
+      "div",
+      { className: "charts" },
     lineChart({
       title: "Referral to assessment",
       description: "Median days from referral to assessment, for the referrals assessed that started in each interval.",
@@ -386,6 +391,7 @@ async function showMeasures(choice) {
         }),
       })),
     }),
+    ),
   );
 }
 
@@ -414,7 +420,7 @@ async function main() {
   form.elements.from.value = choice.from;
   form.elements.to.value = choice.to;
   form.elements.interval.value = choice.interval;
-  const refused = await loadTeams(choice.team);
+  const [refused] = await Promise.all([loadTeams(choice.team), loadDisplays(DYAD_SYSTEMS)]);
   if (refused) {
     // Without the teams the page can still show the whole service, if the token allows that.
     refusal(document.getElementById("pathway-refusal"), refused, "the list of teams");

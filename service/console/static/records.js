@@ -99,12 +99,41 @@ export function codingOf(concept, system) {
   return codings.find((c) => !system || c.system === system) || null;
 }
 
-// A CodeableConcept in words: its text, a coding's display, else its code.
+// Displays of Dyad's own codes, read from its CodeSystems through the API ("system|code" →
+// display); records often carry a code without its display.
+const displays = new Map();
+
+export async function loadDisplays(systems) {
+  await Promise.all(
+    systems.map(async (system) => {
+      const result = await searchAll(`CodeSystem?url=${encodeURIComponent(system)}`, 10);
+      const walk = (concepts) => {
+        for (const concept of concepts || []) {
+          if (concept.display) displays.set(`${system}|${concept.code}`, concept.display);
+          walk(concept.concept);
+        }
+      };
+      // Without access to CodeSystems the codes are shown as they are.
+      for (const codeSystem of result.resources) walk(codeSystem.concept);
+    }),
+  );
+}
+
+export const DYAD_SYSTEMS = [
+  "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
+  "https://w3id.org/dyad/fhir/CodeSystem/dyad-services",
+  "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes",
+  CONCERN_LEVELS,
+  CARE_CONTACTS,
+];
+
+// A CodeableConcept in words: its text, a coding's display (or the CodeSystem's), else its code.
 export function conceptText(concept, names = {}) {
   if (!concept) return "";
   const coding = codingOf(concept);
   if (coding && names[coding.code]) return names[coding.code];
-  return concept.text || (coding && (coding.display || coding.code)) || "";
+  const known = coding && displays.get(`${coding.system}|${coding.code}`);
+  return concept.text || (coding && (coding.display || known || coding.code)) || "";
 }
 
 const DATE = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
