@@ -44,6 +44,7 @@ class Family:
     parent_infant_team: str
     midwifery: str
     referral: str = ""  # ServiceRequest id
+    family_name: str = ""  # else one made from the suffix, unique to the test
 
     @property
     def infant_name(self) -> str:
@@ -51,12 +52,15 @@ class Family:
 
     @property
     def surname(self) -> str:
-        return f"Clarke{self.suffix.upper()}"
+        return self.family_name or f"Clarke{self.suffix.upper()}"
 
 
-def new_family(health_visiting: str | None = None, parent_infant_team: str | None = None) -> Family:
+def new_family(
+    health_visiting: str | None = None, parent_infant_team: str | None = None, family_name: str = ""
+) -> Family:
     suffix = uuid.uuid4().hex[:6]
     return Family(
+        family_name=family_name,
         suffix=suffix,
         infant=f"infant-{suffix}",
         mother=f"mother-{suffix}",
@@ -126,12 +130,13 @@ def perinatal_mental_health(reference: str) -> dict[str, Any]:
 
 
 def services(family: Family) -> list[dict[str, Any]]:
+    place = family.family_name and "North Borough" or family.suffix
     return [
-        _organisation(family.health_visiting, f"Health Visiting {family.suffix}", SNOMED, "1078501000000104"),
-        _organisation(family.midwifery, f"Community Midwifery {family.suffix}", SNOMED, "714089006"),
+        _organisation(family.health_visiting, f"Health Visiting {place}", SNOMED, "1078501000000104"),
+        _organisation(family.midwifery, f"Community Midwifery {place}", SNOMED, "714089006"),
         _organisation(
             family.parent_infant_team,
-            f"Parent–Infant Team {family.suffix}",
+            f"Parent–Infant Team {place}",
             f"{DYAD}/CodeSystem/dyad-services",
             "parent-infant-relationship-team",
         ),
@@ -359,3 +364,49 @@ def month_start(months_ago: int) -> datetime:
     while month < 1:
         year, month = year - 1, month + 12
     return datetime(year, month, 1, tzinfo=UTC)
+
+
+def seed_service_story(client: httpx.Client) -> Family:
+    """Six months of a borough's pathway, for the console's screenshots: each month a family seen
+    at its new birth visit (most asked about their relationship), referred, assessed and helped in
+    more or less time; and the Clarkes of seed_family_on_the_pathway, whose referral breached."""
+    hv, pit = "Organization/hv-north", "Organization/pit-north"
+    story = (
+        ("Okafor", 8, 21, True),
+        ("Patel", 11, 26, True),
+        ("Nowak", 16, 33, False),
+        ("Hughes", 9, 18, True),
+        ("Begum", 13, None, True),
+    )
+    for months_ago, (surname, assessed, started, asked) in zip(range(5, 0, -1), story, strict=True):
+        family = new_family(hv, pit, family_name=surname)
+        visit_day = (month_start(months_ago) + timedelta(days=9)).date()
+        visit = contact(family, "nbv", "new-birth-visit", visit_day, hv)
+        review = contact(family, "six-weeks", "six-to-eight-week-review", visit_day + timedelta(days=12), hv)
+        transaction(
+            client, services(family) + people(family, visit_day - timedelta(days=14)) + [episode(family), visit, review]
+        )
+        mother = f"Patient/{family.mother}"
+        if asked:
+            create(
+                client,
+                relationship_observation(family, mother, "new-birth-visit", visit["id"], visit_day, "some-concern", hv),
+            )
+        father = f"RelatedPerson/{family.father_rp}"
+        create(
+            client,
+            relationship_observation(
+                family,
+                father,
+                "six-to-eight-week-review",
+                review["id"],
+                visit_day + timedelta(days=12),
+                "no-concern",
+                hv,
+            ),
+        )
+        authored = datetime.combine(visit_day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        assessed_referral(client, family, 1, authored, assessed=assessed, started=started)
+    clarke = new_family(hv, pit, family_name="Clarke")
+    seed_family_on_the_pathway(client, clarke)
+    return clarke

@@ -62,7 +62,7 @@ def test_the_prompt_appears_for_the_health_visiting_team_and_the_team_is_chosen_
     expect(page).to_have_url(re.compile(rf"team=Organization%2Fhv-{family.suffix}"))
     prompts = page.locator("#prompts")
     expect(prompts.get_by_role("row", name=re.compile(family.infant_name))).to_contain_text("Urgent")
-    expect(prompts).to_contain_text("1 open prompts")
+    expect(prompts).to_contain_text("1 open prompt")
     expect(page.locator("#referrals")).to_contain_text("No open referrals")
 
 
@@ -78,6 +78,11 @@ def test_the_waiting_times_are_drawn_month_by_month_with_their_figures(
 
     page.goto(f"/console/pathway?team={family.parent_infant_team}&from={first}&to={last}&interval=month")
 
+    # A referral whose family was assessed is no longer late for assessment.
+    referrals = page.locator("#referrals").get_by_role("row")
+    expect(referrals.filter(has_text="Intervention started")).to_contain_text("Both clocks met")
+    expect(referrals.filter(has_text="Assessed")).to_contain_text("Assessment met; intervention due within a month")
+    expect(referrals.filter(has_text="Assessed")).not_to_contain_text("late")
     measures = page.locator("#measures")
     expect(measures.locator("svg.chart")).to_have_count(5)
     waits = measures.get_by_role("figure", name=re.compile("Referral to assessment"))

@@ -10,7 +10,7 @@ const COLOURS = ["#0072b2", "#b35900", "#007a5e", "#b0306f", "#5a4a9c", "#6b6b00
 const DASHES = ["", "6 3", "2 3", "8 3 2 3", "4 4", "1 2", "10 4"];
 const WIDTH = 640;
 const HEIGHT = 260;
-const MARGIN = { top: 16, right: 16, bottom: 44, left: 52 };
+const MARGIN = { top: 16, right: 30, bottom: 44, left: 52 };
 
 function svg(tag, attributes = {}, ...children) {
   const node = document.createElementNS(SVG, tag);
@@ -70,19 +70,19 @@ function xAt(plot, count, i) {
   return count <= 1 ? plot.left + plot.width / 2 : plot.left + (plot.width * i) / (count - 1);
 }
 
-function legend(series) {
+function legend(series, bars) {
   return el(
     "ul",
     { className: "chart-legend" },
-    series.map((s, i) =>
-      el(
-        "li",
-        {},
-        legendKey(i),
-        " ",
-        s.name,
-      ),
-    ),
+    series.map((s, i) => el("li", {}, bars ? barKey(i) : legendKey(i), " ", s.name)),
+  );
+}
+
+function barKey(i) {
+  return svg(
+    "svg",
+    { width: 14, height: 14, viewBox: "0 0 14 14", "aria-hidden": "true", focusable: "false" },
+    svg("rect", { x: 1, y: 1, width: 12, height: 12, fill: COLOURS[i % COLOURS.length], stroke: "#1b1b1b", "stroke-width": 0.5 }),
   );
 }
 
@@ -226,7 +226,7 @@ function figure(id, title, description, plot, xLabels, top, format, yLabel, draw
     el("figcaption", { id: `${id}-caption` }, el("strong", {}, title), el("span", { className: "hint" }, description)),
     empty ? el("p", { className: "notice" }, "Nothing to measure in this period.") : null,
     chart,
-    legend(series),
+    legend(series, labelPlot !== plot),
     el(
       "details",
       { className: "chart-details" },

@@ -117,6 +117,20 @@ function dueCell(task) {
   return el("td", {}, timeEl(when), el("br"), el("span", { className: days < 0 ? "late" : "muted" }, words));
 }
 
+const ASSESSED = ["assessed", "intervention-started", "intervention-completed"];
+const STARTED = ["intervention-started", "intervention-completed"];
+
+function stageOf(task) {
+  const stage = codingOf(task.businessStatus, REFERRAL_STATUS);
+  return stage ? stage.code : null;
+}
+
+// The assessment due date matters only until the family is assessed.
+function assessmentDueCell(task) {
+  if (!ASSESSED.includes(stageOf(task))) return dueCell(task);
+  return el("td", {}, timeEl(due(task)), el("br"), el("span", { className: "muted" }, "assessed"));
+}
+
 function clockCell(task) {
   const breached = breaches(task);
   if (breached.length) {
@@ -127,11 +141,14 @@ function clockCell(task) {
       el("ul", { className: "plain" }, breached.map((b) => el("li", {}, BREACH_NAMES[b] || b))),
     );
   }
+  const stage = stageOf(task);
+  if (STARTED.includes(stage)) return el("td", {}, "Both clocks met");
+  if (ASSESSED.includes(stage)) return el("td", {}, "Assessment met; intervention due within a month of it");
   const when = due(task);
   if (when && daysUntil(when) < 0) {
     return el("td", { className: "clock-late" }, el("strong", {}, "Past due"), el("br"), "breach not yet marked by the clock check");
   }
-  return el("td", {}, "Running");
+  return el("td", {}, "Assessment clock running");
 }
 
 function ownerCell(task) {
@@ -173,7 +190,7 @@ async function showReferrals(team) {
       infantCell(task, patients),
       el("td", {}, referral ? conceptText(referral.code) : el("span", { className: "muted" }, "referral not visible to you")),
       el("td", {}, timeEl(task.authoredOn)),
-      dueCell(task),
+      assessmentDueCell(task),
       el("td", {}, stage ? STAGE_NAMES[stage.code] || stage.code : `Not yet received (${task.status})`),
       ownerCell(task),
       clockCell(task),
@@ -190,7 +207,7 @@ async function showReferrals(team) {
   partial(target, result, "referrals");
 }
 
-async function showTasks(elementId, codes, team, what, headings, cells) {
+async function showTasks(elementId, codes, team, [what, one], headings, cells) {
   const target = document.getElementById(elementId);
   const result = await searchAll(taskQuery(codes, team), LIMIT);
   target.removeAttribute("aria-busy");
@@ -199,7 +216,8 @@ async function showTasks(elementId, codes, team, what, headings, cells) {
   if (!tasks.length) return target.replaceChildren(el("p", {}, `No ${what}.`));
   const patients = await patientsOf(tasks);
   const rows = tasks.map((task) => el("tr", { "data-task": task.id }, infantCell(task, patients), cells(task)));
-  target.replaceChildren(el("p", { className: "summary" }, `${tasks.length} ${what}`), table(what, ["Infant", ...headings], rows));
+  const counted = tasks.length === 1 ? one : what;
+  target.replaceChildren(el("p", { className: "summary" }, `${tasks.length} ${counted}`), table(what, ["Infant", ...headings], rows));
   partial(target, result, what);
 }
 
@@ -208,7 +226,7 @@ function showPrompts(team) {
     "prompts",
     ["assessment-prompt", "further-intervention"],
     team,
-    "open prompts",
+    ["open prompts", "open prompt"],
     ["Prompt", "Priority", "Due", "Team", "Status"],
     (task) => [
       el("td", {}, conceptText(task.code), task.description ? el("p", { className: "hint" }, task.description) : null),
@@ -221,7 +239,7 @@ function showPrompts(team) {
 }
 
 function showReviews(team) {
-  return showTasks("reviews", ["care-plan-review"], team, "reviews due", ["Review", "Due", "Team", "Status"], (task) => [
+  return showTasks("reviews", ["care-plan-review"], team, ["reviews due", "review due"], ["Review", "Due", "Team", "Status"], (task) => [
     el("td", {}, task.description || conceptText(task.code)),
     dueCell(task),
     ownerCell(task),
