@@ -85,9 +85,7 @@ def console_router(settings: Settings) -> APIRouter:
 
     @router.get("/{name}")
     async def console_page(name: str) -> Response:
-        if name not in PAGES:
-            raise FhirError(404, "No such console page", code="not-found")
-        return page(name)
+        return page(name) if name in PAGES else page_not_found()
 
     return router
 
@@ -124,9 +122,24 @@ def _loopback(request: Request) -> bool:
 def page(name: str) -> Response:
     path = STATIC / f"{name}.html"
     if not path.is_file():
-        raise FhirError(404, "No such console page", code="not-found")
+        return page_not_found()
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
     return Response(path.read_bytes(), media_type="text/html; charset=utf-8", headers=headers)
+
+
+# A person typed or followed this address: answer with a page a browser shows (an OperationOutcome
+# would be offered as a download), saying nothing of what was asked for.
+_NOT_FOUND = (
+    b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found \xc2\xb7 Dyad console</title>'
+    b'<link rel="stylesheet" href="/console/static/console.css"></head><body><main id="main">'
+    b'<h1>Page not found</h1><p>The console has no such page. <a href="/console/validate">Go to the console</a>.</p>'
+    b"</main></body></html>"
+)
+
+
+def page_not_found() -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    return Response(_NOT_FOUND, status_code=404, media_type="text/html; charset=utf-8", headers=headers)
 
 
 def static_asset(name: str, if_none_match: str | None) -> Response:

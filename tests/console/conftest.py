@@ -6,8 +6,9 @@
 - `jwt_server`: a server with DYAD_AUTH=jwt trusting a development key (DYAD_SERVE_DEV_JWKS), the
   perinatal mental health team's writes restricted, for the access tests; `jwt_server.mint(...)`
   signs tokens for the organisations of tests/security/hostile.py (MAT, HV, PMH).
-- `browser`: Debian's Chromium (/usr/bin/chromium) driven by Playwright. Playwright's own browser
-  download is never used. Without Chromium the console tests are skipped, and under CI=true they
+- `browser`: Debian's Chromium (/usr/bin/chromium) driven by Playwright, one per test module (see
+  the fixture for why; a module using it has no async tests). Playwright's own browser download
+  is never used. Without Chromium the console tests are skipped, and under CI=true they
   fail instead: `.ci/run` installs it, so its absence there is a broken CI machine, not a pass.
 - `page` / `jwt_page`: a fresh browser context (so a fresh sessionStorage) on each server. A page
   that throws an uncaught script error or breaks the Content-Security-Policy fails its test.
@@ -77,8 +78,12 @@ def chromium() -> Path:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Browser]:
+    # One per module, not per session: while Playwright's sync API is up it keeps an event loop
+    # running on the test thread, and no async test or fixture (pytest-asyncio, asyncio.run) can
+    # run beside it. A browser test module therefore uses no async fixtures; it seeds records
+    # through ConsoleServer.client().
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:

@@ -45,7 +45,7 @@ async def test_pages_are_html_never_cached_and_allow_only_their_own_scripts(
 
 
 async def test_a_family_page_is_the_same_file_whatever_the_patient(client: httpx.AsyncClient) -> None:
-    response = await client.get("/console/family/<script>alert(1)</script>")
+    response = await client.get("/console/family/%3Cscript%3Ealert(1)")
     # Whether or not the family page exists yet, the id never reaches the HTML.
     assert "alert(1)" not in response.text
 
@@ -67,14 +67,22 @@ async def test_assets_are_revalidated_by_etag(client: httpx.AsyncClient) -> None
         "/console/static/routes.py",
         "/console/static/.hidden.js",
         "/console/static/missing.js",
-        "/console/nowhere",
-        "/console/routes",
     ],
 )
 async def test_nothing_but_the_console_files_is_served(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("path", ["/console/nowhere", "/console/routes", "/console/%3Cscript%3E"])
+async def test_an_unknown_page_is_a_not_found_page_that_echoes_nothing(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["content-security-policy"] == CSP
+    assert "Page not found" in response.text
+    assert "nowhere" not in response.text and "<script" not in response.text
 
 
 async def test_the_session_says_whether_a_token_is_needed(client: httpx.AsyncClient) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from service.conformance.fhir_xml import to_xml
+from tests.console.conftest import ConsoleServer, sign_in
 from tests.e2e.conftest import ROOT
+from tests.security.hostile import HV
 
 EXAMPLES = ROOT / "profiles" / "examples"
 INVALID = EXAMPLES / "invalid"
@@ -51,6 +53,13 @@ def test_an_issue_deep_in_the_resource_is_marked_on_its_line_and_its_location_ju
     expect(page.locator("#source li.current")).to_have_attribute("data-line", str(expected_line))
 
 
+def test_a_signed_in_user_validates_through_the_secured_api(jwt_page: Page, jwt_server: ConsoleServer) -> None:
+    sign_in(jwt_page, jwt_server.mint(org=HV))
+    _paste(jwt_page, (INVALID / "Observation-invalid-missing-performer.json").read_text())
+    jwt_page.get_by_role("button", name="Validate").click()
+    expect(_issues(jwt_page).filter(has_text="Observation.performer")).to_contain_text("error")
+
+
 def test_a_valid_example_has_no_errors(page: Page) -> None:
     _paste(page, (EXAMPLES / "Observation-obs-ava-grace-pbq.json").read_text())
     page.get_by_role("button", name="Validate").click()
@@ -81,6 +90,21 @@ def test_fhir_xml_is_validated_and_its_issue_marked_on_the_xml_line(page: Page) 
     assert int(flagged.get_attribute("data-line") or 0) == _line_of_key(
         xml, "<valueCodeableConcept>", occurrence=2, after="<component>"
     )
+
+
+def test_an_issue_inside_a_bundle_is_marked_in_its_entry(page: Page) -> None:
+    valid = json.loads((EXAMPLES / "Observation-obs-ava-grace-pbq.json").read_text())
+    broken = json.loads((INVALID / "Observation-invalid-domain-value.json").read_text())
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": valid}, {"resource": broken}]}
+    text = json.dumps(bundle, indent=2)
+    _paste(page, text)
+    page.get_by_role("button", name="Validate").click()
+    location = "Bundle.entry[1].resource.component[1].valueCodeableConcept"
+    expect(_issues(page).filter(has_text=location)).to_contain_text("error")
+    after_second_entry = text.index('"id": "invalid-domain-value"')
+    expected = _line_of_key(text[after_second_entry:], '"valueCodeableConcept"', occurrence=2, after='"component"')
+    expected += text[:after_second_entry].count("\n")
+    expect(page.locator("#source li.flagged-error")).to_have_attribute("data-line", str(expected))
 
 
 def test_text_that_is_not_json_is_refused_with_its_line_before_anything_is_sent(page: Page) -> None:
