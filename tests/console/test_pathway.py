@@ -2,6 +2,7 @@
 drawn over time, all read through the FHIR API with the signed-in user's access."""
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
@@ -189,3 +190,13 @@ def test_a_token_that_may_not_search_tasks_is_told_so_not_shown_an_empty_page(
         expect(jwt_page.locator(section).get_by_role("alert")).to_contain_text(
             f"Your organisation is not allowed to see {what} (403 Forbidden)"
         )
+
+
+def test_a_token_the_server_does_not_accept_is_told_to_sign_in_again(jwt_page: Page, jwt_server: ConsoleServer) -> None:
+    assert jwt_server.key is not None
+    two_hours_ago = time.time() - 7200
+    expired = jwt_server.key.mint(subject="console-test", scopes="system/*.cruds", organization=HV, now=two_hours_ago)
+    sign_in(jwt_page, expired)
+    jwt_page.goto("/console/pathway")
+    expect(jwt_page.locator("#referrals").get_by_role("alert")).to_contain_text("The server needs a valid token")
+    expect(jwt_page.locator("#referrals").get_by_role("link", name="sign in")).to_be_visible()
