@@ -11,7 +11,7 @@ from service.api.outcome import FhirError
 from service.api.responses import fhir_json
 from service.pathway.clock_store import breaches_in_period, clocks_for_period
 from service.pathway.extraction import Extractor, revision_of, withdrawn
-from service.pathway.metrics import Period, pathway_metrics
+from service.pathway.metrics import INTERVALS, Period, TooManyIntervals, intervals, pathway_metrics
 from service.pathway.summary import dyad_summary
 from service.store.errors import ResourceGone, ResourceNotFound
 
@@ -175,18 +175,48 @@ def _instant(call: OperationCall, name: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _periods(call: OperationCall, period: Period) -> list[Period] | None:
+    """The intervals asked for (`interval=week|month`), or None for one report over the period."""
+    interval = call.value("interval")
+    if interval is None:
+        return None
+    if interval not in INTERVALS:
+        raise FhirError(400, f"interval must be one of: {', '.join(INTERVALS)}", code="invalid")
+    try:
+        return intervals(period, interval)
+    except TooManyIntervals as exc:
+        raise FhirError(
+            400, f"$pathway-metrics: the period splits into {exc}; ask for a shorter one", code="too-costly"
+        ) from None
+
+
 @operation("pathway-metrics", levels={"system", "type"}, types={"Organization"}, permission=None)
 async def metrics(call: OperationCall) -> Response:
-    """$pathway-metrics?periodStart=&periodEnd=[&organization=Organization/x]: a summary MeasureReport."""
+    """$pathway-metrics?periodStart=&periodEnd=[&organization=Organization/x][&interval=week|month]:
+    a summary MeasureReport; with `interval`, a collection Bundle of one per week or month, in order."""
     period = Period(_instant(call, "periodStart"), _instant(call, "periodEnd"))
     organization = call.value("organization")
     if organization is not None and not (isinstance(organization, str) and organization.startswith("Organization/")):
         raise FhirError(400, "organization must be a reference: Organization/<id>", code="invalid")
+    periods = _periods(call, period)
     for res_type in ("Encounter", "Observation", "ServiceRequest", "Task"):
         call.access.require(res_type, "s")
     async with call.ctx.db.read() as conn:
-        search = await _searcher(call, conn)
-        clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
-        breaches = await breaches_in_period(conn, period.start, period.end, organization)
-        report = await pathway_metrics(search, await _counter(call, conn), period, organization, clocks, breaches)
-    return fhir_json(report, call.request)
+        search, count = await _searcher(call, conn), await _counter(call, conn)
+        reports = [await _report(conn, search, count, p, organization) for p in periods or [period]]
+    if periods is None:
+        return fhir_json(reports[0], call.request)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total": len(reports),
+        "entry": [{"resource": r} for r in reports],
+    }
+    return fhir_json(bundle, call.request)
+
+
+async def _report(conn: Any, search: Any, count: Any, period: Period, organization: str | None) -> dict[str, Any]:
+    clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
+    breaches = await breaches_in_period(conn, period.start, period.end, organization)
+    return await pathway_metrics(search, count, period, organization, clocks, breaches)

@@ -10,12 +10,15 @@
 - median days from referral received to assessment, and from assessment to intervention
   (the pathway clocks met in the period);
 - clock breaches raised in the period.
+
+Over time: the same report for each week or calendar month of the period (`intervals`), so a
+chart can show how the figures move; each interval is measured exactly as a period on its own.
 """
 
 import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from service.pathway.care_plans import CARE_CONTACTS
@@ -46,6 +49,37 @@ class Period:
 
     def search_items(self, param: str) -> list[tuple[str, str]]:
         return [(param, f"ge{self.start.isoformat()}"), (param, f"lt{self.end.isoformat()}")]
+
+
+INTERVALS = ("week", "month")
+MAX_INTERVALS = 60  # five years of months: a chart, not a bulk export
+
+
+class TooManyIntervals(ValueError):
+    """The period splits into more intervals than one request measures."""
+
+
+def _next_start(start: datetime, interval: str) -> datetime:
+    if interval == "week":
+        return start + timedelta(days=7)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return start.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def intervals(period: Period, interval: str) -> list[Period]:
+    """The period cut into consecutive weeks (from its start) or calendar months; the first and
+    last may be partial, so together they cover the period exactly, with no gap or overlap."""
+    if interval not in INTERVALS:
+        raise ValueError(interval)
+    cuts: list[Period] = []
+    start = period.start
+    while start < period.end:
+        if len(cuts) == MAX_INTERVALS:
+            raise TooManyIntervals(f"more than {MAX_INTERVALS} intervals")
+        end = min(_next_start(start, interval), period.end)
+        cuts.append(Period(start, end))
+        start = end
+    return cuts
 
 
 def _days(clocks: list[Clock]) -> list[float]:

@@ -131,7 +131,13 @@ def _serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, Any]]:
 def console_server(console_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     """`dyad serve` as `make serve` runs it: DYAD_AUTH=off, development only."""
     log_path = tmp_path_factory.mktemp("console-off") / "server.log"
-    env = {"DYAD_DATABASE_URL": console_database, "DYAD_AUTH": "off", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
+    env = {
+        "DYAD_DATABASE_URL": console_database,
+        "DYAD_AUTH": "off",
+        "DYAD_RATE_LIMIT_PER_MINUTE": "0",
+        # The pathway page's breached referral is marked by the periodic clock check: every second.
+        "DYAD_PATHWAY_CLOCK_CHECK_SECONDS": "1",
+    }
     for base, _process in _serve(env, log_path):
         yield ConsoleServer(base, log_path)
 

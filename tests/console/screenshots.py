@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tests.console import pathway_story
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.conftest import ROOT, start_server, stop_dyad
 
@@ -56,13 +57,15 @@ def signin(page: Page, base: str) -> None:
 
 
 # Pages whose interesting part is below the fold are taken whole.
-FULL_PAGE = {"validate"}
+FULL_PAGE = {"validate", "pathway", "family"}
 SHOTS: dict[str, Callable[[Page, str], None]] = {
     "validate": validate,
     "guide": guide,
     "guide-profile": guide_profile,
     "guide-valueset": guide_valueset,
     "signin": signin,
+    "pathway": pathway_story.pathway,
+    "family": pathway_story.family,
 }
 
 
