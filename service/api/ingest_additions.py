@@ -6,7 +6,7 @@ adds that accumulates rather than replaces:
 
 - Patient.link: the mother's second twin comes in a second record, and her link to the
   RelatedPerson she is for that baby is how her maternity record finds the baby. Left out, the
-  second twin is missing from the mother's record (docs/safety/hazard-log.md, PW-25).
+  second twin is missing from the mother's record (docs/safety/hazard-log.md, PW-16).
 - Organization.type: the service an organisation is. An organisation first recorded untyped
   (as another record's referral destination, say) and later sending its own perinatal mental
   health records must be typed, or what it writes directly is not restricted.
@@ -17,17 +17,16 @@ checked (ifMatch): a write in between fails the record with 412 for the sender t
 a lost update.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from service.api import interactions
 from service.api.context import FhirContext
 from service.api.requests import parse_criteria
 from service.security.access import Access
+from service.store.records import StoredResource
 
 # The element of each type whose items accumulate across records.
 ACCUMULATING: dict[str, str] = {"Patient": "link", "Organization": "type"}
-Key = Callable[[Any], Any]
 
 
 async def add_to_existing(ctx: FhirContext, access: Access, bundle: dict[str, Any]) -> None:
@@ -37,46 +36,62 @@ async def add_to_existing(ctx: FhirContext, access: Access, bundle: dict[str, An
     wanted = [e for e in entries if _accumulates(e)]
     if not wanted:
         return
-    by_url = {e["fullUrl"]: e for e in entries if e.get("fullUrl")}
     async with ctx.db.read() as conn:
-
-        async def existing(res_type: str, query: str) -> Any:
-            matches = await interactions.find_matches(ctx, conn, access, res_type, parse_criteria(query))
-            return interactions.one_or_none(res_type, matches)
-
-        async def target(reference: str) -> str | None:
-            """Where a reference in the Bundle points once stored; None: to something it creates."""
-            entry = by_url.get(reference)
-            if entry is None:
-                return reference
-            request = entry.get("request") or {}
-            res_type = entry["resource"]["resourceType"]
-            if request.get("method") == "POST" and request.get("ifNoneExist"):
-                found = await existing(res_type, str(request["ifNoneExist"]))
-            elif request.get("method") == "PUT" and "?" in str(request.get("url")):
-                found = await existing(res_type, str(request["url"]).split("?", 1)[1])
-            else:
-                return None
-            return f"{res_type}/{found.res_id}" if found else None
-
+        held = _Held(ctx, conn, access, {e["fullUrl"]: e for e in entries if e.get("fullUrl")})
         for entry in wanted:
             resource = entry["resource"]
-            held = await existing(resource["resourceType"], str(entry["request"]["ifNoneExist"]))
-            if held is None or held.content is None:
+            found = await held.match(resource["resourceType"], str(entry["request"]["ifNoneExist"]))
+            if found is None or found.content is None:
                 continue
             element = ACCUMULATING[resource["resourceType"]]
-            if element == "link":
-                have = {_link_key(item, item["other"].get("reference")) for item in held.content.get("link") or []}
-                adding = [
-                    item
-                    for item in resource.get("link") or []
-                    if _link_key(item, await target(str(item["other"].get("reference")))) not in have
-                ]
-            else:
-                have = {_coding_key(item) for item in held.content.get(element) or []}
-                adding = [item for item in resource.get(element) or [] if _coding_key(item) not in have]
+            adding = (
+                await held.links_lacking(found.content, resource)
+                if element == "link"
+                else _types_lacking(found.content, resource)
+            )
             if adding:
-                _into_update(entry, held, element, adding)
+                _into_update(entry, found, element, adding)
+
+
+class _Held:
+    """What the store holds for the Bundle's conditional entries, searched with the caller's rights."""
+
+    def __init__(self, ctx: FhirContext, conn: Any, access: Access, by_url: dict[str, dict[str, Any]]) -> None:
+        self.ctx, self.conn, self.access, self.by_url = ctx, conn, access, by_url
+
+    async def match(self, res_type: str, query: str) -> StoredResource | None:
+        matches = await interactions.find_matches(self.ctx, self.conn, self.access, res_type, parse_criteria(query))
+        return interactions.one_or_none(res_type, matches)
+
+    async def target(self, reference: str) -> str | None:
+        """Where a reference in the Bundle points once stored; None: to something the Bundle creates."""
+        entry = self.by_url.get(reference)
+        if entry is None:
+            return reference
+        request = entry.get("request") or {}
+        res_type = entry["resource"]["resourceType"]
+        if request.get("method") == "POST" and request.get("ifNoneExist"):
+            found = await self.match(res_type, str(request["ifNoneExist"]))
+        elif request.get("method") == "PUT" and "?" in str(request.get("url")):
+            found = await self.match(res_type, str(request["url"]).split("?", 1)[1])
+        else:
+            return None
+        return f"{res_type}/{found.res_id}" if found else None
+
+    async def links_lacking(self, held: dict[str, Any], resource: dict[str, Any]) -> list[Any]:
+        linked = {(i.get("other", {}).get("reference"), i.get("type")) for i in held.get("link") or []}
+        lacking = []
+        for item in resource.get("link") or []:
+            other = await self.target(str(item.get("other", {}).get("reference")))
+            # A link to what this Bundle creates (other None) cannot be held yet.
+            if other is None or (other, item.get("type")) not in linked:
+                lacking.append(item)
+        return lacking
+
+
+def _types_lacking(held: dict[str, Any], resource: dict[str, Any]) -> list[Any]:
+    typed = {_coding_key(t) for t in held.get("type") or []}
+    return [t for t in resource.get("type") or [] if _coding_key(t) not in typed]
 
 
 def _accumulates(entry: dict[str, Any]) -> bool:
@@ -85,17 +100,12 @@ def _accumulates(entry: dict[str, Any]) -> bool:
     return bool(element and request.get("method") == "POST" and request.get("ifNoneExist"))
 
 
-def _link_key(link: dict[str, Any], other: str | None) -> tuple[str | None, str | None]:
-    # A link to something the Bundle creates (other None) is never held yet: never equal to a held one.
-    return (other, link.get("type")) if other is not None else (None, repr(id(link)))
-
-
 def _coding_key(concept: dict[str, Any]) -> frozenset[tuple[str | None, str | None]]:
     return frozenset((c.get("system"), c.get("code")) for c in concept.get("coding") or [])
 
 
-def _into_update(entry: dict[str, Any], held: Any, element: str, adding: list[Any]) -> None:
-    content: dict[str, Any] = dict(held.content)
+def _into_update(entry: dict[str, Any], held: StoredResource, element: str, adding: list[Any]) -> None:
+    content: dict[str, Any] = dict(held.content or {})
     meta = {k: v for k, v in (content.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
     source = (entry["resource"].get("meta") or {}).get("source")
     if source:

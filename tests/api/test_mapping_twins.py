@@ -1,5 +1,5 @@
 """Twins through the maternity mapping: the mother's record names both babies, and a later record
-links her to a baby the first record did not (hazard PW-... in docs/safety/hazard-log.md)."""
+links her to a baby the first record did not (hazard PW-16 in docs/safety/hazard-log.md)."""
 
 import json
 from pathlib import Path

@@ -267,7 +267,11 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if isinstance(kind, list):  # one row as an object, or several as a list of them (maternity's babies)
         return st.one_of(
             *[
-                from_schema({**schema, "type": k, "items": {**schema, "type": "object"}} if k == "array" else {**schema, "type": k})
+                from_schema(
+                    {**schema, "type": k, "items": {**schema, "type": "object"}}
+                    if k == "array"
+                    else {**schema, "type": k}
+                )
                 for k in kind
             ]
         )

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from service.pathway.routing import load_rules
-
 from tests.pathway.family import (
     BORN,
     HEALTH_VISITING,

@@ -28,8 +28,8 @@ async def _organisation(client: httpx.AsyncClient, token: str, ods: str) -> dict
 
 
 async def test_the_perinatal_mental_health_provider_is_typed_and_its_own_writes_are_restricted(
-    app_client: httpx.AsyncClient,  # noqa: F811
-    mint: Mint,  # noqa: F811
+    app_client: httpx.AsyncClient,
+    mint: Mint,
 ) -> None:
     record = _sample("mbu-discharge-grace.json")
     loaded = await app_client.post(
