@@ -106,11 +106,12 @@ def _coding_key(concept: dict[str, Any]) -> frozenset[tuple[str | None, str | No
 
 def _into_update(entry: dict[str, Any], held: StoredResource, element: str, adding: list[Any]) -> None:
     content: dict[str, Any] = dict(held.content or {})
-    meta = {k: v for k, v in (content.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    source = (entry["resource"].get("meta") or {}).get("source")
-    if source:
-        meta["source"] = source  # this record is the latest to write it
-    content["meta"] = meta
+    # Its meta as held (source, labels): adding a link or a type does not make this record its
+    # source, and a restricted source would otherwise hide a shared Organization from every
+    # service that refers to it. The record's Provenance names the change.
+    meta = {k: v for k, v in (content.pop("meta", None) or {}).items() if k not in ("versionId", "lastUpdated")}
+    if meta:
+        content["meta"] = meta
     content[element] = list(content.get(element) or []) + adding
     entry["resource"] = content
     entry["request"] = {"method": "PUT", "url": f"{held.res_type}/{held.res_id}", "ifMatch": f'W/"{held.version}"'}

@@ -56,3 +56,23 @@ async def test_the_perinatal_mental_health_provider_is_typed_and_its_own_writes_
     assert any(s["code"] == "R" for s in written.json()["meta"].get("security", []))
     hidden = await app_client.get(f"/fhir/Observation/{written.json()['id']}", headers=auth(mint(org=HV)))
     assert hidden.status_code == 404
+
+
+async def test_an_organisation_held_untyped_is_typed_by_its_own_record_and_stays_visible(
+    app_client: httpx.AsyncClient,
+    mint: Mint,
+) -> None:
+    """First named as another record's referral destination (no type); its own records type it,
+    and it stays one Organization that every service can still see and refer to."""
+    record = _sample("mbu-discharge-grace.json")
+    ods = record["OrgIDProvider"]
+    known = {"resourceType": "Organization", "identifier": [{"system": ODS, "value": ods}]}
+    assert (await app_client.post("/fhir/Organization", json=known, headers=auth(mint(org=MAT)))).status_code == 201
+    loaded = await app_client.post(
+        "/fhir/$ingest", params={"system": "perinatal-mental-health"}, json=record, headers=auth(mint(org=MAT))
+    )
+    assert loaded.status_code == 200, loaded.text
+    seen_by_health_visiting = await _organisation(app_client, mint(org=HV), ods)
+    codes = {(c["system"], c["code"]) for t in seen_by_health_visiting.get("type", []) for c in t["coding"]}
+    assert PMH_SERVICE in codes
+    assert not [s for s in seen_by_health_visiting["meta"].get("security", []) if s["code"] == "R"]
