@@ -8,6 +8,7 @@ import orjson
 from fastapi.responses import JSONResponse, Response
 
 from service.api import interactions
+from service.api.ingest_additions import add_to_existing
 from service.api.operations import OperationCall, operation
 from service.api.outcome import FhirError, operation_outcome
 from service.api.requests import parse_prefer
@@ -73,6 +74,7 @@ async def _ingest_one(
         return 200, result.bundle
     prefer = parse_prefer(call.request.headers.get("prefer") or "return=minimal")
     try:
+        await add_to_existing(call.ctx, call.access, result.bundle)
         return 200, await process_bundle(call.ctx, call.access, result.bundle, call.base, prefer)
     except FhirError as exc:
         return exc.status, operation_outcome(exc.issues)

@@ -125,12 +125,10 @@ def test_a_bundle_with_two_families_needs_a_subject(catalog: MappingCatalog) -> 
     assert chosen.record["Child"]["PersonGivenName"] == "Isla"
 
 
-def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cannot_hold(
-    catalog: MappingCatalog,
-) -> None:
+def _mother_of_both(catalog: MappingCatalog, oscar_born: str = "2026-11-02") -> dict[str, Any]:
+    """What Dyad holds once the mother is linked to both babies: Oscar and her RelatedPerson for him."""
     first = _bundle(catalog, "maternity", "twins-first-baby-olivia")
     second = _bundle(catalog, "maternity", "twins-second-baby-oscar")
-    # What Dyad holds once the mother is linked to both babies: Oscar and her RelatedPerson for him.
     oscar = [
         e for e in second["entry"] if e["resource"].get("birthDate") == "2026-11-02" or e["resource"].get("patient")
     ]
@@ -141,14 +139,35 @@ def test_a_mother_of_twins_rendered_for_maternity_lists_the_twin_the_record_cann
         and any(i["value"] == "M0833100/B0833102" for i in e["resource"]["identifier"])
     )
     baby = next(e for e in oscar if e["resource"]["resourceType"] == "Patient")
+    baby["resource"]["birthDate"] = oscar_born
     mother = next(e["resource"] for e in first["entry"] if e["resource"].get("link"))
     mother["link"].append({"other": {"reference": mother_of_oscar["fullUrl"]}, "type": "seealso"})
-    both = {"resourceType": "Bundle", "type": "collection", "entry": first["entry"] + [baby, mother_of_oscar]}
-    rendered = catalog.system("maternity").from_fhir(both)
+    return {"resourceType": "Bundle", "type": "collection", "entry": first["entry"] + [baby, mother_of_oscar]}
+
+
+def test_a_mother_of_twins_rendered_for_maternity_holds_both_twins(catalog: MappingCatalog) -> None:
+    rendered = catalog.system("maternity").from_fhir(_mother_of_both(catalog))
+    assert rendered.ok and rendered.record is not None, rendered.issues
+    babies = rendered.record["MSD401BabyDemographics"]
+    assert [b["PersonGivenNameBaby"] for b in babies] == ["Olivia", "Oscar"]
+    assert [a["LPIDBaby"] for a in rendered.record["RelationshipAssessments"]] == ["B0833101"]
+    assert rendered.unmappable == []
+
+
+def test_twins_born_either_side_of_midnight_are_one_birth(catalog: MappingCatalog) -> None:
+    rendered = catalog.system("maternity").from_fhir(_mother_of_both(catalog, oscar_born="2026-11-03"))
     assert rendered.record is not None, rendered.issues
-    assert rendered.record["MSD401BabyDemographics"]["PersonGivenNameBaby"] == "Olivia"
-    [other] = [u for u in rendered.unmappable if u.field == "another baby"]
-    assert other.values == ("9996290131",)  # Oscar's NHS number
+    assert len(rendered.record["MSD401BabyDemographics"]) == 2
+
+
+def test_a_baby_of_an_earlier_pregnancy_is_listed_not_put_in_this_pregnancys_record(catalog: MappingCatalog) -> None:
+    """The record is of one pregnancy: an older sibling is named as not held, never shown as a twin."""
+    rendered = catalog.system("maternity").from_fhir(_mother_of_both(catalog, oscar_born="2028-05-20"))
+    assert rendered.record is not None, rendered.issues
+    assert rendered.record["MSD401BabyDemographics"]["PersonGivenNameBaby"] == "Oscar"  # the latest birth
+    listed = {u.field: u.values for u in rendered.unmappable}
+    assert listed["a baby of an earlier pregnancy"] == ("9995912961",)  # Olivia's NHS number
+    assert "RelationshipAssessments" not in rendered.record  # the one assessment is Olivia's
 
 
 def test_an_encounter_with_only_a_status_and_class_still_renders_its_attendance(catalog: MappingCatalog) -> None:

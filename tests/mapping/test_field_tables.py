@@ -60,7 +60,9 @@ def _holds_fields(value: Any) -> bool:
 def in_schema(schema: dict[str, Any], table: str = "Record") -> set[Field]:
     out: set[Field] = set()
     for key, spec in schema.get("properties", {}).items():
-        nested = spec if spec.get("type") == "object" else spec.get("items", {}) if spec.get("type") == "array" else {}
+        # A table: an object, a list of objects, or either (maternity's one baby or several).
+        kinds = spec.get("type") if isinstance(spec.get("type"), list) else [spec.get("type")]
+        nested = {**spec, "type": "object"} if "object" in kinds else spec.get("items", {}) if "array" in kinds else {}
         if nested.get("type") == "object":
             out |= in_schema(nested, _child(table, key))
         else:

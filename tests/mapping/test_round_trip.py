@@ -140,8 +140,15 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
         people.append(record[table][id_field])
         unique_nhs(record[table], nhs)
     table, id_field, nhs = layout["infant"]
-    record[table][id_field] = fresh("B")
-    unique_nhs(record[table], nhs)
+    babies = record[table] if isinstance(record[table], list) else [record[table]]
+    for baby in babies:
+        baby[id_field] = fresh("B")
+        unique_nhs(baby, nhs)
+        if "PersonBirthDateBaby" in babies[0]:
+            baby["PersonBirthDateBaby"] = babies[0]["PersonBirthDateBaby"]  # a multiple birth: one day
+        else:
+            baby.pop("PersonBirthDateBaby", None)
+    _which_baby(record, layout, [b[id_field] for b in babies] if len(babies) > 1 else [], pick)
     for caregiver in record.get("Caregivers", []):
         caregiver["CaregiverLocalID"] = fresh("C")
         people.append(caregiver["CaregiverLocalID"])
@@ -211,6 +218,19 @@ def make_consistent(name: str, record: dict[str, Any], pick: st.DrawFn) -> dict[
     return record
 
 
+def _which_baby(record: dict[str, Any], layout: dict[str, Any], babies: list[str], pick: st.DrawFn) -> None:
+    """Rows say which baby they are about (LPIDBaby) when, and only when, the record holds several."""
+    rows = [*record.get(layout["contacts"][0], []), *record.get("RelationshipAssessments", [])]
+    rows += [r for table, _, _ in layout["refs"] for r in record.get(table, [])]
+    if isinstance(record.get(layout["careplan"]), dict):
+        rows.append(record[layout["careplan"]])
+    for row in rows:
+        if babies:
+            row["LPIDBaby"] = pick(st.sampled_from(babies))
+        else:
+            row.pop("LPIDBaby", None)
+
+
 def _exists_in_london(day: str, clock: str) -> bool:
     local = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=ZoneInfo("Europe/London"))
     return local.astimezone(ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/London")).replace(
@@ -244,6 +264,17 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
     kind = schema.get("type")
+    if isinstance(kind, list):  # one row as an object, or several as a list of them (maternity's babies)
+        return st.one_of(
+            *[
+                from_schema(
+                    {**schema, "type": k, "items": {**schema, "type": "object"}}
+                    if k == "array"
+                    else {**schema, "type": k}
+                )
+                for k in kind
+            ]
+        )
     if kind == "object":
         return _objects(schema)
     if kind == "array":
@@ -269,7 +300,7 @@ def _objects(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
                 chosen |= set(needed)
         out = {k: draw(from_schema(properties[k])) for k in properties if k in chosen}
         condition, then = schema.get("if"), schema.get("then")
-        if condition and then:
+        if condition and then and all("const" in v for v in condition["properties"].values()):
             consts = {k: v["const"] for k, v in condition["properties"].items()}
             if all(out.get(k) == v for k, v in consts.items()):
                 for k in then["required"]:

@@ -3,7 +3,9 @@
 from datetime import date, timedelta
 
 import httpx
+import pytest
 
+from service.pathway.routing import load_rules
 from tests.pathway.family import (
     BORN,
     HEALTH_VISITING,
@@ -229,10 +231,26 @@ async def test_a_concern_recorded_again_at_a_later_contact_asks_for_further_inte
     assert task["reasonReference"] == {"reference": f"Observation/{created.json()['id']}"}
 
 
-async def test_a_health_visitors_own_concern_does_not_prompt_her_own_team(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    "contact", ["new-birth-visit", "six-to-eight-week-review", "one-year-review", "two-year-review"]
+)
+async def test_a_health_visitors_own_concern_does_not_prompt_her_own_team(
+    client: httpx.AsyncClient, contact: str
+) -> None:
+    """Each mandated health visiting contact, the 2-2.5-year review too, is the team's own: a concern
+    recorded at it is the team's assessment already, not a reason to prompt the team to assess."""
     await seed_family(client)
-    assert (await post(client, concern_observation(contact="new-birth-visit"))).status_code == 201
+    assert (await post(client, concern_observation(contact=contact))).status_code == 201
     assert await _prompts(client) == []
+
+
+def test_the_health_visiting_schedule_holds_the_two_year_review() -> None:
+    """The 2-2.5-year review is the last mandated contact: a toddler's prompt waits for it, not for a default."""
+    team = load_rules().teams["health-visiting"]
+    born = date(2024, 1, 10)
+    when, contact = team.next_contact(born, born + timedelta(days=400))
+    assert contact is not None and contact.code == "two-year-review"
+    assert when == born + timedelta(days=730)
 
 
 async def test_an_mbu_discharge_observation_prompts_community_perinatal_and_health_visiting(
