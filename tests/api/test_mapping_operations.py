@@ -250,3 +250,24 @@ async def test_render_takes_an_observation_whose_performer_is_an_organization(cl
     assert response.status_code == 200, response.text
     [by_team] = [a for a in response.json()["record"]["RelationshipAssessments"] if a["AssessmentID"] == "RA-RX1-90999"]
     assert "CareProfLocalID" not in by_team and "AssessorName" not in by_team
+
+
+# --- identity across systems ------------------------------------------------------------------
+
+
+async def test_two_systems_naming_one_ods_code_make_one_organization_keyed_by_it(client: httpx.AsyncClient) -> None:
+    # Health visiting names RBX as the referrer; maternity is RBX. Each is sent twice.
+    for _ in range(2):
+        assert (
+            await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-father-only.json"))
+        ).status_code == 200
+        assert (
+            await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
+        ).status_code == 200
+    found = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RBX"})).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["RBX"]
+    assert await _count(client, "Organization") == 3  # RBX, RX1 and TAF: one per ODS code the records name
+    # Both systems' referrals name that Organization as the referrer.
+    referrals = (await client.get("/fhir/ServiceRequest", params={"requester": "Organization/RBX"})).json()
+    sources = {e["resource"]["meta"]["source"].split("/source/")[1].split("/")[0] for e in referrals["entry"]}
+    assert sources == {"health-visiting", "maternity"}
