@@ -137,7 +137,8 @@ def recognise_minted(bundle: dict[str, Any]) -> list[Unmappable]:
             targets[entry["fullUrl"]] = held[0]
         left_out.append(f"{resource.get('resourceType')} {key[1]}")
     for entry in kept:
-        entry["resource"] = _rewritten(entry["resource"], targets)
+        if targets:
+            entry["resource"] = _rewritten(entry["resource"], targets)
         _drop_minted_identifiers(entry["resource"])
     bundle["entry"] = kept
     if not left_out:

@@ -40,9 +40,10 @@ DYAD = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts"
 SERVICES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-services"
 CAREGIVER = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-caregiver"
 
-MIDWIFERY = "Organization/org-community-midwifery"
-HEALTH_VISITING = "Organization/org-health-visiting-north"
-PARENT_INFANT_TEAM = "Organization/org-parent-infant-team"
+# NHS bodies' Organizations are keyed by their ODS codes (docs/mappings.md, Identity across systems).
+MIDWIFERY = "Organization/RBX"
+HEALTH_VISITING = "Organization/RX1"
+PARENT_INFANT_TEAM = "Organization/TAF"
 HEALTH_VISITOR = "PractitionerRole/hv-priya-shah-role"
 PSYCHOTHERAPIST = "Practitioner/pip-tom-evans"
 AVA_NHS, GRACE_NHS, DANIEL_NHS = "9994123459", "9990782148", "9996613186"
@@ -99,8 +100,8 @@ async def load_service_directory(fhir: httpx.AsyncClient) -> None:
         ("org-health-visiting-north", "RX1"),
         ("org-parent-infant-team", "TAF"),
     ):
-        organisation = {**example(f"Organization-{name}"), "identifier": [{"system": ODS, "value": ods}]}
-        await ok(await fhir.put(f"/Organization/{name}", json=organisation, headers=FHIR))
+        organisation = {**example(f"Organization-{name}"), "id": ods, "identifier": [{"system": ODS, "value": ods}]}
+        await ok(await fhir.put(f"/Organization/{ods}", json=organisation, headers=FHIR))
     for name in ("Practitioner-hv-priya-shah", "Practitioner-pip-tom-evans", "PractitionerRole-hv-priya-shah-role"):
         resource = example(name)
         await ok(await fhir.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR))
