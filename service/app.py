@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications.start()
         statistics.start()
         pathway.start()
+        app.state.metrics.watch([job for job in (pathway.clock_check, statistics) if job is not None])
         if settings.gc_freeze_after_start:
             _freeze_startup_objects()
         try:

@@ -16,6 +16,8 @@ class Periodic:
         self.name, self._job, self._interval = name, job, interval
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Finished runs, failed ones included: lets an operator (and a test) see that the job is alive.
+        self.runs = 0
 
     def start(self) -> None:
         if self._interval > 0 and self._task is None:
@@ -33,6 +35,7 @@ class Periodic:
                 await self._job()
             except Exception:
                 log.exception("periodic job failed", extra={"interaction": self.name})
+            self.runs += 1
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
             except TimeoutError:

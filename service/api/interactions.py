@@ -16,7 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api.context import FhirContext
 from service.api.outcome import FhirError
 from service.api.references import require_resolvable
-from service.search.query import ChainFilter, Filter, HasFilter, SearchQuery, check_query_size, parse_search
+from service.conformance.supported import SUPPORTED_TYPES
+from service.notify.subscriptions import split_criteria
+from service.search.query import (
+    ChainFilter,
+    Filter,
+    HasFilter,
+    SearchError,
+    SearchQuery,
+    check_query_size,
+    parse_search,
+)
 from service.security.access import Access
 from service.security.consent import check_recorder
 from service.security.labels import labelled, writes_restricted
@@ -56,12 +66,7 @@ async def vread(
 async def search(
     ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, items: QueryItems, *, strict: bool
 ) -> tuple[SearchQuery, SearchPage]:
-    access.require(res_type, "s")
-    check_query_size(items)
-    query = parse_search(ctx.registry, res_type, items, strict=strict)
-    for passed in _explicit_only_types_passed(query):
-        access.require(passed, "s")
-    query.filters = [within_scopes(access, f) for f in query.filters]
+    query = scoped_query(ctx, access, res_type, items, strict=strict)
     query.count = min(
         ctx.settings.default_page_size if query.count is None else query.count,
         ctx.settings.max_page_size,
@@ -70,6 +75,30 @@ async def search(
     # not followed further by :iterate either.
     page = await run_search(conn, ctx.registry, query, viewer=access.viewer, readable=lambda t: access.may(t, "r"))
     return query, page
+
+
+def scoped_query(ctx: FhirContext, access: Access, res_type: str, items: QueryItems, *, strict: bool) -> SearchQuery:
+    """The search as the caller may run it: `s` on its type and on every type it passes through."""
+    access.require(res_type, "s")
+    check_query_size(items)
+    query = parse_search(ctx.registry, res_type, items, strict=strict)
+    for passed in _explicit_only_types_passed(query):
+        access.require(passed, "s")
+    query.filters = [within_scopes(access, f) for f in query.filters]
+    return query
+
+
+def may_watch(ctx: FhirContext, access: Access, subscription: dict[str, Any]) -> None:
+    """A Subscription delivers what its criteria match, for as long as it lives: its writer needs
+    the read and search rights that running the criteria and reading the matches would need."""
+    res_type, items = split_criteria(str(subscription.get("criteria") or ""))
+    if res_type not in SUPPORTED_TYPES:
+        return  # refused as invalid (422) when the Subscription is read for delivery
+    access.require(res_type, "r")
+    try:
+        scoped_query(ctx, access, res_type, items, strict=True)
+    except SearchError:
+        return  # likewise: criteria Dyad cannot run are refused as invalid, with the reason
 
 
 def within_scopes(access: Access, search_filter: Filter) -> Filter:
@@ -98,6 +127,8 @@ async def prepared(ctx: FhirContext, conn: AsyncConnection, access: Access, reso
     resource labelled by the rules (source, writer's organisation, identity never restricted)."""
     if resource.get("resourceType") == "Consent":
         check_recorder(access.caller, resource)
+    if resource.get("resourceType") == "Subscription":
+        may_watch(ctx, access, resource)
     restricted = await writes_restricted(ctx.repository, conn, ctx.settings, access)
     return labelled(resource, ctx.settings, restricted_writer=restricted)
 

@@ -224,7 +224,8 @@ async def conditional_update(
                 ctx, unit.conn, access, resource, search_items(request), if_match=if_match
             )
         )
-    return _written(request, outcome, base, prefer)
+        warnings = unit.warnings()
+    return _written(request, outcome, base, prefer, warnings)
 
 
 @router.patch("/{res_type}/{res_id}", summary="JSON Patch", openapi_extra=PATCH_BODY)
@@ -244,7 +245,8 @@ async def patch(
         outcome = unit.done(
             await interactions.patch(ctx, unit.conn, access, res_type, res_id, operations, if_match=if_match)
         )
-    return _written(request, outcome, base, prefer)
+        warnings = unit.warnings()
+    return _written(request, outcome, base, prefer, warnings)
 
 
 @router.delete("/{res_type}/{res_id}", summary="Delete", status_code=204)
@@ -271,8 +273,9 @@ async def conditional_delete(request: Request, res_type: ResourceType, ctx: Cont
 
 
 def _written(
-    request: Request, outcome: interactions.Outcome, base: str, prefer: Prefer, warnings: list[str] | None = None
+    request: Request, outcome: interactions.Outcome, base: str, prefer: Prefer, warnings: list[str]
 ) -> Response:
+    """Every write answers with the pathway's warnings (a concern it could not route), whichever route wrote."""
     assert outcome.stored is not None
     return resource_response(
         outcome.stored,
@@ -281,7 +284,7 @@ def _written(
         status=outcome.status,
         prefer=prefer,
         location=outcome.created,
-        warnings=warnings or (),
+        warnings=warnings,
     )
 
 

@@ -165,9 +165,14 @@ def _payload_content(channel: dict[str, Any], problems: list[Issue]) -> PayloadC
     return PayloadContent.FULL_RESOURCE
 
 
-def _criteria(registry: SearchRegistry, criteria: str, problems: list[Issue]) -> tuple[str, SearchQuery]:
+def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
+    """A criteria URL (relative, or absolute on this server's base) as its type and parameters."""
     res_type, _, query_string = criteria.partition("?")
-    res_type = res_type.strip().rsplit("/", 1)[-1]
+    return res_type.strip().rsplit("/", 1)[-1], parse_qsl(query_string, keep_blank_values=True)
+
+
+def _criteria(registry: SearchRegistry, criteria: str, problems: list[Issue]) -> tuple[str, SearchQuery]:
+    res_type, items = split_criteria(criteria)
     if res_type not in SUPPORTED_TYPES:
         problems.append(
             _issue(
@@ -175,7 +180,6 @@ def _criteria(registry: SearchRegistry, criteria: str, problems: list[Issue]) ->
             )
         )
         return res_type, SearchQuery(res_type=res_type)
-    items = parse_qsl(query_string, keep_blank_values=True)
     try:
         query = parse_search(registry, res_type, items, strict=True)
     except SearchError as exc:

@@ -1,6 +1,12 @@
 """Prometheus metrics: requests and latency by interaction and resource type."""
 
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from service.periodic import Periodic
 
 
 class Metrics:
@@ -33,6 +39,12 @@ class Metrics:
             "Requests refused (503) because the audit queue was full",
             registry=self.registry,
         )
+        self._periodic = _PeriodicRuns()
+        self.registry.register(self._periodic)
+
+    def watch(self, jobs: Sequence[Periodic]) -> None:
+        """Report the runs of the background jobs this process started (read when scraped)."""
+        self._periodic.jobs = tuple(jobs)
 
     def observe(self, interaction: str, resource_type: str, status: int, seconds: float) -> None:
         self.requests.labels(interaction, resource_type, f"{status // 100}xx").inc()
@@ -40,3 +52,14 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PeriodicRuns(Collector):
+    def __init__(self) -> None:
+        self.jobs: tuple[Periodic, ...] = ()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("dyad_periodic_runs", "Finished runs of each background job", labels=("job",))
+        for job in self.jobs:
+            family.add_metric((job.name,), job.runs)
+        yield family

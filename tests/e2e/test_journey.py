@@ -13,7 +13,6 @@ process, and hears from it only through rest-hook notifications to a local HTTP 
 Dates are relative to today: the baby is three days old when the midwife's record arrives.
 """
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pytest
 
 from bench.notify_receiver import Received, Receiver
 from tests.e2e.conftest import RunningServer
+from tests.polling import until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "profiles" / "examples"
@@ -678,7 +678,21 @@ async def test_a_concern_noticed_by_the_midwife_travels_to_a_care_plan_whose_out
         assert secret not in logs
 
 
+async def clock_checks(server: RunningServer) -> int:
+    """Finished runs of the server's clock check, read from its Prometheus metrics."""
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        metrics = (await client.get("/metrics")).text
+    line = 'dyad_periodic_runs_total{job="dyad-pathway-clock-check"} '
+    [value] = [row.removeprefix(line) for row in metrics.splitlines() if row.startswith(line)]
+    return int(float(value))
+
+
+async def clock_checks_reach(server: RunningServer, runs: int) -> bool:
+    return await clock_checks(server) >= runs
+
+
 async def test_a_referral_left_unassessed_past_two_weeks_breaches_once_and_both_services_are_told(
+    server: RunningServer,
     fhir: httpx.AsyncClient,
     receiver: Receiver,
 ) -> None:
@@ -702,5 +716,9 @@ async def test_a_referral_left_unassessed_past_two_weeks_breaches_once_and_both_
     assert breached["id"] == task["id"]
     assert [t["id"] for t in await found(fhir, "Task", overdue="true")] == [task["id"]]
 
-    await asyncio.sleep(3)  # three more rounds of the check: the breach is not raised again
+    # Three more finished rounds of the clock check raise the breach no second time.
+    seen = await clock_checks(server)
+    await until(lambda: clock_checks_reach(server, seen + 3), timeout=30)
+    breaches = [c for c in await found(fhir, "Communication", _count="500") if c.get("about") == breach["about"]]
+    assert [c["id"] for c in breaches] == [breach["id"]]
     assert len([r for r in receiver.requests if r.path == "/parent-infant-team"]) == 1

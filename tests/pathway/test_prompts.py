@@ -129,6 +129,7 @@ async def test_resending_the_same_observation_never_creates_a_second_prompt(clie
     assert len(await _prompts(client)) == 1
 
 
+SOME_CONCERN = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level", "code": "some-concern"}
 UNASSIGNED = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|unassigned-concern"
 
 
@@ -146,6 +147,34 @@ async def test_a_concern_with_no_team_to_go_to_waits_unassigned_and_the_writer_i
     assert waiting["reasonReference"] == {
         "reference": created.headers["Location"].split("/_history")[0].split("/fhir/")[1]
     }
+
+
+async def test_a_concern_written_by_conditional_update_with_no_team_warns_the_writer(
+    client: httpx.AsyncClient,
+) -> None:
+    await seed_family(client, with_services=False)
+    observation = concern_observation()
+    identifier = observation["identifier"][0]
+    written = await client.put(
+        f"/fhir/Observation?identifier={identifier['system']}|{identifier['value']}",
+        json=observation,
+        headers={"Content-Type": "application/fhir+json", "Prefer": "return=OperationOutcome"},
+    )
+    assert written.status_code == 201, written.text
+    assert written.headers["Warning"].startswith("199 ")
+    assert [i["severity"] for i in written.json()["issue"]].count("warning") == 1
+
+
+async def test_a_concern_raised_by_patch_with_no_team_warns_the_writer(client: httpx.AsyncClient) -> None:
+    await seed_family(client, with_services=False)
+    stored = (await post(client, concern_observation(concern="no-concern"))).json()
+    raised = await client.patch(
+        f"/fhir/Observation/{stored['id']}",
+        json=[{"op": "replace", "path": "/valueCodeableConcept", "value": {"coding": [SOME_CONCERN]}}],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert raised.status_code == 200, raised.text
+    assert raised.headers["Warning"].startswith("199 ")
 
 
 async def test_waiting_work_is_routed_to_the_team_once_an_episode_of_care_names_it(client: httpx.AsyncClient) -> None:

@@ -148,6 +148,24 @@ def _subscription() -> dict[str, Any]:
     }
 
 
+async def test_a_subscription_needs_read_and_search_on_what_its_criteria_watch(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    # A Subscription delivers the resources its criteria match: writing one is searching them.
+    subscriptions_only = mint(scopes="system/Subscription.cruds", org=HV)
+    refused = await app_client.post("/fhir/Subscription", json=_subscription(), headers=auth(subscriptions_only))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["issue"][0]["code"] == "forbidden"
+    chained = {**_subscription(), "criteria": "Observation?subject:Patient.identifier=x"}
+    no_patient = mint(scopes="system/Subscription.cruds system/Observation.rs", org=HV)
+    assert (await app_client.post("/fhir/Subscription", json=chained, headers=auth(no_patient))).status_code == 403
+    allowed = await app_client.post("/fhir/Subscription", json=_subscription(), headers=auth(no_patient))
+    assert allowed.status_code == 201, allowed.text
+    taken = {**allowed.json(), "criteria": "Communication?recipient=Organization/hv-team"}
+    assert (await put(app_client, no_patient, taken)).status_code == 403
+    assert (await app_client.get("/fhir/Subscription", headers=auth(no_patient))).json()["total"] == 1
+
+
 async def test_another_organisation_can_neither_see_nor_change_a_subscription(
     app_client: httpx.AsyncClient, mint: Mint
 ) -> None:
