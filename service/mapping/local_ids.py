@@ -139,7 +139,8 @@ def recognise_minted(bundle: dict[str, Any]) -> list[Unmappable]:
     for entry in kept:
         if targets:
             entry["resource"] = _rewritten(entry["resource"], targets)
-        _drop_minted_identifiers(entry["resource"])
+        key = _key(entry.get("request") or {})
+        _drop_minted_identifiers(entry["resource"], keeping=key[1] if key else None)
     bundle["entry"] = kept
     if not left_out:
         return []
@@ -163,11 +164,13 @@ def _rewritten(node: Any, targets: dict[str, str]) -> Any:
     return node
 
 
-def _drop_minted_identifiers(resource: dict[str, Any]) -> None:
+def _drop_minted_identifiers(resource: dict[str, Any], keeping: str | None) -> None:
+    """Minted values are not the system's ids; the one the entry is still keyed by stays, so
+    that a re-sent record finds what the first made rather than making another."""
     identifiers = resource.get("identifier")
     if not isinstance(identifiers, list):
         return
-    own = [i for i in identifiers if not _minted_local_id(i)]
+    own = [i for i in identifiers if not _minted_local_id(i) or i.get("value") == keeping]
     if own:
         resource["identifier"] = own
     else:
