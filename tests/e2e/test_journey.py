@@ -94,16 +94,16 @@ async def found(fhir: httpx.AsyncClient, res_type: str, **params: str) -> list[d
 
 
 async def load_service_directory(fhir: httpx.AsyncClient) -> None:
-    """The organisations and staff every system already knows, with their ODS codes."""
-    for name, ods in (
-        ("org-community-midwifery", "RBX"),
-        ("org-health-visiting-north", "RX1"),
-        ("org-parent-infant-team", "TAF"),
-    ):
+    """The organisations and staff every system already knows, the organisations keyed by their ODS codes."""
+    keyed = {"org-community-midwifery": "RBX", "org-health-visiting-north": "RX1", "org-parent-infant-team": "TAF"}
+    for name, ods in keyed.items():
         organisation = {**example(f"Organization-{name}"), "id": ods, "identifier": [{"system": ODS, "value": ods}]}
         await ok(await fhir.put(f"/Organization/{ods}", json=organisation, headers=FHIR))
     for name in ("Practitioner-hv-priya-shah", "Practitioner-pip-tom-evans", "PractitionerRole-hv-priya-shah-role"):
-        resource = example(name)
+        text = json.dumps(example(name))
+        for example_id, ods in keyed.items():
+            text = text.replace(f'"Organization/{example_id}"', f'"Organization/{ods}"')
+        resource = json.loads(text)
         await ok(await fhir.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR))
 
 
