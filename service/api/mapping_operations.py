@@ -67,6 +67,10 @@ async def ingest(call: OperationCall) -> Response:
 async def _ingest_one(
     call: OperationCall, system: MappingSystem, record: Any, dry_run: bool
 ) -> tuple[int, dict[str, Any]]:
+    try:
+        _sent_by_caller(call, system, record)
+    except FhirError as exc:
+        return exc.status, operation_outcome(exc.issues)
     result = system.to_fhir(record)
     if not result.ok or result.bundle is None:
         return 422, result.operation_outcome()
@@ -78,6 +82,25 @@ async def _ingest_one(
         return 200, await process_bundle(call.ctx, call.access, result.bundle, call.base, prefer)
     except FhirError as exc:
         return exc.status, operation_outcome(exc.issues)
+
+
+def _sent_by_caller(call: OperationCall, system: MappingSystem, record: Any) -> None:
+    """A record is its sending organisation's word: a token for another organisation may not
+    send it. The sender's ODS code names Organization/<code>, the organisation a token for that
+    code speaks for (service.store.ods), so what the record writes is owned by the organisation
+    it comes from. Without authentication there is no caller to compare."""
+    field = system.manifest.organisation_field
+    caller = call.access.organization
+    if caller is None or field is None or not isinstance(record, dict):
+        return
+    sender = record.get(field)
+    if isinstance(sender, str) and f"Organization/{sender}" != caller:
+        raise FhirError(
+            403,
+            f"The record's {field} names another organisation than the token's: an organisation sends its own records",
+            code="forbidden",
+            expression=field,
+        )
 
 
 @operation("render", levels={"instance"}, permission="r")

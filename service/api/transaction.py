@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from service.errors import DyadError
 from service.pathway.context import notices
 from service.security.access import Access
 from service.security.write_record import record_write, write_records
+from service.store import ods
 from service.store.errors import ResourceNotFound
 from service.store.records import StoredResource, format_instant
 from service.store.repository import NewResource
@@ -326,13 +326,13 @@ async def _assign_identity(ctx: FhirContext, conn: Any, access: Access, entry: E
         if entry.if_none_exist:
             matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.if_none_exist)
             entry.existing = interactions.one_or_none(entry.res_type, matches)
-        entry.res_id = entry.existing.res_id if entry.existing else str(uuid.uuid4())
+        entry.res_id = entry.existing.res_id if entry.existing else ods.new_id(entry.resource or {})
     elif entry.method == "PUT" and entry.criteria is not None and entry.res_id is None:
         matches = await interactions.find_matches(ctx, conn, access, entry.res_type, entry.criteria)
         found = interactions.one_or_none(entry.res_type, matches)
         assert entry.resource is not None
         entry.creates_by_criteria = found is None and not entry.resource.get("id")
-        entry.res_id = found.res_id if found else entry.resource.get("id") or str(uuid.uuid4())
+        entry.res_id = found.res_id if found else entry.resource.get("id") or ods.new_id(entry.resource)
     if entry.method in ("POST", "PUT") and entry.full_url and entry.res_id:
         return {entry.full_url: f"{entry.res_type}/{entry.res_id}"}
     return {}

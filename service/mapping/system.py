@@ -19,6 +19,7 @@ import orjson
 from fpml import FPMLValidationError
 
 from service.mapping.expressions import ExpressionCompiler
+from service.mapping.local_ids import recognise_minted
 from service.mapping.provenance import provenance_entry, record_source, stamp_sources
 from service.mapping.record_schema import RecordSchema
 from service.mapping.results import MappingIssue, MappingResult, Unmappable
@@ -129,7 +130,7 @@ class MappingSystem:
             return MappingResult(issues=[MappingIssue("error", "exception", exc.error_path, str(exc))])
         finally:
             end_run(token)
-        unmappable = _present(record, self.manifest.not_held_by_dyad)
+        unmappable = _present(record, self.manifest.not_held_by_dyad) + recognise_minted(bundle)
         result = MappingResult(
             issues=run.issues + _dangling(bundle, run.urns),
             unmappable=unmappable + _unique(run.unmappable),

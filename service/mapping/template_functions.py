@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.mapping.expressions import Collection, MappingFunction
+from service.mapping.local_ids import local_id
 from service.mapping.results import MappingIssue, Unmappable
 from service.mapping.translation import CodedField, CodeTranslator
 
@@ -188,6 +189,26 @@ def _key(focus: Collection) -> Collection:
     return [keys[id(r)] for r in focus if id(r) in keys]
 
 
+def _local_id(focus: Collection, kind: Any, organisation: Any) -> Collection:
+    """Resources -> the organisation's own local ids for them, or Dyad-minted ones (never Dyad's
+    logical id as if it were the system's: see service.mapping.local_ids)."""
+    out: Collection = []
+    for resource in focus:
+        if isinstance(resource, dict):
+            found = local_id(resource, str(kind), organisation if isinstance(organisation, str) else None)
+            if found is not None:
+                out.append(found)
+            else:
+                current_run().unmappable.append(
+                    Unmappable(
+                        f"{resource.get('resourceType')} local id",
+                        "Dyad's id for it is too long for the data set's field and it has none of this system's",
+                        (str(resource.get("id")),),
+                    )
+                )
+    return out
+
+
 def _urn(_focus: Collection, kind: Any, key: Any) -> Collection:
     if key is None:
         return []
@@ -248,6 +269,7 @@ FUNCTIONS: dict[str, tuple[MappingFunction, int]] = {
     "deref": (_deref, 0),
     "key": (_key, 0),
     "urn": (_urn, 2),
+    "localId": (_local_id, 2),
     "londonDateTime": (_london_datetime, 1),
     "londonDate": (_london_date, 0),
     "londonTime": (_london_time, 0),

@@ -1,37 +1,35 @@
 """Whether two mentions name the same organisation: the one comparison the pathway makes everywhere.
 
-An organisation is named by reference (`Organization/<id>`) or by its ODS code (a Reference's
-identifier, a token's organisation claim — taken as the logical id, see service.security.tokens —
-or the Organization resource's ODS identifier). Two mentions are the same organisation when any
-of these names agree; comparing references alone misses a token that carries an ODS code.
+An organisation is named by reference (`Organization/<id>`), by its ODS code (a Reference's
+identifier), or by a token's organisation claim (read as `Organization/<ODS code>`, see
+service.security.tokens). The Organization for an ODS code is stored at `Organization/<code>`
+(service.store.ods), so every name comes down to one key: the logical id. The stored
+Organization's own identifiers are not consulted: before ids were keyed, any writer could put
+another organisation's ODS code on an Organization of its own and so pass for it.
 """
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
-
-Read = Callable[[str], Awaitable[dict[str, Any] | None]]
+from service.store.ods import ODS_SYSTEM
 
 
-async def names_of(mention: str | dict[str, Any] | None, read: Read) -> set[str]:
-    """Every name the mention goes by: its reference, and its ODS codes (given or on the stored Organization)."""
+def key_of(mention: str | dict[str, Any] | None) -> str | None:
+    """The organisation's key (its Organization's logical id, the ODS code for NHS bodies)."""
     if mention is None:
-        return set()
-    reference = mention if isinstance(mention, str) else str(mention.get("reference") or "")
-    names: set[str] = set()
+        return None
     if isinstance(mention, dict):
+        reference = str(mention.get("reference") or "")
         identifier = mention.get("identifier") or {}
-        if identifier.get("system") == ODS and identifier.get("value"):
-            names.add(f"ods:{str(identifier['value']).upper()}")
-    if reference.startswith("Organization/"):
-        logical_id = reference.split("/", 1)[1]
-        names |= {reference, f"ods:{logical_id.upper()}"}
-        for other in ((await read(reference)) or {}).get("identifier") or []:
-            if other.get("system") == ODS and other.get("value"):
-                names.add(f"ods:{str(other['value']).upper()}")
-    return names
+        if not reference and isinstance(identifier, dict) and identifier.get("system") == ODS_SYSTEM:
+            value = identifier.get("value")
+            return str(value) if value else None
+    else:
+        reference = mention
+    if reference.startswith("Organization/") and reference.count("/") == 1:
+        return reference.split("/", 1)[1] or None
+    return None
 
 
-async def same_organisation(a: str | dict[str, Any] | None, b: str | dict[str, Any] | None, read: Read) -> bool:
-    return bool(await names_of(a, read) & await names_of(b, read))
+def same_organisation(a: str | dict[str, Any] | None, b: str | dict[str, Any] | None) -> bool:
+    key = key_of(a)
+    return key is not None and key == key_of(b)

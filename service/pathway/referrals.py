@@ -7,7 +7,7 @@ allow (or that take the business status backwards) and keeps the ServiceRequest 
 from typing import Any
 
 from service.conformance.issues import InvalidResource, Issue
-from service.pathway.organisations import Read, same_organisation
+from service.pathway.organisations import same_organisation
 
 REFERRAL_STATUS_SYSTEM = "https://w3id.org/dyad/fhir/CodeSystem/dyad-referral-status"
 TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
@@ -140,14 +140,14 @@ def with_output(
     return {**task, "output": outputs}
 
 
-async def answered_by(task: dict[str, Any], writer: str | None, read: Read) -> bool:
+def answered_by(task: dict[str, Any], writer: str | None) -> bool:
     """Whether an outcome written by this organisation may answer the task: only the service the
     referral went to (the Task's owner, by reference or ODS code) answers it. Without
     authentication there is no writer to check, and an owner that is not an organisation cannot
     be compared, so both are let through."""
     owner = task.get("owner") or {}
     is_organisation = str(owner.get("reference") or "").startswith("Organization/") or bool(owner.get("identifier"))
-    return writer is None or not is_organisation or await same_organisation(owner, writer, read)
+    return writer is None or not is_organisation or same_organisation(owner, writer)
 
 
 def output_reference(task: dict[str, Any], output_type: str) -> str | None:

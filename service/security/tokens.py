@@ -35,6 +35,7 @@ from service.security.jwks import (
     url_loader,
 )
 from service.security.scopes import ScopeSet
+from service.store.ods import ODS_SYSTEM
 
 # RFC 9068 access tokens say `at+jwt`; many issuers still say `JWT` or nothing.
 ACCEPTED_TYPES: Final[frozenset[str]] = frozenset({"jwt", "at+jwt", "application/at+jwt"})
@@ -42,7 +43,7 @@ ACCEPTED_TYPES: Final[frozenset[str]] = frozenset({"jwt", "at+jwt", "application
 MAX_TOKEN_LENGTH: Final[int] = 16 * 1024
 MAX_SUBJECT_LENGTH: Final[int] = 256
 
-ODS_ORGANIZATION_SYSTEM: Final[str] = "https://fhir.nhs.uk/Id/ods-organization-code"
+ODS_ORGANIZATION_SYSTEM: Final[str] = ODS_SYSTEM
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -255,9 +256,10 @@ def normalize_organization(value: object) -> str | None:
       "RX1"                                                an ODS code or bare logical id
       {"reference": "Organization/RX1"}                    a FHIR Reference
       {"system": ODS_ORGANIZATION_SYSTEM, "value": "RX1"}  an ODS Identifier
-    An ODS code is taken to be the logical id of Dyad's Organization resource for it, so
-    Organization resources for NHS bodies must be stored with their ODS code as id. Case is
-    kept as given. Absolute URLs, versioned references, other resource types, other
+    An ODS code is the logical id of Dyad's Organization for it: the store gives an Organization
+    carrying an ODS code that code as its id (service.store.ods), so a token's organisation, the
+    Organization a mapped record names and a routing rule's team are one resource. Case is kept
+    as given (ODS codes are upper case; a token saying `rx1` names no NHS body's Organization). Absolute URLs, versioned references, other resource types, other
     identifier systems and lists raise ValueError: guessing would risk naming the wrong body.
     """
     if value is None:

@@ -22,8 +22,10 @@ from sqlalchemy.orm import aliased
 from service.store.tables import AccessGrantRow, ReferenceIndexRow, ResourceRow
 
 # Identity records (the baby, the caregivers) are never restricted: every service must find the
-# same person by NHS number, or it registers a second one (docs/security.md).
-IDENTITY_TYPES = frozenset({"Patient", "RelatedPerson"})
+# same person by NHS number, or it registers a second one (docs/security.md). Organizations too:
+# each is keyed by its ODS code (service.store.ods), a public directory entry every service's
+# records refer to; one hidden from a service would make its records fail to name it.
+IDENTITY_TYPES = frozenset({"Patient", "RelatedPerson", "Organization"})
 # Types only their owner sees and changes: a Subscription names its owner's endpoint and secrets.
 OWNED_TYPES = frozenset({"Subscription"})
 # Types everyone entitled may see but only their owner may change or delete: a Consent's grants

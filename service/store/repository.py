@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.store import ods
 from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
 from service.store.errors import (
     DuplicateIdentity,
@@ -173,7 +174,8 @@ class ResourceRepository:
         if not items:
             return []
         now = utc_now()
-        stamped = [stamp(item.content, item.res_id or str(uuid.uuid4()), 1, now) for item in items]
+        stamped = [stamp(item.content, item.res_id or ods.new_id(item.content), 1, now) for item in items]
+        await self._require_free_ods_ids(conn, stamped)
         announced = len(items)
         if along is not None:
             extra = along([StoredResource(s["resourceType"], s["id"], 1, now, s, "POST") for s in stamped])
@@ -362,11 +364,14 @@ class ResourceRepository:
     async def require_unique_identity(
         self, conn: AsyncConnection, content: dict[str, Any], *, res_id: str | None, viewer: Viewer
     ) -> None:
-        """Refuse a Patient whose NHS number another Patient holds, whatever that one's labels.
+        """Refuse a Patient whose NHS number another Patient holds, whatever that one's labels,
+        and an Organization whose ODS code is not its id (service.store.ods; res_id None: the
+        server will assign it).
 
         This answers with the holder named when the writer may see it; the unique index
         (migration 0008) is what makes the rule hold under concurrent writes.
         """
+        ods.check_keyed(content, res_id)
         numbers = nhs_numbers(content)
         if content.get("resourceType") != "Patient" or not numbers:
             return
@@ -385,6 +390,21 @@ class ResourceRepository:
         holder = result.first()
         if holder is not None:
             raise DuplicateIdentity(holder.res_id if holder.visible else None)
+
+    async def _require_free_ods_ids(self, conn: AsyncConnection, stamped: list[dict[str, Any]]) -> None:
+        """A new Organization keyed by an ODS code that already has one (even deleted) is a
+        duplicate, answered as such rather than as the unique index's failure."""
+        keyed = [s["id"] for s in stamped if s["resourceType"] == "Organization" and ods.keyed_id(s) == s["id"]]
+        if not keyed:
+            return
+        taken = await conn.execute(
+            select(ResourceRow.res_id)
+            .where(ResourceRow.res_type == "Organization", ResourceRow.res_id.in_(keyed))
+            .limit(1)
+        )
+        code = taken.scalar_one_or_none()
+        if code is not None:
+            raise ods.OrganisationExists(code)
 
     async def existing(
         self, conn: AsyncConnection, keys: set[tuple[str, str]], *, viewer: Viewer
@@ -476,6 +496,7 @@ class ResourceRepository:
             raise ResourceNotFound(res_type, res_id)
         if res_type in OWNER_CHANGES_ONLY and not viewer.owns(row.owner_org):
             raise NotOwner(res_type, res_id)
+        ods.check_may_change(res_type, res_id, viewer)
 
     async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str, viewer: Viewer) -> Any:
         # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are

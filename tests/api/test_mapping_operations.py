@@ -250,3 +250,59 @@ async def test_render_takes_an_observation_whose_performer_is_an_organization(cl
     assert response.status_code == 200, response.text
     [by_team] = [a for a in response.json()["record"]["RelationshipAssessments"] if a["AssessmentID"] == "RA-RX1-90999"]
     assert "CareProfLocalID" not in by_team and "AssessorName" not in by_team
+
+
+# --- identity across systems ------------------------------------------------------------------
+
+
+async def test_two_systems_naming_one_ods_code_make_one_organization_keyed_by_it(client: httpx.AsyncClient) -> None:
+    # Health visiting names RBX as the referrer; maternity is RBX. Each is sent twice.
+    for _ in range(2):
+        assert (
+            await _ingest(client, "health-visiting", sample("health-visiting", "new-birth-visit-father-only.json"))
+        ).status_code == 200
+        assert (
+            await _ingest(client, "maternity", sample("maternity", "postnatal-visit-concern-noah.json"))
+        ).status_code == 200
+    found = (await client.get("/fhir/Organization", params={"identifier": f"{ODS}|RBX"})).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["RBX"]
+    assert await _count(client, "Organization") == 3  # RBX, RX1 and TAF: one per ODS code the records name
+    # Both systems' referrals name that Organization as the referrer.
+    referrals = (await client.get("/fhir/ServiceRequest", params={"requester": "Organization/RBX"})).json()
+    sources = {e["resource"]["meta"]["source"].split("/source/")[1].split("/")[0] for e in referrals["entry"]}
+    assert sources == {"health-visiting", "maternity"}
+
+
+PEOPLE_AND_RECORDS = ("Patient", "RelatedPerson", "Observation", "Encounter", "ServiceRequest", "CarePlan", "Goal")
+
+
+@pytest.mark.parametrize(
+    ("origin", "name", "target", "subject_nhs"),
+    [
+        ("maternity", "postnatal-visit-concern-noah.json", "health-visiting", "9995632012"),
+        ("health-visiting", "new-birth-visit-ava.json", "maternity", None),
+    ],
+)
+async def test_a_family_rendered_for_another_system_and_sent_back_is_the_same_people_and_records(
+    client: httpx.AsyncClient, origin: str, name: str, target: str, subject_nhs: str | None
+) -> None:
+    """Rendered for a system that never held them, the family's local ids are Dyad-minted, not
+    Dyad's ids passed off as that system's; sent back, they name what Dyad holds."""
+    assert (await _ingest(client, origin, sample(origin, name))).status_code == 200
+    counts = {t: await _count(client, t) for t in PEOPLE_AND_RECORDS}
+    if subject_nhs is None:  # maternity's record is the mother's
+        mothers = (await client.get("/fhir/Patient", params={"link:missing": "false"})).json()
+        subject = mothers["entry"][0]["resource"]["id"]
+    else:
+        subject = await _patient_id(client, subject_nhs)
+    ods = {"health-visiting": "RX1", "maternity": "RBX"}[target]
+    response = await client.get(f"/fhir/Patient/{subject}/$render", params={"system": target, "organisation": ods})
+    assert response.status_code == 200, response.text
+    rendered = response.json()["record"]
+    assert subject not in json.dumps(rendered)  # no Dyad id passed off as the system's own
+    back = await _ingest(client, target, rendered)
+    assert back.status_code == 200, back.text
+    assert {t: await _count(client, t) for t in PEOPLE_AND_RECORDS} == counts
+    again = await _ingest(client, target, rendered)
+    assert again.status_code == 200, again.text
+    assert {t: await _count(client, t) for t in PEOPLE_AND_RECORDS} == counts

@@ -40,9 +40,10 @@ DYAD = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts"
 SERVICES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-services"
 CAREGIVER = "https://w3id.org/dyad/fhir/StructureDefinition/dyad-ext-caregiver"
 
-MIDWIFERY = "Organization/org-community-midwifery"
-HEALTH_VISITING = "Organization/org-health-visiting-north"
-PARENT_INFANT_TEAM = "Organization/org-parent-infant-team"
+# NHS bodies' Organizations are keyed by their ODS codes (docs/mappings.md, Identity across systems).
+MIDWIFERY = "Organization/RBX"
+HEALTH_VISITING = "Organization/RX1"
+PARENT_INFANT_TEAM = "Organization/TAF"
 HEALTH_VISITOR = "PractitionerRole/hv-priya-shah-role"
 PSYCHOTHERAPIST = "Practitioner/pip-tom-evans"
 AVA_NHS, GRACE_NHS, DANIEL_NHS = "9994123459", "9990782148", "9996613186"
@@ -93,16 +94,16 @@ async def found(fhir: httpx.AsyncClient, res_type: str, **params: str) -> list[d
 
 
 async def load_service_directory(fhir: httpx.AsyncClient) -> None:
-    """The organisations and staff every system already knows, with their ODS codes."""
-    for name, ods in (
-        ("org-community-midwifery", "RBX"),
-        ("org-health-visiting-north", "RX1"),
-        ("org-parent-infant-team", "TAF"),
-    ):
-        organisation = {**example(f"Organization-{name}"), "identifier": [{"system": ODS, "value": ods}]}
-        await ok(await fhir.put(f"/Organization/{name}", json=organisation, headers=FHIR))
+    """The organisations and staff every system already knows, the organisations keyed by their ODS codes."""
+    keyed = {"org-community-midwifery": "RBX", "org-health-visiting-north": "RX1", "org-parent-infant-team": "TAF"}
+    for name, ods in keyed.items():
+        organisation = {**example(f"Organization-{name}"), "id": ods, "identifier": [{"system": ODS, "value": ods}]}
+        await ok(await fhir.put(f"/Organization/{ods}", json=organisation, headers=FHIR))
     for name in ("Practitioner-hv-priya-shah", "Practitioner-pip-tom-evans", "PractitionerRole-hv-priya-shah-role"):
-        resource = example(name)
+        text = json.dumps(example(name))
+        for example_id, ods in keyed.items():
+            text = text.replace(f'"Organization/{example_id}"', f'"Organization/{ods}"')
+        resource = json.loads(text)
         await ok(await fhir.put(f"/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR))
 
 

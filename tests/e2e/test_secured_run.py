@@ -52,7 +52,12 @@ def test_every_request_is_audited_and_logs_carry_no_identifiers(secured) -> None
         responses.append(client.get("/fhir/Patient", params={"identifier": f"{NHS}|9434765919"}, headers=headers))
         responses.append(client.get("/fhir/Patient", params={"family": "Featherstonehaugh"}, headers=headers))
         responses.append(client.get(f"/fhir/Patient/{baby.json()['id']}", headers=headers))
-        responses.append(client.post("/fhir/$ingest", params={"system": "maternity"}, json=sample, headers=headers))
+        # A record is ingested by its own organisation's token (the sample is maternity unit RBX's).
+        maternity = key.mint(subject="maternity-ehr", scopes="system/*.cruds", organization="RBX")
+        ingest_headers = {**headers, "Authorization": f"Bearer {maternity}"}
+        responses.append(
+            client.post("/fhir/$ingest", params={"system": "maternity"}, json=sample, headers=ingest_headers)
+        )
         responses.append(client.get("/fhir/Patient/does-not-exist", headers=headers))
         responses.append(client.get("/fhir/Patient", headers={"Authorization": "Bearer not.a.token"}))
         assert [r.status_code for r in responses] == [201, 201, 200, 200, 200, 200, 404, 401]

@@ -91,6 +91,36 @@ def test_capitalised_field_names_of_non_fhir_records_navigate() -> None:
     assert fhirpath.evaluate({}, "%record.Visit.Date", {"record": record}) == ["2026-01-02"]
 
 
+def test_contains_is_membership_as_an_operator_and_substring_as_a_function() -> None:
+    """Reported as "contains returns nothing" (issue 13): it does not. The operator is collection
+    membership (FHIRPath 6.3.2), so `'abc' contains 'b'` is false; the string function is `.contains()`."""
+    assert fhirpath.evaluate({}, "'abc'.contains('b')") == [True]
+    assert fhirpath.evaluate({}, "'abc' contains 'b'") == [False]
+    assert fhirpath.evaluate({}, "'abc' contains 'abc'") == [True]
+    assert fhirpath.evaluate({}, "(1 | 2) contains 2") == [True]
+    assert fhirpath.evaluate({}, "{} contains 'a'") == [False]
+    assert fhirpath.evaluate({}, "('a' | 'b') contains {}") == []
+    record = {"Org": "RX1", "Names": ["abc", "def"]}
+    assert fhirpath.evaluate({}, "%record.Names contains 'abc'", {"record": record}) == [True]
+    assert fhirpath.evaluate({}, "%record.Org.contains('X1')", {"record": record}) == [True]
+    assert values(PATIENT, "name.given contains 'Peter'") == [True]
+
+
+def test_union_and_select_over_resources_and_records() -> None:
+    """Reported as a KeyError 'resourceType' (issue 13): that is fhirpathpy's, on capitalised
+    record fields (tests/mapping/test_expressions.py expects it there); this engine reads them."""
+    resources = [{"resourceType": "Patient", "id": "p1"}, {"resourceType": "Observation", "id": "o1"}]
+    record = {"Org": "RX1", "Kids": [{"Id": "a"}, {"Id": "b"}]}
+    variables = {"resources": resources, "record": record}
+    assert fhirpath.evaluate({}, "%resources.select(resourceType)", variables) == ["Patient", "Observation"]
+    assert fhirpath.evaluate({}, "(%resources.ofType(Patient) | %resources.ofType(Observation)).id", variables) == [
+        "p1",
+        "o1",
+    ]
+    assert fhirpath.evaluate({}, "%resources.first() | %resources.last()", variables) == resources
+    assert fhirpath.evaluate({}, "%record.Kids.select(Id) | %record.Org", variables) == ["a", "b", "RX1"]
+
+
 def test_resolve_contained_and_by_reference_type() -> None:
     assert values(PATIENT, "generalPractitioner.resolve().id") == ["pr1"]
     assert values(PATIENT, "managingOrganization.resolve() is Organization") == [True]

@@ -13,6 +13,7 @@ from tests.pathway.family import MIDWIFERY, PARENT_INFANT_TEAM, example, put, re
 from tests.pathway.test_referrals import assessment_for_referral, outputs_of
 
 FHIR = {"Content-Type": "application/fhir+json"}
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 Client = Callable[[str], httpx.AsyncClient]
 
 
@@ -75,17 +76,53 @@ async def test_an_observation_another_organisation_bases_on_the_referral_does_no
     assert outputs_of(await _referral_task(team)) == []
 
 
+def _team_by_ods_code() -> dict:
+    """The parent-infant team as an NHS body: its Organization is keyed by its ODS code, RX1."""
+    organisation = example("Organization-org-parent-infant-team")
+    organisation["id"] = "RX1"
+    organisation["identifier"] = [{"system": ODS, "value": "RX1"}]
+    return organisation
+
+
+def _referral_to_rx1() -> dict:
+    resource = referral()
+    resource["performer"] = [{"reference": "Organization/RX1"}]
+    return resource
+
+
 async def test_a_team_whose_token_carries_its_ods_code_answers_the_referral_sent_to_its_organization(
     as_org: Client,
 ) -> None:
     team = as_org("RX1")  # the token names the team by ODS code; the referral names its Organization resource
     await seed_family(team)
-    organisation = example("Organization-org-parent-infant-team")
-    organisation["identifier"] = [{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RX1"}]
-    await put(team, organisation)
-    await put(team, referral())
+    await put(team, _team_by_ods_code())
+    await put(team, _referral_to_rx1())
     created = await team.post("/fhir/Observation", json=assessment_for_referral(), headers=FHIR)
     assert created.status_code == 201, created.text
     assert outputs_of(await _referral_task(team)) == [
         ("relationship-assessment-result", f"Observation/{created.json()['id']}")
     ]
+
+
+async def test_an_organisation_cannot_pass_for_another_by_putting_its_ods_code_on_its_own_organization(
+    as_org: Client,
+) -> None:
+    """Before Organizations were keyed by ODS code, an organisation's own Organization carrying
+    the team's ODS code made its writes count as the team's: it answered the team's referral."""
+    team, impostor = as_org("RX1"), as_org("Organization/impostor-clinic")
+    await seed_family(team)
+    await put(team, _team_by_ods_code())
+    await put(team, _referral_to_rx1())
+    claimed = {"resourceType": "Organization", "id": "impostor-clinic", "identifier": [{"system": ODS, "value": "RX1"}]}
+    refused = await impostor.put("/fhir/Organization/impostor-clinic", json=claimed, headers=FHIR)
+    assert refused.status_code == 422, refused.text
+    assert "Organization/RX1" in refused.text
+    written = await impostor.post("/fhir/Observation", json=assessment_for_referral("imp-1"), headers=FHIR)
+    assert written.status_code == 201
+    assert outputs_of(await _referral_task(team)) == []
+    # Nor may it rewrite what RX1 is (its type decides, e.g., whether RX1's writes are restricted).
+    retyped = _team_by_ods_code()
+    retyped.pop("type")
+    assert (await impostor.put("/fhir/Organization/RX1", json=retyped, headers=FHIR)).status_code == 403
+    assert (await impostor.delete("/fhir/Organization/RX1")).status_code == 403
+    assert (await team.put("/fhir/Organization/RX1", json=retyped, headers=FHIR)).status_code == 200

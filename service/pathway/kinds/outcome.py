@@ -15,7 +15,7 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
         writer = await ctx.repository.owner_of(ctx.conn, ctx.change.pk) if tasks else None
         for task in tasks:
             assert task.content is not None
-            if not await referrals.answered_by(task.content, writer, ctx.read):
+            if not referrals.answered_by(task.content, writer):
                 continue
             if outcome.newest_by and not await _newest(ctx, task.content, outcome):
                 continue
