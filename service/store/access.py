@@ -91,7 +91,11 @@ def visible_bound(viewer: Viewer, resource: Any = ResourceRow) -> ColumnElement[
 
 
 def viewer_parameters(viewer: Viewer) -> dict[str, Any]:
-    return {"dyad_viewer_org": viewer.organization, "dyad_viewer_purpose": viewer.purpose, "dyad_viewer_now": datetime.now(UTC)}
+    return {
+        "dyad_viewer_org": viewer.organization,
+        "dyad_viewer_purpose": viewer.purpose,
+        "dyad_viewer_now": datetime.now(UTC),
+    }
 
 
 def _visible(viewer: Viewer, resource: Any, version: Any, values: ViewerValues) -> ColumnElement[bool]:

@@ -70,7 +70,7 @@ class Database:
         parameters = statement.parameters(values)
         with _timeouts_named():
             async with self.read_engine.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
+                driver: Any = (await conn.get_raw_connection()).driver_connection
                 if self.dialect == "sqlite":
                     rows = await driver.execute_fetchall(statement.sql, parameters)
                     raw = rows[0] if rows else None

@@ -48,7 +48,9 @@ class StoredJSON:
 
     def parsed(self) -> StoredResource:
         content: dict[str, Any] = orjson.loads(self.text)
-        return StoredResource(self.res_type, self.res_id, self.version, self.last_updated, content, self.method, self.pk)
+        return StoredResource(
+            self.res_type, self.res_id, self.version, self.last_updated, content, self.method, self.pk
+        )
 
 
 def select_current(content: Any = ResourceVersionRow.content) -> Select[Any]:

@@ -342,7 +342,9 @@ class ResourceRepository:
         ResourceGone (tests/store/test_direct_reads.py compares the two over the same data).
         """
         statement = self._read_statement(db, viewer)
-        row = await db.fetch_one(statement, {"dyad_res_type": res_type, "dyad_res_id": res_id, **viewer_parameters(viewer)})
+        row = await db.fetch_one(
+            statement, {"dyad_res_type": res_type, "dyad_res_id": res_id, **viewer_parameters(viewer)}
+        )
         if row is None:
             raise ResourceNotFound(res_type, res_id)
         pk, found_type, found_id, version, last_updated, method, text = row
