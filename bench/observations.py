@@ -39,6 +39,7 @@ CONCERN = [
     ("significant-concern", "Significant concern"),
 ]
 OBSERVATIONS_PER_INFANT = 40
+PRACTITIONERS = 200
 FIRST_DAY = date(2024, 1, 1)
 DAYS = 731
 SEARCH_FROM = "2025-01-01"
@@ -86,7 +87,7 @@ def observation(key: Key, rng: random.Random) -> dict[str, Any]:
         "focus": [{"reference": f"RelatedPerson/caregiver-{key.infant:06d}"}],
         "effectiveDateTime": key.effective.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "method": _coding(INSTRUMENTS_SYSTEM, ASSESSMENTS[key.assessment][1]),
-        "performer": [{"reference": f"Practitioner/hv-{rng.randrange(200):04d}"}],
+        "performer": [{"reference": f"Practitioner/hv-{rng.randrange(PRACTITIONERS):04d}"}],
         "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN)),
         "component": [
             {
@@ -113,6 +114,23 @@ def transaction(keys: list[Key], rng: random.Random) -> bytes:
         }
         for i, key in enumerate(keys)
     ]
+    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+
+
+def people(infants: int) -> bytes:
+    """A transaction that stores what the Observations refer to (references resolve on write):
+    each infant, its caregiver and the health visitors, under the ids the Observations use."""
+
+    def put(resource: dict[str, Any]) -> dict[str, Any]:
+        url = f"{resource['resourceType']}/{resource['id']}"
+        return {"resource": resource, "request": {"method": "PUT", "url": url}}
+
+    entries = []
+    for n in range(infants):
+        entries.append(put({"resourceType": "Patient", "id": f"infant-{n:06d}", "birthDate": "2024-01-01"}))
+        caregiver = {"resourceType": "RelatedPerson", "id": f"caregiver-{n:06d}"}
+        entries.append(put({**caregiver, "patient": {"reference": f"Patient/infant-{n:06d}"}}))
+    entries += [put({"resourceType": "Practitioner", "id": f"hv-{n:04d}"}) for n in range(PRACTITIONERS)]
     return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 
 

@@ -22,7 +22,7 @@ from service.api.requests import (
     read_body,
     search_items,
 )
-from service.api.responses import check_format, fhir_json, resource_response
+from service.api.responses import check_format, fhir_json, resource_response, stored_response
 from service.api.write_unit import write_unit
 from service.search.query import SearchQuery
 from service.security.access import Access
@@ -109,9 +109,8 @@ async def read(
 ) -> Response:
     _mark(request, "read")
     _entities(request, f"{res_type}/{res_id}")
-    async with ctx.db.read() as conn:
-        stored = await interactions.read(ctx, conn, access, res_type, res_id)
-    return resource_response(stored, request, base)
+    stored = await interactions.read_json(ctx, access, res_type, res_id)
+    return stored_response(stored, request, base)
 
 
 @router.get("/{res_type}", summary="Search")
@@ -150,7 +149,10 @@ async def _search(
 async def _run_search(
     ctx: FhirContext, access: Access, res_type: str, items: list[tuple[str, str]], prefer: Prefer
 ) -> tuple[SearchQuery, SearchPage]:
-    async with ctx.db.read() as conn:
+    # A page without includes is one statement (its total rides in it): no transaction around
+    # it. Includes are further statements, which must see what the page saw.
+    including = any(name.split(":")[0] in ("_include", "_revinclude") for name, _ in items)
+    async with ctx.db.read(snapshot=including) as conn:
         return await interactions.search(ctx, conn, access, res_type, items, strict=prefer.strict)
 
 
