@@ -1,4 +1,4 @@
-"""The batched pathway writes (service/pathway/deferred.py, teams.prefetch_families) against the
+"""The batched pathway writes (service/pathway/deferred.py, teams.prefetch_families, earlier.py) against the
 one-by-one path they replace: the same Tasks, Provenances, index rows and warnings either way.
 
 Three mirrored sets of families (same teams, same Observations, ids differing only by a letter)
@@ -193,6 +193,7 @@ async def test_batched_pathway_writes_derive_what_the_one_by_one_path_does(
             return None
 
         off.setattr(listener, "prefetch_families", no_prefetch)  # each family looked up on its own
+        off.setattr(listener, "prefetch_earlier", no_prefetch)  # each earlier concern searched on its own
         ids_a, warnings_a = await _write(running, "a", "bundle")
     ids_b, warnings_b = await _write(running, "b", "bundle")
     ids_c, warnings_c = await _write(running, "c", "single")
