@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from bench.observations import Key, draw_keys, infant_count, people, transaction
+from bench.observations import Key, draw_keys, infant_count, people_transactions, transaction
 
 BUNDLE_TIMEOUT_S = 300.0
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -40,6 +40,15 @@ def _created_ids(response_body: bytes) -> list[str]:
     return [entry["response"]["location"].split("/")[1] for entry in bundle.get("entry", [])]
 
 
+def load_people(client: httpx.Client, infants: int) -> None:
+    """The Patients, RelatedPersons and Practitioners the Observations refer to: Dyad refuses a
+    write whose references do not resolve. Not timed (the figure is the Observations' Bundles)."""
+    for number, body in enumerate(people_transactions(infants), 1):
+        response = client.post("/fhir", content=body, headers={"Content-Type": "application/fhir+json"})
+        if response.status_code != 200:
+            raise RuntimeError(f"people transaction {number} failed with {response.status_code}: {response.text[:500]}")
+
+
 def load(base_url: str, observations: int, bundle_size: int, seed: int, progress_every: int = 10) -> LoadedData:
     """POST transaction Bundles one after another (the latency of one Bundle is the figure)."""
     rng = random.Random(seed)
@@ -47,10 +56,7 @@ def load(base_url: str, observations: int, bundle_size: int, seed: int, progress
     data = LoadedData(keys=keys, ids=[])
     began = time.perf_counter()
     with httpx.Client(base_url=base_url, timeout=BUNDLE_TIMEOUT_S) as client:
-        # What the Observations refer to first (references resolve on write); not timed.
-        response = client.post("/fhir", content=people(infant_count(observations)), headers=FHIR_JSON)
-        if response.status_code != 200:
-            raise RuntimeError(f"storing the infants failed with {response.status_code}: {response.text[:500]}")
+        load_people(client, infant_count(observations))
         for number, start in enumerate(range(0, observations, bundle_size), 1):
             body = transaction(keys[start : start + bundle_size], rng)
             sent = time.perf_counter()

@@ -4,7 +4,8 @@
                                  [--backends sqlite,postgresql]
 
 Starts the real server (`python -m service serve`, DYAD_DATABASE_URL) on a fresh database, a
-local receiver, and one rest-hook Subscription on Observation; then writes Observations at a
+local receiver, one rest-hook Subscription on relationship Observations and the people they
+refer to; then writes the server bench's relationship Observations (bench/observations.py) at a
 fixed rate (by default as 10 transaction Bundles of 20 per second) and times, for each, the
 moment its commit reached the client (the 201, or the Bundle's transaction-response) against
 the receiver's notification. The write rate achieved is reported, and a run that did not reach
@@ -14,6 +15,7 @@ the rate asked for says so and exits non-zero.
 import argparse
 import asyncio
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -25,11 +27,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 
+from bench import observations as obs
 from bench.notify_receiver import Receiver, free_port
 from bench.servers import wait_ready
 
@@ -37,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CODE = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "relationship-assessment"}
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+INFANTS = 50  # the relationship Observations' subjects
+CATEGORY = f"{obs.CONCEPTS_SYSTEM}|parent-infant-relationship"
 
 
 RATE_TOLERANCE = 0.95  # a run that wrote less than 95 % of the rate asked for did not reach it
@@ -147,14 +154,22 @@ def observation(n: int) -> dict[str, object]:
         "resourceType": "Observation",
         "status": "final",
         "code": {"coding": [CODE]},
-        "subject": {"reference": f"Patient/bench-infant-{n % 50}"},
+        "subject": {"reference": f"Patient/bench-infant-{n % INFANTS}"},
         "effectiveDateTime": "2026-10-02T10:30:00Z",
     }
 
 
+def relationship_observation(n: int) -> dict[str, Any]:
+    """The server bench's relationship Observation (profile-conformant; a concern in most, so the
+    pathway raises its Tasks as it would in use), about one of INFANTS infants."""
+    rng = random.Random(n)
+    key = obs.Key(n % INFANTS, n % len(obs.ASSESSMENTS), datetime(2026, 10, 2, 10, 30, tzinfo=UTC))
+    return obs.observation(key, rng)
+
+
 def transaction(first: int, size: int) -> dict[str, object]:
     entries = [
-        {"resource": observation(n), "request": {"method": "POST", "url": "Observation"}}
+        {"resource": relationship_observation(n), "request": {"method": "POST", "url": "Observation"}}
         for n in range(first, first + size)
     ]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
@@ -198,7 +213,9 @@ async def write_load(base: str, rate: float, seconds: float, bundle: int, client
         async def one(first: int) -> None:
             try:
                 if bundle == 1:
-                    response = await client.post("/fhir/Observation", json=observation(first), headers=FHIR_JSON)
+                    response = await client.post(
+                        "/fhir/Observation", json=relationship_observation(first), headers=FHIR_JSON
+                    )
                 else:
                     response = await client.post("/fhir", json=transaction(first, bundle), headers=FHIR_JSON)
                 at = time.time()
@@ -231,10 +248,13 @@ def run_backend(backend: str, rate: float, seconds: float, bundle: int, clients:
             "resourceType": "Subscription",
             "status": "requested",
             "reason": "benchmark",
-            "criteria": f"Observation?code={CODE['system']}|{CODE['code']}",
+            "criteria": f"Observation?category={CATEGORY}",
             "channel": {"type": "rest-hook", "endpoint": receiver.url, "payload": "application/fhir+json"},
         }
         assert httpx.post(f"{base}/fhir/Subscription", json=subscription, headers=FHIR_JSON).status_code == 201
+        # The people the Observations refer to: Dyad refuses a write whose references do not resolve.
+        for body in obs.people_transactions(INFANTS):
+            assert httpx.post(f"{base}/fhir", content=body, headers=FHIR_JSON, timeout=120).status_code == 200
         load = asyncio.run(write_load(base, rate, seconds, bundle, clients))
         deadline = time.monotonic() + 60
         while len(receiver.requests) < len(load.committed) and time.monotonic() < deadline:

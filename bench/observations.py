@@ -100,6 +100,37 @@ def observation(key: Key, rng: random.Random) -> dict[str, Any]:
     }
 
 
+# The create workload draws its infants from this many, whatever N is; the performers from PRACTITIONERS.
+CREATE_INFANTS = 1000
+PRACTITIONERS = 200
+
+
+def people_transactions(infants: int, size: int = 1000) -> list[bytes]:
+    """Transaction Bundles that PUT every Patient, RelatedPerson and Practitioner the bench's
+    Observations (loaded and created) refer to; each infant's caregiver after the infant."""
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Practitioner", "id": f"hv-{n:04d}", "name": [{"family": f"Visitor {n}"}]}
+        for n in range(PRACTITIONERS)
+    ]
+    for n in range(max(infants, CREATE_INFANTS)):
+        resources.append({"resourceType": "Patient", "id": f"infant-{n:06d}", "birthDate": "2024-01-01"})
+        resources.append(
+            {
+                "resourceType": "RelatedPerson",
+                "id": f"caregiver-{n:06d}",
+                "patient": {"reference": f"Patient/infant-{n:06d}"},
+            }
+        )
+    bundles = []
+    for start in range(0, len(resources), size):
+        entries = [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources[start : start + size]
+        ]
+        bundles.append(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+    return bundles
+
+
 def observation_body(key: Key, rng: random.Random) -> bytes:
     return orjson.dumps(observation(key, rng))
 
@@ -114,23 +145,6 @@ def transaction(keys: list[Key], rng: random.Random) -> bytes:
         }
         for i, key in enumerate(keys)
     ]
-    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-
-
-def people(infants: int) -> bytes:
-    """A transaction that stores what the Observations refer to (references resolve on write):
-    each infant, its caregiver and the health visitors, under the ids the Observations use."""
-
-    def put(resource: dict[str, Any]) -> dict[str, Any]:
-        url = f"{resource['resourceType']}/{resource['id']}"
-        return {"resource": resource, "request": {"method": "PUT", "url": url}}
-
-    entries = []
-    for n in range(infants):
-        entries.append(put({"resourceType": "Patient", "id": f"infant-{n:06d}", "birthDate": "2024-01-01"}))
-        caregiver = {"resourceType": "RelatedPerson", "id": f"caregiver-{n:06d}"}
-        entries.append(put({**caregiver, "patient": {"reference": f"Patient/infant-{n:06d}"}}))
-    entries += [put({"resourceType": "Practitioner", "id": f"hv-{n:04d}"}) for n in range(PRACTITIONERS)]
     return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 
 

@@ -32,7 +32,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI
 
-from bench.observations import ASSESSMENTS, draw_keys, infant_count, people, search_path, transaction
+from bench.observations import ASSESSMENTS, draw_keys, infant_count, people_transactions, search_path, transaction
 from service.app import create_app
 from service.config import Settings
 
@@ -121,9 +121,10 @@ async def load(app: FastAPI, observations: int) -> tuple[list[str], list[str]]:
         return held, searches
     rng = random.Random(16)
     keys = draw_keys(observations, infant_count(observations), rng)
-    status, body = await call(app, "POST", "/fhir", people(infant_count(observations)))
-    if status != 200:
-        raise RuntimeError(f"storing the infants failed: {status} {body[:300]!r}")
+    for people_bundle in people_transactions(infant_count(observations)):
+        status, body = await call(app, "POST", "/fhir", people_bundle)
+        if status != 200:
+            raise RuntimeError(f"storing the infants failed: {status} {body[:300]!r}")
     ids: list[str] = []
     for start in range(0, observations, 1000):
         status, body = await call(app, "POST", "/fhir", transaction(keys[start : start + 1000], rng))

@@ -2,13 +2,19 @@
 version is carried out by the module of its kind (service/pathway/kinds/, chosen by the rule file).
 """
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.context import PathwayContext, PathwayOptions
+from service.pathway.deferred import deferring
+from service.pathway.earlier import prefetch_earlier, seen
 from service.pathway.extraction import Extractor
 from service.pathway.kinds import KINDS, ROUTING_KINDS
+from service.pathway.kinds.persistent_concern import caregivers
 from service.pathway.routing import RuleBook
-from service.pathway.teams import TEAM_TYPES, forget_families
+from service.pathway.teams import TEAM_TYPES, forget_families, prefetch_families
 from service.search.registry import SearchRegistry
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
@@ -40,11 +46,37 @@ class PathwayListener:
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None:
         if change.res_type in TEAM_TYPES:
             forget_families(conn)
+        seen(conn, change)
         if change.content is None or change.res_type in ("AuditEvent", "Provenance"):
             return
         ctx = PathwayContext(conn, self.repository, self.registry, self.rules, self.extractor, self.options, change)
-        for rule in self.rules.for_type(change.res_type):
-            if rule.kind in ROUTING_KINDS and not self.options.rules_enabled:
-                continue
-            if rule.fires_on(change.content):
-                await KINDS[rule.kind](ctx, rule)
+        async with self.batch(conn):
+            for rule in self.rules.for_type(change.res_type):
+                if rule.kind in ROUTING_KINDS and not self.options.rules_enabled:
+                    continue
+                if rule.fires_on(change.content):
+                    await KINDS[rule.kind](ctx, rule)
+
+    async def prepare(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
+        """Before a batch's announcements: the families of every infant its rules may route work
+        for, looked up together (teams.prefetch_families) rather than per infant."""
+        if not self.options.rules_enabled:
+            return
+        infants: list[str] = []
+        pairs: list[tuple[str, str]] = []
+        for change in changes:
+            for rule in self.rules.for_type(change.res_type) if change.content is not None else ():
+                infant = rule.infant_of(change.content) if rule.owner_teams else None  # type: ignore[arg-type]
+                reference = (infant or {}).get("reference")
+                if isinstance(reference, str) and reference not in infants:
+                    infants.append(reference)
+                if isinstance(reference, str) and rule.kind == "persistent-concern":
+                    pairs += [(reference, caregiver) for caregiver in caregivers(change.content)]  # type: ignore[arg-type]
+        if infants:
+            await prefetch_families(conn, self.registry, self.repository, infants)
+        if pairs:
+            await prefetch_earlier(conn, self.registry, list(changes), pairs)
+
+    def batch(self, conn: AsyncConnection) -> AbstractAsyncContextManager[None]:
+        """A scope over announcements whose Tasks are created together at its end (deferred.py)."""
+        return deferring(conn, self.repository, self.registry)

@@ -2,14 +2,14 @@
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -129,7 +129,8 @@ class ChangeListener(Protocol):
 
     A listener may also have `async def prepare(conn, changes)`: called once for a batch of new
     versions before the per-change calls, so it can do for all of them in one statement what it
-    would otherwise do per change (the outbox matches them against each criteria at once).
+    would otherwise do per change (the outbox matches them against each criteria at once); and
+    `batch(conn)`, an async context manager over a batch's announcements (see `announcing`).
     """
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None: ...
@@ -153,6 +154,17 @@ class ResourceRepository:
             prepare = getattr(listener, "prepare", None)
             if prepare is not None:
                 await prepare(conn, changes)
+
+    @asynccontextmanager
+    async def announcing(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """A scope over several announcements, for listeners that do some of their work for all of
+        them at its end (`batch(conn)`: the pathway creates the Tasks they raise together)."""
+        async with AsyncExitStack() as stack:
+            for listener in self._listeners:
+                batch = getattr(listener, "batch", None)
+                if batch is not None:
+                    await stack.enter_async_context(batch(conn))
+            yield
 
     async def announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
         """Tell the change listeners of a version written with create_many(announce=False)."""
@@ -249,8 +261,9 @@ class ResourceRepository:
         if announce:
             if len(created) > 1:
                 await self.prepare_announcements(conn, created)
-            for change in created:
-                await self.announce(conn, change)
+            async with self.announcing(conn):
+                for change in created:
+                    await self.announce(conn, change)
         return created
 
     async def update(
@@ -462,21 +475,21 @@ class ResourceRepository:
 
         Only the keys are read: a reference check over a large Bundle needs no content.
         """
-        found: set[tuple[str, str]] = set()
+        if not keys:
+            return set()
         by_type: dict[str, list[str]] = {}
         for res_type, res_id in keys:
             by_type.setdefault(res_type, []).append(res_id)
-        for res_type, ids in by_type.items():
-            result = await conn.execute(
-                select(ResourceRow.res_id).where(
-                    ResourceRow.res_type == res_type,
-                    ResourceRow.res_id.in_(ids),
-                    ResourceRow.deleted.is_(False),
-                    visible(viewer),
-                )
+        # One statement for every type (a create's subject, focus and performer are three types):
+        # each statement is a round trip, and a write sends this one for every create.
+        result = await conn.execute(
+            select(ResourceRow.res_type, ResourceRow.res_id).where(
+                or_(*(and_(ResourceRow.res_type == t, ResourceRow.res_id.in_(ids)) for t, ids in by_type.items())),
+                ResourceRow.deleted.is_(False),
+                visible(viewer),
             )
-            found.update((res_type, res_id) for (res_id,) in result)
-        return found
+        )
+        return {(res_type, res_id) for res_type, res_id in result}
 
     async def vread(
         self, conn: AsyncConnection, res_type: str, res_id: str, version: int, *, viewer: Viewer

@@ -8,32 +8,36 @@ earlier day, that recorded a concern; whichever service recorded either.
 from typing import Any
 
 from service.pathway.context import PathwayContext
+from service.pathway.earlier import RELATIONSHIP, VALID
+from service.pathway.earlier import earlier as prefetched
 from service.pathway.routing import Rule
 from service.pathway.tasks import concern_level, raise_for_teams
-
-VALID = "final,amended,corrected"
-RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"
 
 
 async def apply(ctx: PathwayContext, rule: Rule) -> None:
     infant = rule.infant_of(ctx.resource)
-    caregivers = [
-        str(f.get("reference")) for f in ctx.resource.get("focus") or [] if isinstance(f, dict) and f.get("reference")
-    ]
-    if infant is None or not caregivers:
+    focus = caregivers(ctx.resource)
+    if infant is None or not focus:
         return
     day = _day(ctx.resource)
     earlier: list[str] = []
-    for caregiver in caregivers:
-        for found in await ctx.search(
-            "Observation",
-            [
-                ("subject", infant["reference"]),
-                ("focus", caregiver),
-                ("category", RELATIONSHIP),
-                ("status", VALID),
-            ],
-        ):
+    for caregiver in focus:
+        # A Bundle's pairs were looked up together before its announcements (service/pathway/earlier.py).
+        found_before = prefetched(ctx.conn, (str(infant["reference"]), caregiver))
+        matches = (
+            found_before
+            if found_before is not None
+            else await ctx.search(
+                "Observation",
+                [
+                    ("subject", infant["reference"]),
+                    ("focus", caregiver),
+                    ("category", RELATIONSHIP),
+                    ("status", VALID),
+                ],
+            )
+        )
+        for found in matches:
             other = found.content or {}
             if (
                 found.res_id != ctx.change.res_id
@@ -44,6 +48,13 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
                 earlier.append(f"Observation/{found.res_id}")
     if earlier:
         await raise_for_teams(ctx, rule, infant, earlier=sorted(set(earlier)))
+
+
+def caregivers(observation: dict[str, Any]) -> list[str]:
+    """The caregivers the observation is about (its focus references)."""
+    return [
+        str(f.get("reference")) for f in observation.get("focus") or [] if isinstance(f, dict) and f.get("reference")
+    ]
 
 
 def _day(observation: dict[str, Any]) -> str:
