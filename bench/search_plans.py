@@ -24,6 +24,7 @@ from bench.postgres import fresh_database, sqlalchemy_url
 from service.config import PROJECT_ROOT
 from service.conformance.guide import compiled_guide
 from service.search.query import parse_search
+from service.store.access import Viewer
 from service.store.database import Database
 from service.store.migrate import migrate
 from service.store.repository import NewResource, ResourceRepository
@@ -58,7 +59,8 @@ async def captured_statements(db: Database, registry: Any, path: str) -> list[tu
     event.listen(db.read_engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with db.read() as conn:
-            page = await run_search(conn, registry, query)
+            # An organisation's token, as a real client searches: the visibility clause is in the plan.
+            page = await run_search(conn, registry, query, viewer=Viewer("Organization/bench-hv"))
     finally:
         event.remove(db.read_engine.sync_engine, "before_cursor_execute", capture)
     print(f"  search matched {len(page.matches)} (total {page.total})")
@@ -91,49 +93,54 @@ async def explain(dsn: str, statement: str, parameters: tuple[Any, ...], mode: s
         await conn.close()
 
 
-async def main(args: argparse.Namespace) -> None:
-    guide = compiled_guide(PROJECT_ROOT / "profiles", PROJECT_ROOT / "mappings")
+def run(args: argparse.Namespace) -> None:
+    # The database is made and dropped outside the event loop: bench.postgres runs its own.
     with nullcontext(sqlalchemy_url(args.database)) if args.database else fresh_database() as url:
-        dsn = url.replace("postgresql+asyncpg", "postgresql")
-        db = Database(url)
-        try:
-            await migrate(db)
-            repository = ResourceRepository(SearchIndexer(guide.registry))
-            async with db.read() as conn:
-                present = int(await conn.scalar(text("SELECT count(*) FROM resource")) or 0)
-            rng = random.Random(SEED)
-            keys = obs.draw_keys(args.observations, obs.infant_count(args.observations), rng)
-            if present < args.observations:
-                keys = await load(db, repository, args.observations)
-            rng = random.Random(SEED + 4)
-            key = rng.choice(keys)
-            path = obs.search_path(key.infant, key.assessment)
-            print(f"search: {path}")
-            statements = await captured_statements(db, guide.registry, path)
-            # On a reused database the first phase sees whatever statistics an earlier run left.
-            first = "no statistics" if present < args.observations else "statistics of an earlier run"
-            phases = [(f"{first}, custom plan", "force_custom_plan", False)]
-            phases += [("after ANALYZE, generic plan", "force_generic_plan", True)]
-            phases += [("after ANALYZE, custom plan", "force_custom_plan", True)]
-            analyzed = False
-            for title, mode, analyze in phases:
-                if analyze and not analyzed:
-                    began = time.perf_counter()
-                    async with db.write() as conn:
-                        await conn.exec_driver_sql("ANALYZE")
-                    print(f"ANALYZE took {time.perf_counter() - began:.1f} s")
-                    analyzed = True
-                for number, (statement, parameters) in enumerate(statements, 1):
-                    print(f"\n### {title}: statement {number}\n")
-                    if number == 1:
-                        print(statement, parameters, "\n")
-                    print(await explain(dsn, statement, parameters, mode))
-        finally:
-            await db.dispose()
+        asyncio.run(main(args, url))
+
+
+async def main(args: argparse.Namespace, url: str) -> None:
+    guide = compiled_guide(PROJECT_ROOT / "profiles", PROJECT_ROOT / "mappings")
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    db = Database(url)
+    try:
+        await migrate(db)
+        repository = ResourceRepository(SearchIndexer(guide.registry))
+        async with db.read() as conn:
+            present = int(await conn.scalar(text("SELECT count(*) FROM resource")) or 0)
+        rng = random.Random(SEED)
+        keys = obs.draw_keys(args.observations, obs.infant_count(args.observations), rng)
+        if present < args.observations:
+            keys = await load(db, repository, args.observations)
+        rng = random.Random(SEED + 4)
+        key = rng.choice(keys)
+        path = obs.search_path(key.infant, key.assessment)
+        print(f"search: {path}")
+        statements = await captured_statements(db, guide.registry, path)
+        # On a reused database the first phase sees whatever statistics an earlier run left.
+        first = "no statistics" if present < args.observations else "statistics of an earlier run"
+        phases = [(f"{first}, custom plan", "force_custom_plan", False)]
+        phases += [("after ANALYZE, generic plan", "force_generic_plan", True)]
+        phases += [("after ANALYZE, custom plan", "force_custom_plan", True)]
+        analyzed = False
+        for title, mode, analyze in phases:
+            if analyze and not analyzed:
+                began = time.perf_counter()
+                async with db.write() as conn:
+                    await conn.exec_driver_sql("ANALYZE")
+                print(f"ANALYZE took {time.perf_counter() - began:.1f} s")
+                analyzed = True
+            for number, (statement, parameters) in enumerate(statements, 1):
+                print(f"\n### {title}: statement {number}\n")
+                if number == 1:
+                    print(statement, parameters, "\n")
+                print(await explain(dsn, statement, parameters, mode))
+    finally:
+        await db.dispose()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.search_plans", description=__doc__.splitlines()[0])
     parser.add_argument("--observations", type=int, default=100_000)
     parser.add_argument("--database", help="an existing database to use (loaded if it has fewer rows), kept afterwards")
-    asyncio.run(main(parser.parse_args()))
+    run(parser.parse_args())
