@@ -14,6 +14,7 @@ the rate asked for says so and exits non-zero.
 import argparse
 import asyncio
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -25,20 +26,27 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from bench import observations as obs
 from bench.notify_receiver import Receiver, free_port
+from bench.postgres import DATABASE_PREFIX
 from bench.servers import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-CODE = {"system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts", "code": "relationship-assessment"}
+CODE = {
+    "system": "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts",
+    "code": "relationship-assessment",
+}  # notify_overhead
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
+INFANTS = 50  # the Observations' subjects, stored first: references must resolve on write
 RATE_TOLERANCE = 0.95  # a run that wrote less than 95 % of the rate asked for did not reach it
 P99_TARGET_MS = 1000.0
 
@@ -66,7 +74,7 @@ def fresh_database(backend: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
         return
-    name = f"dyad_notify_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{DATABASE_PREFIX}notify_{uuid.uuid4().hex[:8]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     try:
         rest = POSTGRES_ADMIN.split("://", 1)[1].rsplit("/", 1)[0]
@@ -143,13 +151,11 @@ def receiver_thread() -> Iterator[Receiver]:
 
 
 def observation(n: int) -> dict[str, object]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [CODE]},
-        "subject": {"reference": f"Patient/bench-infant-{n % 50}"},
-        "effectiveDateTime": "2026-10-02T10:30:00Z",
-    }
+    """One of the server bench's relationship Observations (it meets the profile the server now
+    requires of them), recording no concern: the pathway's own work is not what is timed here."""
+    rng = random.Random(n)
+    key = obs.Key(n % INFANTS, n % len(obs.ASSESSMENTS), datetime(2025, 10, 2, 10, 30, tzinfo=UTC))
+    return obs.observation(key, rng, concern_share=0.0)
 
 
 def transaction(first: int, size: int) -> dict[str, object]:
@@ -231,10 +237,13 @@ def run_backend(backend: str, rate: float, seconds: float, bundle: int, clients:
             "resourceType": "Subscription",
             "status": "requested",
             "reason": "benchmark",
-            "criteria": f"Observation?code={CODE['system']}|{CODE['code']}",
+            "criteria": f"Observation?category={obs.CONCEPTS_SYSTEM}|parent-infant-relationship",
             "channel": {"type": "rest-hook", "endpoint": receiver.url, "payload": "application/fhir+json"},
         }
         assert httpx.post(f"{base}/fhir/Subscription", json=subscription, headers=FHIR_JSON).status_code == 201
+        for people in obs.people_transactions(INFANTS, 1000):  # whom the Observations refer to
+            stored = httpx.post(f"{base}/fhir", content=people, headers=FHIR_JSON, timeout=120)
+            assert stored.status_code == 200, stored.text
         load = asyncio.run(write_load(base, rate, seconds, bundle, clients))
         deadline = time.monotonic() + 60
         while len(receiver.requests) < len(load.committed) and time.monotonic() < deadline:
