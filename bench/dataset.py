@@ -1,5 +1,6 @@
 """Loading the Observations into Dyad through 1,000-entry transaction Bundles, timing each one."""
 
+import hashlib
 import random
 import statistics
 import time
@@ -76,6 +77,20 @@ class Dataset:
         for number, start in enumerate(range(0, len(self.keys), self.bundle_size)):
             share = 0.0 if number < self.quiet_bundles else CONCERN_SHARE
             yield number, transaction(self.keys[start : start + self.bundle_size], self.rng, share)
+
+
+def fingerprint(observations: int, bundle_size: int, seed: int, quiet_bundles: int, bundles: int) -> str:
+    """A hash of every body the first `bundles` Bundles (and the people before them) would post:
+    what a snapshot of them holds, however the generator's code is written."""
+    dataset = Dataset.make(observations, bundle_size, seed, quiet_bundles)
+    digest = hashlib.sha256()
+    for body in dataset.people():
+        digest.update(body)
+    for number, body in dataset.bodies():
+        if number >= bundles:
+            break
+        digest.update(body)
+    return digest.hexdigest()[:16]
 
 
 def _created_ids(response_body: bytes) -> list[str]:

@@ -24,7 +24,7 @@ import orjson
 
 from bench import notify_bench
 from bench import observations as obs
-from bench.dataset import Dataset, LoadedData, post, post_people
+from bench.dataset import Dataset, LoadedData, fingerprint, post, post_people
 from bench.load import LoadClient, choose_client, measure
 from bench.postgres import fresh_database
 from bench.profiling import sampled
@@ -293,7 +293,7 @@ def prepare(bench: Bench, dyad: DyadServer, backend: str, observations: int, tai
         with dyad.start(bench) as server:
             post_people(server.base_url, dataset)
         return Loading(dataset, bodies, data, None)
-    snap = Snapshot(backend, observations, head, SEED)
+    snap = Snapshot(backend, observations, head, fingerprint(observations, BUNDLE_SIZE, SEED, head, head))
     if not fresh and snap.exists():
         print(
             f"  {dyad.name}: {head:,} Bundles from snapshot {snap.key} (built {snap.meta['saved_at']} on {snap.meta['commit']})"

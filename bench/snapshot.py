@@ -7,8 +7,8 @@ and keeps a copy of the database: a PostgreSQL template database (`CREATE DATABA
 or a copy of the SQLite file. A later run with the same data starts from a copy of that copy and
 posts the remaining tail Bundles through the API, timing each: those are the transaction figure.
 
-A snapshot is keyed by what decides its contents: the backend, N, the Bundles it holds, the seed, a hash of the
-data generator (`bench/observations.py`, `bench/dataset.py`) and the schema's migration head. It is NOT keyed by the
+A snapshot is keyed by what decides its contents: the backend, N, the Bundles it holds, a hash of
+every body those Bundles post (`bench.dataset.fingerprint`) and the schema's migration head. It is NOT keyed by the
 rest of the server's code, so a snapshot may have been written by older code; `check_index_rows`
 compares the index rows the snapshot's first Observations have with those of the tail the current
 code wrote, and the bench reports any difference (rebuild with `--fresh-load`).
@@ -45,14 +45,6 @@ INDEX_TABLES = (
 SAMPLE = 200  # Observations compared at each end by check_index_rows
 
 
-def data_version() -> str:
-    """The data generator's source (and which Bundles record concerns) decides every body the bench posts."""
-    digest = hashlib.sha256()
-    for name in ("observations.py", "dataset.py"):
-        digest.update((PROJECT_ROOT / "bench" / name).read_bytes())
-    return digest.hexdigest()[:10]
-
-
 def schema_head() -> str:
     return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
 
@@ -78,14 +70,14 @@ def code_commit() -> str:
 @dataclass
 class Snapshot:
     backend: str
-    observations: int  # N, the run's whole data set (it decides every key)
+    observations: int  # N, the run's whole data set
     bundles: int  # the first Bundles of it the snapshot holds
-    seed: int
+    data: str  # `bench.dataset.fingerprint` of what those Bundles post
     key: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        raw = f"{self.backend}-{self.observations}-{self.bundles}-{self.seed}-{data_version()}-{schema_head()}"
+        raw = f"{self.backend}-{self.observations}-{self.bundles}-{self.data}-{schema_head()}"
         self.key = hashlib.sha256(raw.encode()).hexdigest()[:12]
 
     @property
