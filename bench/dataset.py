@@ -5,6 +5,7 @@ import random
 import statistics
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import httpx
@@ -119,6 +120,43 @@ def post(
                 print(f"    {len(data.ids):>7} loaded, last bundle {data.bundle_seconds[-1]:.2f} s", flush=True)
             if number + 1 >= until:
                 break
+    data.wall_s += time.perf_counter() - began
+
+
+def post_parallel(
+    base_url: str, bodies: Iterator[tuple[int, bytes]], until: int, data: LoadedData, parallel: int
+) -> None:
+    """Like `post`, `parallel` Bundles at a time (to build a snapshot on PostgreSQL, where a server
+    with several workers commits independent Bundles side by side); ids kept in Bundle order."""
+    began = time.perf_counter()
+    created: dict[int, list[str]] = {}
+
+    def one(number: int, body: bytes) -> None:
+        with httpx.Client(base_url=base_url, timeout=BUNDLE_TIMEOUT_S) as client:
+            sent = time.perf_counter()
+            response = client.post("/fhir", content=body, headers={"Content-Type": "application/fhir+json"})
+            data.bundle_seconds.append(time.perf_counter() - sent)
+        if response.status_code != 200:
+            raise RuntimeError(f"transaction {number + 1} failed with {response.status_code}: {response.text[:500]}")
+        created[number] = _created_ids(response.content)
+
+    with ThreadPoolExecutor(parallel) as pool:
+        pending: set[Future[None]] = set()
+        for number, body in bodies:
+            if len(pending) >= parallel:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+            pending.add(pool.submit(one, number, body))
+            if (number + 1) % 10 == 0:
+                print(f"    {number + 1:>4} Bundles sent", flush=True)
+            if number + 1 >= until:
+                break
+        for future in pending:
+            future.result()
+    for number in sorted(created):
+        data.ids.extend(created[number])
+        data.posted += len(created[number])
     data.wall_s += time.perf_counter() - began
 
 
