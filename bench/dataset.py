@@ -58,11 +58,15 @@ class Dataset:
     bundle_size: int
     rng: random.Random
     quiet_bundles: int = 0  # the first Bundles record no concern (see `bench/snapshot.py`)
+    quiet_after: int | None = None  # and so do the Bundles from this one on (posted, not timed)
 
     @classmethod
-    def make(cls, observations: int, bundle_size: int, seed: int, quiet_bundles: int = 0) -> "Dataset":
+    def make(
+        cls, observations: int, bundle_size: int, seed: int, quiet_bundles: int = 0, quiet_after: int | None = None
+    ) -> "Dataset":
         rng = random.Random(seed)
-        return cls(draw_keys(observations, infant_count(observations), rng), bundle_size, rng, quiet_bundles)
+        keys = draw_keys(observations, infant_count(observations), rng)
+        return cls(keys, bundle_size, rng, quiet_bundles, quiet_after)
 
     @property
     def bundles(self) -> int:
@@ -76,7 +80,8 @@ class Dataset:
     def bodies(self) -> Iterator[tuple[int, bytes]]:
         """(bundle number from 0, body) for every Bundle, in order; draws from the generator."""
         for number, start in enumerate(range(0, len(self.keys), self.bundle_size)):
-            share = 0.0 if number < self.quiet_bundles else CONCERN_SHARE
+            quiet = number < self.quiet_bundles or (self.quiet_after is not None and number >= self.quiet_after)
+            share = 0.0 if quiet else CONCERN_SHARE
             yield number, transaction(self.keys[start : start + self.bundle_size], self.rng, share)
 
 
