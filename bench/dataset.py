@@ -13,7 +13,7 @@ import orjson
 
 from bench.observations import (
     CONCERN_SHARE,
-    SINGLE_CREATE_INFANTS,
+    CREATE_INFANTS,
     Key,
     draw_keys,
     infant_count,
@@ -74,7 +74,7 @@ class Dataset:
 
     def people(self) -> list[bytes]:
         """PUT Bundles of everyone the Observations (and the bench's single creates) refer to."""
-        infants = max(infant_count(len(self.keys)), SINGLE_CREATE_INFANTS)
+        infants = max(infant_count(len(self.keys)), CREATE_INFANTS)
         return people_transactions(infants, self.bundle_size)
 
     def bodies(self) -> Iterator[tuple[int, bytes]]:

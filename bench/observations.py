@@ -134,10 +134,10 @@ def expected_matches(keys: list[Key], infant: int, assessment: int) -> int:
 
 
 PRACTITIONERS = 200  # the performers `observation` draws from
-SINGLE_CREATE_INFANTS = 1000  # the bench's single creates are about infants drawn from this many
+CREATE_INFANTS = 1000  # the bench's single creates are about infants drawn from this many
 
 
-def people(infants: int) -> list[dict[str, Any]]:
+def people_resources(infants: int) -> list[dict[str, Any]]:
     """Whom the Observations refer to (references must resolve on write): each infant's Patient,
     a caregiver RelatedPerson per infant and the health visitors, under the ids the data uses."""
     out: list[dict[str, Any]] = []
@@ -160,9 +160,9 @@ def people(infants: int) -> list[dict[str, Any]]:
     return out
 
 
-def people_transactions(infants: int, size: int) -> list[bytes]:
-    """`people` as PUT transaction Bundles of at most `size` entries (a caregiver with its infant)."""
-    everyone = people(infants)
+def people_transactions(infants: int, size: int = 1000) -> list[bytes]:
+    """`people_resources` as PUT transaction Bundles of at most `size` entries (a caregiver with its infant)."""
+    everyone = people_resources(infants)
     bundles = []
     for start in range(0, len(everyone), size):
         entries = [
@@ -171,3 +171,8 @@ def people_transactions(infants: int, size: int) -> list[bytes]:
         ]
         bundles.append(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
     return bundles
+
+
+def people(infants: int) -> bytes:
+    """`people_resources` as one PUT transaction Bundle."""
+    return people_transactions(infants, 2 * infants + PRACTITIONERS)[0]

@@ -113,7 +113,7 @@ def _sigterm_as_interrupt(_sig: int, _frame: FrameType | None) -> None:
 
 def create_workload(count: int = 200) -> Workload:
     rng = random.Random(SEED + 1)
-    keys = obs.draw_keys(count, obs.SINGLE_CREATE_INFANTS, rng)
+    keys = obs.draw_keys(count, obs.CREATE_INFANTS, rng)
     return Workload("create", [Request("POST", "/fhir/Observation", obs.observation_body(k, rng)) for k in keys])
 
 
