@@ -23,7 +23,7 @@ from service.security.labels import labelled, writes_restricted
 from service.security.scopes import EXPLICIT_SCOPE_ONLY
 from service.store.access import is_restricted
 from service.store.errors import VersionConflict
-from service.store.records import StoredResource
+from service.store.records import StoredJSON, StoredResource
 from service.store.repository import Along, conditional_key
 from service.store.search import SearchPage, run_search
 
@@ -44,6 +44,12 @@ class Outcome:
 async def read(ctx: FhirContext, conn: AsyncConnection, access: Access, res_type: str, res_id: str) -> StoredResource:
     access.require(res_type, "r")
     return await ctx.repository.read(conn, res_type, res_id, viewer=access.viewer)
+
+
+async def read_json(ctx: FhirContext, access: Access, res_type: str, res_id: str) -> StoredJSON:
+    """A read on its own (not inside a Bundle or an operation): one statement, no transaction."""
+    access.require(res_type, "r")
+    return await ctx.repository.read_json(ctx.db, res_type, res_id, viewer=access.viewer)
 
 
 async def vread(

@@ -22,7 +22,7 @@ from service.api.requests import (
     read_body,
     search_items,
 )
-from service.api.responses import check_format, fhir_json, resource_response
+from service.api.responses import check_format, fhir_json, resource_response, stored_response
 from service.api.write_unit import write_unit
 from service.search.query import SearchQuery
 from service.security.access import Access
@@ -109,9 +109,8 @@ async def read(
 ) -> Response:
     _mark(request, "read")
     _entities(request, f"{res_type}/{res_id}")
-    async with ctx.db.read() as conn:
-        stored = await interactions.read(ctx, conn, access, res_type, res_id)
-    return resource_response(stored, request, base)
+    stored = await interactions.read_json(ctx, access, res_type, res_id)
+    return stored_response(stored, request, base)
 
 
 @router.get("/{res_type}", summary="Search")

@@ -14,7 +14,7 @@ from service.api.requests import Prefer
 from service.api.shaping import apply_elements, apply_summary
 from service.conformance.fhir_xml import to_xml
 from service.conformance.issues import Issue
-from service.store.records import StoredResource
+from service.store.records import StoredJSON, StoredResource
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 FHIR_XML = "application/fhir+xml; charset=utf-8"
@@ -154,3 +154,28 @@ def resource_response(
         return fhir_json(operation_outcome(issues), request, status=status, headers=headers)
     assert stored.content is not None
     return fhir_json(shaped(stored.content, request.query_params), request, status=status, headers=headers)
+
+
+# Types whose stored JSON may hold what no response carries (a Subscription's channel headers,
+# directly or inside a Bundle): they always go through `dump`, which leaves the secrets out.
+_NEVER_AS_STORED = frozenset({"Subscription", "Bundle"})
+# Parameters that change the body: each needs the general path.
+_SHAPING = ("_summary", "_elements", "_pretty")
+
+
+def servable_as_stored(res_type: str, request: Request) -> bool:
+    """Whether the stored JSON text is already the response body: JSON asked for, nothing to
+    shape, and a type whose stored form carries no secret."""
+    if res_type in _NEVER_AS_STORED or wants_xml(request):
+        return False
+    params = request.query_params
+    return not any(name in params for name in _SHAPING)
+
+
+def stored_response(stored: StoredJSON, request: Request, base: str) -> Response:
+    """A read's response: the stored text as it is where that is the answer (no parse, no
+    dump), else the general path. tests/api/test_stored_reads.py holds the two to the same body."""
+    if not servable_as_stored(stored.res_type, request):
+        return resource_response(stored.parsed(), request, base)
+    headers = {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
+    return Response(stored.text.encode(), media_type=FHIR_JSON, headers=headers)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from service.store.direct import DirectStatement
 from service.store.errors import StatementTimedOut
 
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
@@ -36,7 +37,10 @@ class Database:
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
             _ensure_sqlite_folder(self.url.database)
-            self.read_engine = _sqlite_engine(url, echo=echo, immediate=False, pool_size=pool_size)
+            # No rollback when a read connection goes back to the pool: every transaction on it
+            # is rolled back by the connection that opened it, and `fetch_one` opens none, so
+            # the reset would only cost one more hand-off to aiosqlite's thread per read.
+            self.read_engine = _sqlite_engine(url, echo=echo, immediate=False, pool_size=pool_size, reset=False)
             self.write_engine = _sqlite_engine(url, echo=echo, immediate=True, pool_size=1)
         else:
             engine = create_async_engine(
@@ -60,6 +64,20 @@ class Database:
             async with self.read_engine.connect() as conn:
                 yield conn
 
+    async def fetch_one(self, statement: DirectStatement, values: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a single SELECT, in one round trip (one hand-off on SQLite) and
+        outside any transaction: one statement reads one consistent snapshot by itself."""
+        parameters = statement.parameters(values)
+        with _timeouts_named():
+            async with self.read_engine.connect() as conn:
+                driver: Any = (await conn.get_raw_connection()).driver_connection
+                if self.dialect == "sqlite":
+                    rows = await driver.execute_fetchall(statement.sql, parameters)
+                    raw = rows[0] if rows else None
+                else:
+                    raw = await driver.fetchrow(statement.sql, *parameters)
+        return None if raw is None else statement.row(raw)
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends, rolled back whole if it raises."""
@@ -80,6 +98,10 @@ def _timeouts_named() -> Iterator[None]:
         yield
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+            raise StatementTimedOut() from exc
+        raise
+    except Exception as exc:  # the driver's own error, from a statement sent with fetch_one
+        if getattr(exc, "sqlstate", None) == QUERY_CANCELED:
             raise StatementTimedOut() from exc
         raise
 
@@ -104,12 +126,13 @@ def _ensure_sqlite_folder(database: str | None) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_engine(url: str, *, echo: bool, immediate: bool, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, echo: bool, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
+        pool_reset_on_return="rollback" if reset else None,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )

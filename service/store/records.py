@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, and_, select
 
 from service.store.tables import ResourceRow, ResourceVersionRow
@@ -29,8 +30,32 @@ class StoredResource:
         return self.content is None
 
 
-def select_current() -> Select[Any]:
-    """Current versions: resource joined to the version it points at."""
+@dataclass(frozen=True, slots=True)
+class StoredJSON:
+    """A current version as the database holds it: its JSON text, not yet parsed.
+
+    The text is the whole resource (id, meta.versionId and meta.lastUpdated are stamped into it
+    when it is written), so it can be served as it is where no shaping is asked for.
+    """
+
+    res_type: str
+    res_id: str
+    version: int
+    last_updated: datetime
+    text: str
+    method: str = "PUT"
+    pk: int = 0
+
+    def parsed(self) -> StoredResource:
+        content: dict[str, Any] = orjson.loads(self.text)
+        return StoredResource(
+            self.res_type, self.res_id, self.version, self.last_updated, content, self.method, self.pk
+        )
+
+
+def select_current(content: Any = ResourceVersionRow.content) -> Select[Any]:
+    """Current versions: resource joined to the version it points at (`content`: the column or
+    an expression of it, such as its text)."""
     return select(
         ResourceRow.pk,
         ResourceRow.res_type,
@@ -38,7 +63,7 @@ def select_current() -> Select[Any]:
         ResourceRow.version,
         ResourceRow.last_updated,
         ResourceVersionRow.method,
-        ResourceVersionRow.content,
+        content,
     ).join(
         ResourceVersionRow,
         and_(

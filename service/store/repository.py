@@ -9,11 +9,23 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.store.access import OWNER_CHANGES_ONLY, Viewer, inherited, is_restricted, keep_restriction, visible
+from service.store.access import (
+    OWNER_CHANGES_ONLY,
+    Viewer,
+    inherited,
+    is_restricted,
+    keep_restriction,
+    viewer_parameters,
+    viewer_shape,
+    visible,
+    visible_bound,
+)
+from service.store.database import Database
+from service.store.direct import DirectStatement, compile_direct
 from service.store.errors import (
     DuplicateIdentity,
     IdNotAssignable,
@@ -23,6 +35,7 @@ from service.store.errors import (
     VersionConflict,
 )
 from service.store.records import (
+    StoredJSON,
     StoredResource,
     format_instant,
     select_current,
@@ -131,6 +144,7 @@ class ResourceRepository:
     def __init__(self, write_index: IndexWriter, listeners: tuple[ChangeListener, ...] = ()) -> None:
         self._write_index = write_index
         self._listeners = listeners
+        self._read_statements: dict[tuple[str, tuple[bool, bool, bool]], DirectStatement] = {}
 
     async def prepare_announcements(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
         """Let the listeners that can prepare for a batch of changes before each is announced."""
@@ -319,6 +333,41 @@ class ResourceRepository:
         if row.content is None:
             raise ResourceGone(res_type, res_id, row.version)
         return to_stored(row)
+
+    async def read_json(self, db: Database, res_type: str, res_id: str, *, viewer: Viewer) -> StoredJSON:
+        """The current version as stored, in one statement (access check and row together) sent
+        in one round trip outside a transaction: the read route's path (see direct.py).
+
+        The same rows and refusals as `read`: invisible or missing is ResourceNotFound, deleted is
+        ResourceGone (tests/store/test_direct_reads.py compares the two over the same data).
+        """
+        statement = self._read_statement(db, viewer)
+        row = await db.fetch_one(
+            statement, {"dyad_res_type": res_type, "dyad_res_id": res_id, **viewer_parameters(viewer)}
+        )
+        if row is None:
+            raise ResourceNotFound(res_type, res_id)
+        pk, found_type, found_id, version, last_updated, method, text = row
+        if text is None:
+            raise ResourceGone(res_type, res_id, version)
+        return StoredJSON(found_type, found_id, version, last_updated, text, method, pk)
+
+    def _read_statement(self, db: Database, viewer: Viewer) -> DirectStatement:
+        """Built and compiled once per database dialect and viewer shape; the values are parameters."""
+        key = (db.dialect, viewer_shape(viewer))
+        statement = self._read_statements.get(key)
+        if statement is None:
+            # The JSON as text: SQLite holds text; PostgreSQL's jsonb is asked for its text form
+            # (the driver would otherwise parse it, only for the response to serialise it again).
+            text = ResourceVersionRow.content if db.dialect == "sqlite" else cast(ResourceVersionRow.content, Text)
+            query = select_current(text.label("content")).where(
+                ResourceRow.res_type == bindparam("dyad_res_type", required=False),
+                ResourceRow.res_id == bindparam("dyad_res_id", required=False),
+                visible_bound(viewer),
+            )
+            statement = compile_direct(query, db.read_engine.dialect, raw=("content",))
+            self._read_statements[key] = statement
+        return statement
 
     async def owner_of(self, conn: AsyncConnection, pk: int) -> str | None:
         """The organisation that created the resource (None: written with authentication off)."""
