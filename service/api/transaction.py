@@ -170,10 +170,13 @@ async def _create_all(
     except IntegrityError:
         return results | await _one_by_one(ctx, conn, access, fresh, base)
     await ctx.repository.prepare_announcements(conn, created)
-    for entry, stored in zip(fresh, created, strict=True):
-        with _blame(entry):
-            await ctx.repository.announce(conn, stored)
-        results[entry.index] = EntryResult(201, stored)
+    # One scope over every entry's announcements: the Tasks the pathway raises for all of them
+    # are created together at its end, not a few statements each per entry.
+    async with ctx.repository.announcing(conn):
+        for entry, stored in zip(fresh, created, strict=True):
+            with _blame(entry):
+                await ctx.repository.announce(conn, stored)
+            results[entry.index] = EntryResult(201, stored)
     return results
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.pathway.derived import create_once, record_derivation
+from service.pathway.deferred import create_deferred, flush_for
+from service.pathway.derived import record_derivation
 from service.pathway.extraction import Extractor
 from service.pathway.routing import RuleBook
 from service.search.query import parse_search
@@ -56,6 +57,7 @@ class PathwayContext:
         """The version before this one (None for a first version)."""
         if self.change.version <= 1:
             return None
+        await self._flush_for(self.change.res_type)
         return (
             await self.repository.vread(
                 self.conn, self.change.res_type, self.change.res_id, self.change.version - 1, viewer=Viewer.system()
@@ -65,12 +67,14 @@ class PathwayContext:
     async def search(self, res_type: str, items: list[tuple[str, str]]) -> list[StoredResource]:
         """Every match: an internal search never stops at a page size (a missed match is a lost task)."""
         assert not any(k in ("_count", "_offset") for k, _ in items), "internal searches are never paged"
+        await self._flush_for(res_type)
         query = parse_search(self.registry, res_type, items + [("_total", "none")], strict=True)
         query.count = None
         return (await run_search(self.conn, self.registry, query, viewer=Viewer.system())).matches
 
     async def count(self, res_type: str, items: list[tuple[str, str]]) -> int:
         """How many match, counted by the database."""
+        await self._flush_for(res_type)
         query = parse_search(self.registry, res_type, items + [("_summary", "count")], strict=True)
         total = (await run_search(self.conn, self.registry, query, viewer=Viewer.system())).total
         assert total is not None
@@ -80,13 +84,27 @@ class PathwayContext:
         res_type, _, res_id = reference.partition("/")
         if not res_id or "/" in res_id:
             return None
+        await self._flush_for(res_type)
         stored = (await self.repository.read_many(self.conn, [(res_type, res_id)], viewer=Viewer.system())).get(
             (res_type, res_id)
         )
         return stored.content if stored is not None else None
 
-    async def create_once(self, resource: dict[str, Any]) -> StoredResource | None:
-        return await create_once(self.conn, self.repository, self.registry, resource, self.change)
+    async def create_once(self, resource: dict[str, Any], *, notice: str | None = None) -> None:
+        """Create unless a resource with its first identifier exists, with its Provenance; the
+        writer gets `notice` when it is created. Held back to the end of the write's announcements
+        (service/pathway/deferred.py), where all of them are created together."""
+        reference = self.reference
+
+        def created() -> None:
+            if notice is not None:
+                notices(self.conn).append((reference, notice))
+
+        await create_deferred(self.conn, self.repository, self.registry, resource, self.change, created)
+
+    async def _flush_for(self, res_type: str) -> None:
+        """What the write raised so far, written before this reads resources of the type."""
+        await flush_for(self.conn, self.repository, self.registry, res_type)
 
     async def revise(
         self, res_type: str, res_id: str, revise: Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -97,6 +115,7 @@ class PathwayContext:
         write is either seen here or waits: it is never overwritten, nor does it make this
         write fail its version check.
         """
+        await self._flush_for(res_type)
         current = await self.repository.read_for_update(self.conn, res_type, res_id, viewer=Viewer.system())
         revised = revise(current.content) if current is not None and current.content is not None else None
         if current is None or revised is None:

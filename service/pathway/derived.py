@@ -6,6 +6,7 @@ makes a second prompt. A Provenance names the version that caused it, so the der
 recorded in the same transaction as the write that triggered it.
 """
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.access import Viewer
 from service.store.records import StoredResource, format_instant
-from service.store.repository import ResourceRepository, conditional_key
+from service.store.repository import NewResource, ResourceRepository, conditional_key
 from service.store.search import run_search
 
 DERIVED_SYSTEM = "https://w3id.org/dyad/fhir/Id/pathway-derived"
@@ -26,6 +27,12 @@ RULES_AGENT = "Dyad pathway rules"
 
 def derived_identifier(value: str) -> dict[str, str]:
     return {"system": DERIVED_SYSTEM, "value": value}
+
+
+def derived_key(res_type: str, system: str, value: str) -> str:
+    """The conditional key a derived resource is created under: its identifier's, so that two
+    writers racing to derive the same resource collide on the key's unique index."""
+    return conditional_key(res_type, [("identifier", f"{system}|{value}")])
 
 
 async def find_by_identifier(
@@ -57,13 +64,17 @@ async def _create_under_key(
 ) -> StoredResource | None:
     """Create under the identifier's conditional key; None when a concurrent write created it first."""
     identifier = resource["identifier"][0]
-    key = conditional_key(resource["resourceType"], [("identifier", f"{identifier['system']}|{identifier['value']}")])
+    key = derived_key(resource["resourceType"], identifier["system"], identifier["value"])
+    # The resource and its Provenance in the same INSERTs (one statement per table for both, not
+    # two rounds of them); the id is chosen here so that the Provenance can name the version.
+    res_id = str(uuid.uuid4())
+    provenance = derivation([f"{resource['resourceType']}/{res_id}/_history/1"], cause, create=True)
+    items = [NewResource(resource, res_id=res_id, conditional_key=key), NewResource(provenance)]
     try:
         async with conn.begin_nested():
-            stored = await repository.create(conn, resource, conditional_key=key)
+            stored = (await repository.create_many(conn, items))[0]
     except IntegrityError:
         return None
-    await record_derivation(conn, repository, [stored], cause)
     return stored
 
 
@@ -96,15 +107,21 @@ async def record_derivation(
     conn: AsyncConnection, repository: ResourceRepository, written: list[StoredResource], cause: StoredResource | None
 ) -> None:
     """A Provenance: these versions were written by the pathway rules because of that version."""
+    targets = [f"{w.res_type}/{w.res_id}/_history/{w.version}" for w in written]
+    await repository.create(conn, derivation(targets, cause, create=all(w.version == 1 for w in written)))
+
+
+def derivation(targets: list[str], cause: StoredResource | None, *, create: bool) -> dict[str, Any]:
+    """The Provenance of versions (`Type/id/_history/n`) the pathway rules wrote because of `cause`."""
     provenance: dict[str, Any] = {
         "resourceType": "Provenance",
-        "target": [{"reference": f"{w.res_type}/{w.res_id}/_history/{w.version}"} for w in written],
+        "target": [{"reference": target} for target in targets],
         "recorded": format_instant(datetime.now(UTC)),
         "activity": {
             "coding": [
                 {
                     "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                    "code": "CREATE" if all(w.version == 1 for w in written) else "UPDATE",
+                    "code": "CREATE" if create else "UPDATE",
                 }
             ]
         },
@@ -129,4 +146,4 @@ async def record_derivation(
                 "what": {"reference": f"{cause.res_type}/{cause.res_id}/_history/{cause.version}"},
             }
         ]
-    await repository.create(conn, provenance)
+    return provenance

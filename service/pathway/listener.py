@@ -2,9 +2,12 @@
 version is carried out by the module of its kind (service/pathway/kinds/, chosen by the rule file).
 """
 
+from contextlib import AbstractAsyncContextManager
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.context import PathwayContext, PathwayOptions
+from service.pathway.deferred import deferring
 from service.pathway.extraction import Extractor
 from service.pathway.kinds import KINDS, ROUTING_KINDS
 from service.pathway.routing import RuleBook
@@ -43,8 +46,13 @@ class PathwayListener:
         if change.content is None or change.res_type in ("AuditEvent", "Provenance"):
             return
         ctx = PathwayContext(conn, self.repository, self.registry, self.rules, self.extractor, self.options, change)
-        for rule in self.rules.for_type(change.res_type):
-            if rule.kind in ROUTING_KINDS and not self.options.rules_enabled:
-                continue
-            if rule.fires_on(change.content):
-                await KINDS[rule.kind](ctx, rule)
+        async with self.batch(conn):
+            for rule in self.rules.for_type(change.res_type):
+                if rule.kind in ROUTING_KINDS and not self.options.rules_enabled:
+                    continue
+                if rule.fires_on(change.content):
+                    await KINDS[rule.kind](ctx, rule)
+
+    def batch(self, conn: AsyncConnection) -> AbstractAsyncContextManager[None]:
+        """A scope over announcements whose Tasks are created together at its end (deferred.py)."""
+        return deferring(conn, self.repository, self.registry)

@@ -7,7 +7,6 @@ from service.pathway.contacts import next_contact
 from service.pathway.context import PathwayContext
 from service.pathway.routing import Rule
 from service.pathway.teams import team_of
-from service.store.records import StoredResource
 
 
 def cause_of(ctx: PathwayContext, rule: Rule) -> str:
@@ -28,8 +27,8 @@ async def raise_task(
     due: str,
     contact: dict[str, Any] | None = None,
     **extra: Any,
-) -> StoredResource | None:
-    """The rule's Task for this owner, unless it exists already (then None)."""
+) -> None:
+    """The rule's Task for this owner, unless it exists already."""
     task_code = rule.template["code"]["coding"][0]["code"]
     key = f"{task_code}:{cause_of(ctx, rule)}:{owner['reference']}"
     task = rule.task(
@@ -45,7 +44,7 @@ async def raise_task(
             **extra,
         },
     )
-    return await ctx.create_once(task)
+    await ctx.create_once(task)
 
 
 TASK_CODES = "https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes"
@@ -141,8 +140,7 @@ async def raise_unassigned(
     task["meta"] = {"tag": [UNASSIGNED_TAG]}  # no profile claimed: the pathway profiles require an owner
     if performer_type:
         task["performerType"] = performer_type
-    if await ctx.create_once(task) is not None:
-        ctx.notice(UNASSIGNED_NOTICE)
+    await ctx.create_once(task, notice=UNASSIGNED_NOTICE)
 
 
 def unassigned_team(task: dict[str, Any]) -> str | None:

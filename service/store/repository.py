@@ -2,8 +2,8 @@
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -128,7 +128,8 @@ class ChangeListener(Protocol):
 
     A listener may also have `async def prepare(conn, changes)`: called once for a batch of new
     versions before the per-change calls, so it can do for all of them in one statement what it
-    would otherwise do per change (the outbox matches them against each criteria at once).
+    would otherwise do per change (the outbox matches them against each criteria at once); and
+    `batch(conn)`, an async context manager over a batch's announcements (see `announcing`).
     """
 
     async def __call__(self, conn: AsyncConnection, change: StoredResource) -> None: ...
@@ -152,6 +153,17 @@ class ResourceRepository:
             prepare = getattr(listener, "prepare", None)
             if prepare is not None:
                 await prepare(conn, changes)
+
+    @asynccontextmanager
+    async def announcing(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """A scope over several announcements, for listeners that do some of their work for all of
+        them at its end (`batch(conn)`: the pathway creates the Tasks they raise together)."""
+        async with AsyncExitStack() as stack:
+            for listener in self._listeners:
+                batch = getattr(listener, "batch", None)
+                if batch is not None:
+                    await stack.enter_async_context(batch(conn))
+            yield
 
     async def announce(self, conn: AsyncConnection, change: StoredResource) -> StoredResource:
         """Tell the change listeners of a version written with create_many(announce=False)."""
@@ -247,8 +259,9 @@ class ResourceRepository:
         if announce:
             if len(created) > 1:
                 await self.prepare_announcements(conn, created)
-            for change in created:
-                await self.announce(conn, change)
+            async with self.announcing(conn):
+                for change in created:
+                    await self.announce(conn, change)
         return created
 
     async def update(
