@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from service.store.direct import DirectStatement
 from service.store.errors import StatementTimedOut
 
-QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
+QUERY_CANCELED = "57014"
+# Execution option of a SQLite read connection whose statements run without BEGIN (autocommit).
+_NO_BEGIN = "dyad_no_begin"  # PostgreSQL's SQLSTATE for a statement cancelled by its timeout
 
 
 def _json_dumps(value: Any) -> str:
@@ -59,9 +61,20 @@ class Database:
         return self.dialect == "postgresql"
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, snapshot: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading. snapshot=False is for work that sends one statement (a
+        search page whose total rides in it): one statement is consistent by itself, so no
+        transaction is opened around it, which saves BEGIN and ROLLBACK (two round trips on
+        PostgreSQL; BEGIN's three hand-offs to aiosqlite's thread on SQLite). A second statement
+        on such a connection sees the database as it is then, not as the first one saw it.
+        """
         with _timeouts_named():
             async with self.read_engine.connect() as conn:
+                if not snapshot:
+                    if self.dialect == "sqlite":
+                        conn = await conn.execution_options(**{_NO_BEGIN: True})
+                    else:
+                        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
 
     async def fetch_one(self, statement: DirectStatement, values: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -150,6 +163,8 @@ def _sqlite_engine(url: str, *, echo: bool, immediate: bool, pool_size: int, res
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if not immediate and conn.get_execution_options().get(_NO_BEGIN):
+            return  # a single statement: its own implicit transaction is its snapshot
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
