@@ -4,7 +4,8 @@
                                  [--backends sqlite,postgresql]
 
 Starts the real server (`python -m service serve`, DYAD_DATABASE_URL) on a fresh database, a
-local receiver, and one rest-hook Subscription on Observation; then writes Observations at a
+local receiver, one rest-hook Subscription on relationship Observations and the people they
+refer to; then writes the server bench's relationship Observations (bench/observations.py) at a
 fixed rate (by default as 10 transaction Bundles of 20 per second) and times, for each, the
 moment its commit reached the client (the 201, or the Bundle's transaction-response) against
 the receiver's notification. The write rate achieved is reported, and a run that did not reach

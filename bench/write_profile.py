@@ -109,45 +109,44 @@ async def timed(n: int, one: Callable[[int], Any]) -> float:
     return (time.perf_counter() - began) / max(n, 1)
 
 
-async def run(args: argparse.Namespace) -> None:
-    with fresh_database(args.backend) as url:
-        async with app_client(url) as (http, app):
-            for body in obs.people_transactions(obs.CREATE_INFANTS):
-                response = await http.post("/fhir", content=body, headers=JSON)
-                response.raise_for_status()
-            rng = random.Random(20261130)
-            keys = obs.draw_keys(args.creates + args.bundles * args.bundle_size + 50, obs.CREATE_INFANTS, rng)
-            bodies = [obs.observation_body(k, rng) for k in keys[: args.creates + 50]]
-            bundles = [
-                obs.transaction(
-                    keys[args.creates + 50 + b * args.bundle_size : args.creates + 50 + (b + 1) * args.bundle_size], rng
-                )
-                for b in range(args.bundles)
-            ]
+async def run(args: argparse.Namespace, url: str) -> None:
+    async with app_client(url) as (http, app):
+        for body in obs.people_transactions(obs.CREATE_INFANTS):
+            response = await http.post("/fhir", content=body, headers=JSON)
+            response.raise_for_status()
+        rng = random.Random(20261130)
+        keys = obs.draw_keys(args.creates + args.bundles * args.bundle_size + 50, obs.CREATE_INFANTS, rng)
+        bodies = [obs.observation_body(k, rng) for k in keys[: args.creates + 50]]
+        bundles = [
+            obs.transaction(
+                keys[args.creates + 50 + b * args.bundle_size : args.creates + 50 + (b + 1) * args.bundle_size], rng
+            )
+            for b in range(args.bundles)
+        ]
 
-            async def create(i: int) -> None:
-                response = await http.post("/fhir/Observation", content=bodies[i], headers=JSON)
-                assert response.status_code == 201, response.text[:300]
+        async def create(i: int) -> None:
+            response = await http.post("/fhir/Observation", content=bodies[i], headers=JSON)
+            assert response.status_code == 201, response.text[:300]
 
-            async def transaction(i: int) -> None:
-                response = await http.post("/fhir", content=bundles[i], headers=JSON)
-                assert response.status_code == 200, response.text[:300]
+        async def transaction(i: int) -> None:
+            response = await http.post("/fhir", content=bundles[i], headers=JSON)
+            assert response.status_code == 200, response.text[:300]
 
-            for i in range(50):  # warm: caches, statement compilation
-                await create(args.creates + i)
-            bodies = bodies[: args.creates]
-            with counting(app) as statements, profiled(args.profile if args.what != "bundle" else None, args.out):
-                per_create = await timed(args.creates, create)
-            creates_statements = statements.count / max(args.creates, 1)
-            print(f"{args.backend}: create {per_create * 1000:.2f} ms, {creates_statements:.1f} statements")
-            if args.bundles:
-                out = args.out.with_name(args.out.stem + "-bundle" + args.out.suffix) if args.out else None
-                with counting(app) as statements, profiled(args.profile if args.what != "create" else None, out):
-                    per_bundle = await timed(args.bundles, transaction)
-                print(
-                    f"{args.backend}: {args.bundle_size:,}-entry transaction {per_bundle:.3f} s, "
-                    f"{statements.count / args.bundles:.0f} statements"
-                )
+        for i in range(50):  # warm: caches, statement compilation
+            await create(args.creates + i)
+        bodies = bodies[: args.creates]
+        with counting(app) as statements, profiled(args.profile if args.what != "bundle" else None, args.out):
+            per_create = await timed(args.creates, create)
+        creates_statements = statements.count / max(args.creates, 1)
+        print(f"{args.backend}: create {per_create * 1000:.2f} ms, {creates_statements:.1f} statements")
+        if args.bundles:
+            out = args.out.with_name(args.out.stem + "-bundle" + args.out.suffix) if args.out else None
+            with counting(app) as statements, profiled(args.profile if args.what != "create" else None, out):
+                per_bundle = await timed(args.bundles, transaction)
+            print(
+                f"{args.backend}: {args.bundle_size:,}-entry transaction {per_bundle:.3f} s, "
+                f"{statements.count / args.bundles:.0f} statements"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
     parser.add_argument("--what", choices=["create", "bundle", "both"], default="both", help="what to profile")
     parser.add_argument("--out", type=Path, help="write the profile here (else stdout)")
-    asyncio.run(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    with fresh_database(args.backend) as url:  # made and dropped outside the loop (it runs its own)
+        asyncio.run(run(args, url))
     return 0
 
 

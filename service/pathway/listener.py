@@ -2,6 +2,7 @@
 version is carried out by the module of its kind (service/pathway/kinds/, chosen by the rule file).
 """
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,7 +12,7 @@ from service.pathway.deferred import deferring
 from service.pathway.extraction import Extractor
 from service.pathway.kinds import KINDS, ROUTING_KINDS
 from service.pathway.routing import RuleBook
-from service.pathway.teams import TEAM_TYPES, forget_families
+from service.pathway.teams import TEAM_TYPES, forget_families, prefetch_families
 from service.search.registry import SearchRegistry
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
@@ -52,6 +53,21 @@ class PathwayListener:
                     continue
                 if rule.fires_on(change.content):
                     await KINDS[rule.kind](ctx, rule)
+
+    async def prepare(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
+        """Before a batch's announcements: the families of every infant its rules may route work
+        for, looked up together (teams.prefetch_families) rather than per infant."""
+        if not self.options.rules_enabled:
+            return
+        infants: list[str] = []
+        for change in changes:
+            for rule in self.rules.for_type(change.res_type) if change.content is not None else ():
+                infant = rule.infant_of(change.content) if rule.owner_teams else None  # type: ignore[arg-type]
+                reference = (infant or {}).get("reference")
+                if isinstance(reference, str) and reference not in infants:
+                    infants.append(reference)
+        if infants:
+            await prefetch_families(conn, self.registry, self.repository, infants)
 
     def batch(self, conn: AsyncConnection) -> AbstractAsyncContextManager[None]:
         """A scope over announcements whose Tasks are created together at its end (deferred.py)."""

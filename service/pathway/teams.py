@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.routing import Team
+from service.search.extract import index_rows, reference_row
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.access import Viewer
@@ -79,6 +80,53 @@ async def _family_organizations(
     refs = _organization_refs(care_teams + episodes)
     stored = await repository.read_many(conn, [tuple(r.split("/", 1)) for r in refs], viewer=Viewer.system())  # type: ignore[misc]
     return [stored[key].content for key in (tuple(r.split("/", 1)) for r in refs) if key in stored]  # type: ignore[misc]
+
+
+# Infants per search when a batch's families are looked up together.
+PREFETCH_CHUNK = 100
+
+
+async def prefetch_families(
+    conn: AsyncConnection, registry: SearchRegistry, repository: ResourceRepository, infants: list[str]
+) -> None:
+    """The families of many infants (a Bundle's) looked up together: two searches per hundred
+    infants and one read of their organisations, instead of three statements per infant.
+
+    Each infant gets what `family_organizations` would find for it alone: its active CareTeams
+    and EpisodeOfCares, told apart by the same index rows its own search matches (a `Type/id`
+    reference's type and id), in the same order (the searches order by row), CareTeams first.
+    An infant referred to any other way is left to be looked up on its own.
+    """
+    families = _families(conn)
+    local: dict[tuple[str, str], str] = {}
+    for infant in infants:
+        row = reference_row("subject", infant)
+        if infant in families or row.target_type is None or any(c in infant for c in ",|$\\"):
+            continue
+        local[(row.target_type, str(row.target_id))] = infant
+    if not local:
+        return
+    found: dict[str, list[dict[str, Any]]] = {infant: [] for infant in local.values()}
+    wanted = list(local.values())
+    for res_type, param in (("CareTeam", "subject"), ("EpisodeOfCare", "patient")):
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = ",".join(wanted[start : start + PREFETCH_CHUNK])
+            for content in await _search(conn, registry, res_type, [(param, chunk), ("status", "active")]):
+                for ref in index_rows(registry, res_type, content).reference:
+                    owner = local.get((str(ref.target_type), str(ref.target_id))) if ref.param == param else None
+                    if owner is not None and content not in found[owner]:
+                        found[owner].append(content)
+    refs = {infant: [_key(r) for r in _organization_refs(resources)] for infant, resources in found.items()}
+    stored = await repository.read_many(
+        conn, sorted({k for each in refs.values() for k in each}), viewer=Viewer.system()
+    )
+    for infant, keys in refs.items():
+        families[infant] = [stored[key].content for key in keys if key in stored]  # type: ignore[misc]
+
+
+def _key(reference: str) -> tuple[str, str]:
+    res_type, _, res_id = reference.partition("/")
+    return res_type, res_id
 
 
 def is_team(organization: dict[str, Any], team: Team) -> bool:
