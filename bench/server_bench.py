@@ -355,7 +355,7 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, args: argparse.Namespace
         data = loading.data
         wide_workers = args.workers if backend == "postgresql" and args.workers > 1 else 0
         wide = DyadServer(f"{name}-{wide_workers}-workers", url, wide_workers) if wide_workers else None
-        with dyad.start(bench) as server:
+        with dyad.start(bench) as server, wide.start(bench) if wide else nullcontext() as wide_server:
             print(
                 f"  {name}: posting the last {loading.dataset.bundles - len(data.ids) // BUNDLE_SIZE} Bundles of {BUNDLE_SIZE:,} ...",
                 flush=True,
@@ -364,7 +364,11 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, args: argparse.Namespace
             with sampled(server.pid, bench.profile, f"{name}-transaction"):
                 post(server.base_url, loading.bodies, first_quiet, data)
             if first_quiet < loading.dataset.bundles:  # the rest of the tail, not timed
-                post(server.base_url, loading.bodies, loading.dataset.bundles, LoadedData(data.keys, data.ids))
+                rest = LoadedData(data.keys, data.ids)
+                if wide_server:  # two workers, two Bundles at a time
+                    post_parallel(wide_server.base_url, loading.bodies, loading.dataset.bundles, rest, 2)
+                else:
+                    post(server.base_url, loading.bodies, loading.dataset.bundles, rest)
             run.transactions[name] = data.summary()
             print(f"    {run.transactions[name]}", flush=True)
             if loading.snapshot is not None and first_quiet < loading.dataset.bundles:
@@ -385,32 +389,31 @@ def bench_dyad(bench: Bench, peer: Peers, backend: str, args: argparse.Namespace
             peer_read, peer_create = _without_base(read_workload(peer.fhirstarter_ids)), _without_base(create)
             serial = Workload("search-1-connection", search.requests)
             one_connection = replace(bench.settings, concurrency=1)
-            with wide.start(bench) if wide else nullcontext() as wide_server:
-                for round_ in range(1, args.rounds + 1):
-                    profile = round_ == 1
-                    run.notes.append(f"{name} round {round_}: {uptime()}")
-                    bench.measure(peer.echo, echo_workload(), backend, round_, idle_path="/healthz")
-                    bench.measure(server, read, backend, round_, idle_path="/healthz", profile=profile)
+            for round_ in range(1, args.rounds + 1):
+                profile = round_ == 1
+                run.notes.append(f"{name} round {round_}: {uptime()}")
+                bench.measure(peer.echo, echo_workload(), backend, round_, idle_path="/healthz")
+                bench.measure(server, read, backend, round_, idle_path="/healthz", profile=profile)
+                if wide_server:
+                    bench.measure(wide_server, read, backend, round_, idle_path="/healthz")
+                bench.measure(peer.fhirstarter, peer_create, backend, round_, idle_path="/metadata")
+                bench.measure(server, create, backend, round_, idle_path="/healthz", profile=profile)
+                if wide_server:
+                    bench.measure(wide_server, create, backend, round_, idle_path="/healthz")
+                bench.measure(peer.fhirstarter, peer_read, backend, round_, idle_path="/metadata")
+                if search_works:
+                    bench.measure(
+                        server,
+                        serial,
+                        backend,
+                        round_,
+                        idle_path="/healthz",
+                        settings=one_connection,
+                        profile=profile,
+                    )
+                    bench.measure(server, search, backend, round_, idle_path="/healthz", profile=profile)
                     if wide_server:
-                        bench.measure(wide_server, read, backend, round_, idle_path="/healthz")
-                    bench.measure(peer.fhirstarter, peer_create, backend, round_, idle_path="/metadata")
-                    bench.measure(server, create, backend, round_, idle_path="/healthz", profile=profile)
-                    if wide_server:
-                        bench.measure(wide_server, create, backend, round_, idle_path="/healthz")
-                    bench.measure(peer.fhirstarter, peer_read, backend, round_, idle_path="/metadata")
-                    if search_works:
-                        bench.measure(
-                            server,
-                            serial,
-                            backend,
-                            round_,
-                            idle_path="/healthz",
-                            settings=one_connection,
-                            profile=profile,
-                        )
-                        bench.measure(server, search, backend, round_, idle_path="/healthz", profile=profile)
-                        if wide_server:
-                            bench.measure(wide_server, search, backend, round_, idle_path="/healthz")
+                        bench.measure(wide_server, search, backend, round_, idle_path="/healthz")
     run.notes.append(f"{name} block ends: {uptime()}")
     if args.notify_seconds > 0:
         notifications(run, backend, args.notify_seconds)
