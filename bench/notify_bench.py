@@ -36,6 +36,7 @@ import httpx
 
 from bench import observations as obs
 from bench.notify_receiver import Receiver, free_port
+from bench.postgres import DATABASE_PREFIX
 from bench.servers import wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +74,7 @@ def fresh_database(backend: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
         return
-    name = f"dyad_notify_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{DATABASE_PREFIX}notify_{uuid.uuid4().hex[:8]}"
     asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
     try:
         rest = POSTGRES_ADMIN.split("://", 1)[1].rsplit("/", 1)[0]
@@ -160,8 +161,9 @@ def observation(n: int) -> dict[str, object]:
 
 
 def relationship_observation(n: int) -> dict[str, Any]:
-    """The server bench's relationship Observation (profile-conformant; a concern in most, so the
-    pathway raises its Tasks as it would in use), about one of INFANTS infants."""
+    """The server bench's relationship Observation (profile-conformant; a concern in 15 %, as the
+    data generator draws them, so the pathway raises its Tasks as it would in use), about one of
+    INFANTS infants."""
     rng = random.Random(n)
     key = obs.Key(n % INFANTS, n % len(obs.ASSESSMENTS), datetime(2026, 10, 2, 10, 30, tzinfo=UTC))
     return obs.observation(key, rng)

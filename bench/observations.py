@@ -39,7 +39,10 @@ CONCERN = [
     ("significant-concern", "Significant concern"),
 ]
 OBSERVATIONS_PER_INFANT = 40
-PRACTITIONERS = 200
+# Share of observations that record a concern (overall or in a domain): docs/capacity.md's ≈ 15 % of
+# contacts. Each one is real pathway work (a prompt Task for the health visiting team and, when it
+# persists, another), so a share of 1 would make the bench a test of the pathway alone.
+CONCERN_SHARE = 0.15
 FIRST_DAY = date(2024, 1, 1)
 DAYS = 731
 SEARCH_FROM = "2025-01-01"
@@ -74,8 +77,9 @@ def _coding(system: str, pair: tuple[str, str], *, display: bool = True) -> dict
     return {"coding": [coding]}
 
 
-def observation(key: Key, rng: random.Random) -> dict[str, Any]:
+def observation(key: Key, rng: random.Random, concern_share: float = CONCERN_SHARE) -> dict[str, Any]:
     """One parent-infant relationship observation, about 1.5 KB as compact JSON."""
+    concern = rng.random() < concern_share
     return {
         "resourceType": "Observation",
         "meta": {"profile": [f"{DYAD}/StructureDefinition/dyad-relationship-observation"]},
@@ -87,12 +91,14 @@ def observation(key: Key, rng: random.Random) -> dict[str, Any]:
         "focus": [{"reference": f"RelatedPerson/caregiver-{key.infant:06d}"}],
         "effectiveDateTime": key.effective.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "method": _coding(INSTRUMENTS_SYSTEM, ASSESSMENTS[key.assessment][1]),
-        "performer": [{"reference": f"Practitioner/hv-{rng.randrange(PRACTITIONERS):04d}"}],
-        "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN)),
+        "performer": [{"reference": f"Practitioner/hv-{rng.randrange(200):04d}"}],
+        "valueCodeableConcept": _coding(CONCERN_SYSTEM, CONCERN[rng.choice((1, 2))] if concern else CONCERN[0]),
         "component": [
             {
                 "code": _coding(CONCEPTS_SYSTEM, domain, display=False),
-                "valueCodeableConcept": _coding(CONCERN_SYSTEM, rng.choice(CONCERN), display=False),
+                "valueCodeableConcept": _coding(
+                    CONCERN_SYSTEM, rng.choice(CONCERN) if concern else CONCERN[0], display=False
+                ),
             }
             for domain in rng.sample(DOMAINS, 2)
         ],
@@ -100,47 +106,16 @@ def observation(key: Key, rng: random.Random) -> dict[str, Any]:
     }
 
 
-# The create workload draws its infants from this many, whatever N is; the performers from PRACTITIONERS.
-CREATE_INFANTS = 1000
-PRACTITIONERS = 200
-
-
-def people_transactions(infants: int, size: int = 1000) -> list[bytes]:
-    """Transaction Bundles that PUT every Patient, RelatedPerson and Practitioner the bench's
-    Observations (loaded and created) refer to; each infant's caregiver after the infant."""
-    resources: list[dict[str, Any]] = [
-        {"resourceType": "Practitioner", "id": f"hv-{n:04d}", "name": [{"family": f"Visitor {n}"}]}
-        for n in range(PRACTITIONERS)
-    ]
-    for n in range(max(infants, CREATE_INFANTS)):
-        resources.append({"resourceType": "Patient", "id": f"infant-{n:06d}", "birthDate": "2024-01-01"})
-        resources.append(
-            {
-                "resourceType": "RelatedPerson",
-                "id": f"caregiver-{n:06d}",
-                "patient": {"reference": f"Patient/infant-{n:06d}"},
-            }
-        )
-    bundles = []
-    for start in range(0, len(resources), size):
-        entries = [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources[start : start + size]
-        ]
-        bundles.append(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
-    return bundles
-
-
 def observation_body(key: Key, rng: random.Random) -> bytes:
     return orjson.dumps(observation(key, rng))
 
 
-def transaction(keys: list[Key], rng: random.Random) -> bytes:
+def transaction(keys: list[Key], rng: random.Random, concern_share: float = CONCERN_SHARE) -> bytes:
     """A transaction Bundle that creates one Observation per key."""
     entries = [
         {
             "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}",
-            "resource": observation(key, rng),
+            "resource": observation(key, rng, concern_share),
             "request": {"method": "POST", "url": "Observation"},
         }
         for i, key in enumerate(keys)
@@ -156,3 +131,48 @@ def search_path(infant: int, assessment: int) -> str:
 def expected_matches(keys: list[Key], infant: int, assessment: int) -> int:
     cutoff = datetime.fromisoformat(SEARCH_FROM).replace(tzinfo=UTC)
     return sum(1 for k in keys if k.infant == infant and k.assessment == assessment and k.effective >= cutoff)
+
+
+PRACTITIONERS = 200  # the performers `observation` draws from
+CREATE_INFANTS = 1000  # the bench's single creates are about infants drawn from this many
+
+
+def people_resources(infants: int) -> list[dict[str, Any]]:
+    """Whom the Observations refer to (references must resolve on write): each infant's Patient,
+    a caregiver RelatedPerson per infant and the health visitors, under the ids the data uses."""
+    out: list[dict[str, Any]] = []
+    for n in range(infants):
+        out.append(
+            {
+                "resourceType": "Patient",
+                "id": f"infant-{n:06d}",
+                "birthDate": (FIRST_DAY - timedelta(days=n % 300)).isoformat(),
+            }
+        )
+        out.append(
+            {
+                "resourceType": "RelatedPerson",
+                "id": f"caregiver-{n:06d}",
+                "patient": {"reference": f"Patient/infant-{n:06d}"},
+            }
+        )
+    out += [{"resourceType": "Practitioner", "id": f"hv-{n:04d}"} for n in range(PRACTITIONERS)]
+    return out
+
+
+def people_transactions(infants: int, size: int = 1000) -> list[bytes]:
+    """`people_resources` as PUT transaction Bundles of at most `size` entries (a caregiver with its infant)."""
+    everyone = people_resources(infants)
+    bundles = []
+    for start in range(0, len(everyone), size):
+        entries = [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in everyone[start : start + size]
+        ]
+        bundles.append(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+    return bundles
+
+
+def people(infants: int) -> bytes:
+    """`people_resources` as one PUT transaction Bundle."""
+    return people_transactions(infants, 2 * infants + PRACTITIONERS)[0]

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 import asyncpg
 
 ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Every database the bench makes starts with this, so sessions sharing one server can tell theirs apart.
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "dyad_bench_")
 
 
-def _admin(statement: str) -> None:
+def admin(statement: str) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(ADMIN_DSN)
         try:
@@ -30,9 +32,9 @@ def sqlalchemy_url(name: str) -> str:
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """Yield the SQLAlchemy URL of a new, empty database; drop it on the way out."""
-    name = f"dyad_bench_{os.getpid()}_{int(time.time())}"
-    _admin(f'CREATE DATABASE "{name}"')
+    name = f"{DATABASE_PREFIX}{os.getpid()}_{int(time.time() * 1000) % 10**9}"
+    admin(f'CREATE DATABASE "{name}"')
     try:
         yield sqlalchemy_url(name)
     finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

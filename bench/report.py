@@ -66,6 +66,7 @@ class Run:
     machine: dict[str, Any]
     figures: list[Figure] = field(default_factory=list)
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def find(self, server: str, operation: str, block: str | None = None) -> list[Figure]:
@@ -127,8 +128,14 @@ def machine_facts() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "kernel": platform.release()}
 
 
+SEARCH_P99_1_MS = 50.0
+SEARCH_P99_MANY_MS = 200.0
+TRANSACTION_S = 1.0
+NOTIFY_P99_MS = 1000.0
+
+
 def targets(run: Run, backends: list[str]) -> list[Target]:
-    """Ratios are medians over rounds of side-by-side pairs; search p99 is the worst round's."""
+    """Issue 16's goals. Ratios are medians over rounds of side-by-side pairs; search p99 is the worst round's."""
     out: list[Target] = []
     for backend in backends:
         server = f"dyad-{backend}"
@@ -141,45 +148,116 @@ def targets(run: Run, backends: list[str]) -> list[Target]:
         if reads:
             out.append(Target(f"{server} read / echo ceiling", _median(reads), 0.5, "x", True))
         if serial:
-            out.append(Target(f"{server} search p99, 1 connection (worst round)", max(serial), 50.0, "ms", False))
+            out.append(
+                Target(f"{server} search p99, 1 connection (worst round)", max(serial), SEARCH_P99_1_MS, "ms", False)
+            )
         if searches:
             out.append(
                 Target(
                     f"{server} search p99, {run.settings.get('concurrency')} connections (worst round)",
                     max(searches),
-                    50.0,
+                    SEARCH_P99_MANY_MS,
                     "ms",
                     False,
                 )
             )
         tx = run.transactions.get(server)
         if tx and tx.get("bundles"):
-            out.append(Target(f"{server} 1,000-entry transaction, median", tx["median_s"], 2.0, "s", False))
-            out.append(Target(f"{server} 1,000-entry transaction, max", tx["max_s"], 2.0, "s", False))
+            out.append(Target(f"{server} 1,000-entry transaction, median", tx["median_s"], TRANSACTION_S, "s", False))
+            out.append(Target(f"{server} 1,000-entry transaction, max", tx["max_s"], TRANSACTION_S, "s", False))
+        notified = run.notifications.get(server)
+        if notified:
+            rate = notified["target_rate"]
+            out.append(
+                Target(
+                    f"{server} creates/s reached of {rate:g} asked (notifications)",
+                    notified["write_rate"],
+                    0.95 * rate,
+                    "/s",
+                    True,
+                )
+            )
+            out.append(
+                Target(f"{server} notification p99 at that rate", notified["p99_ms"], NOTIFY_P99_MS, "ms", False)
+            )
     return out
+
+
+def workers_rows(run: Run) -> list[dict[str, Any]]:
+    """Each operation on 1 worker next to N workers (PostgreSQL), measured back to back in every round."""
+    rows = []
+    wide_servers = sorted({(f.server, f.block) for f in run.figures if f.server.endswith("-workers")})
+    for wide, block in wide_servers:
+        narrow = wide.rsplit("-", 2)[0]
+        for operation in ("read", "create", "search"):
+            ratios = run.paired_ratio(block, (wide, operation), (narrow, operation))
+            one = [f.result for f in run.find(narrow, operation)]
+            many = [f.result for f in run.find(wide, operation)]
+            if not (one and many and ratios):
+                continue
+            rows.append(
+                {
+                    "operation": operation,
+                    "one": narrow,
+                    "many": wide,
+                    "one_rps": _median([r.rps for r in one]),
+                    "many_rps": _median([r.rps for r in many]),
+                    "ratio": _median(ratios),
+                    "one_p99_ms": max(r.p99_ms for r in one),
+                    "many_p99_ms": max(r.p99_ms for r in many),
+                    "one_cores": _median([r.cpu.get("server_cores", 0.0) for r in one]),
+                    "many_cores": _median([r.cpu.get("server_cores", 0.0) for r in many]),
+                    "machine_cores": _median([r.cpu.get("machine_cores", 0.0) for r in many]),
+                }
+            )
+    return rows
 
 
 def markdown(run: Run, goals: list[Target]) -> str:
     lines = [
-        "| server | operation | next to | rounds | requests/s (median) | min–max | p50 ms | p99 ms (worst) | errors | server CPU | client CPU | machine CPU |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server | operation | next to | rounds | requests/s (median) | min–max | p50 ms | p99 ms (worst) | errors | server CPU | client CPU | machine CPU | load 1 min |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in summary_rows(run):
         lines.append(
             f"| {r['server']} | {r['operation']} | {r['block']} | {r['rounds']} | {r['rps']:,.0f} | {r['rps_min']:,.0f}–{r['rps_max']:,.0f} "
             f"| {'≥ ' if r['censored'] else ''}{r['p50_ms']:.2f} | {'≥ ' if r['censored'] else ''}{r['p99_ms']:.2f} | {r['errors']} "
-            f"| {r.get('server_cores', 0):.2f} | {r.get('client_cores', 0):.2f} | {r.get('machine_cores', 0):.2f} |"
+            f"| {r.get('server_cores', 0):.2f} | {r.get('client_cores', 0):.2f} | {r.get('machine_cores', 0):.2f} "
+            f"| {r.get('load_1m', 0):.1f} |"
         )
     if run.transactions:
         lines += [
             "",
-            "| server | bundles of 1,000 | median s | max s | first s | median of last 5 s | load wall s | observations/s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| server | Observations in the database | timed bundles of 1,000 | median s | max s | first s | median of last 5 s | wall s | observations/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for server, tx in run.transactions.items():
             lines.append(
-                f"| {server} | {tx['bundles']} | {tx['median_s']:.2f} | {tx['max_s']:.2f} | {tx['first_s']:.2f} "
+                f"| {server} | {tx['observations']:,} | {tx['bundles']} | {tx['median_s']:.2f} | {tx['max_s']:.2f} | {tx['first_s']:.2f} "
                 f"| {tx['last5_median_s']:.2f} | {tx['load_wall_s']:.0f} | {tx['observations_per_s']:,.0f} |"
+            )
+    workers = workers_rows(run)
+    if workers:
+        lines += [
+            "",
+            "| operation | 1 worker requests/s | N workers requests/s | N ÷ 1 (paired, median) | p99 ms 1 / N | server CPU 1 / N | machine CPU |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for w in workers:
+            lines.append(
+                f"| {w['operation']} ({w['many']}) | {w['one_rps']:,.0f} | {w['many_rps']:,.0f} | {w['ratio']:.2f}× "
+                f"| {w['one_p99_ms']:.0f} / {w['many_p99_ms']:.0f} | {w['one_cores']:.2f} / {w['many_cores']:.2f} | {w['machine_cores']:.2f} |"
+            )
+    if run.notifications:
+        lines += [
+            "",
+            "| server | creates asked/s | reached/s | written | notified | duplicates | p50 ms | p99 ms | max ms | clients |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for server, n in run.notifications.items():
+            lines.append(
+                f"| {server} | {n['target_rate']:g} | {n['write_rate']:.1f} | {n['written']} | {n['notified']} | {n['duplicates']} "
+                f"| {n['p50_ms']:.0f} | {n['p99_ms']:.0f} | {n['max_ms']:.0f} | {n['clients']} |"
             )
     if goals:
         lines += ["", "| target | measured | goal | met | margin |", "| --- | ---: | ---: | --- | ---: |"]
@@ -201,6 +279,8 @@ def write_json(run: Run, goals: list[Target]) -> Path:
         "summary": summary_rows(run),
         "figures": [f.row() for f in run.figures],
         "transactions": run.transactions,
+        "notifications": run.notifications,
+        "workers": workers_rows(run),
         "targets": [{**asdict(g), "met": g.met, "margin": round(g.margin, 3)} for g in goals],
         "notes": run.notes,
     }
