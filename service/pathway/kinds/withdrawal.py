@@ -15,6 +15,8 @@ WITHDRAWN = {"coding": [{"system": TASK_CODES, "code": "trigger-withdrawn", "dis
 
 
 async def apply(ctx: PathwayContext, rule: Rule) -> None:
+    if ctx.change.version <= 1:
+        return  # only an earlier version can have raised work; a first one has none to withdraw
     raising = [r for r in ctx.book.for_type(ctx.change.res_type) if r.template is not None and r.id != rule.id]
     if any(r.fires_on(ctx.resource) for r in raising):
         return
