@@ -323,6 +323,7 @@ def prepare(
         flush=True,
     )
     built = LoadedData(keys=dataset.keys, ids=[])
+    commit = code_commit()  # what the server runs; HEAD may move during a long load
     # On PostgreSQL two workers take two Bundles at a time: the build is not the figure, and on a
     # machine shared by other sessions two processes get twice the CPU share of one.
     parallel = 2 if backend == "postgresql" else 1
@@ -332,7 +333,7 @@ def prepare(
             post_parallel(server.base_url, bodies, head, built, parallel)
         else:
             post(server.base_url, bodies, head, built)
-    snap.save(dyad.url, {"ids": built.ids, **built.summary()})
+    snap.save(dyad.url, {"ids": built.ids, **built.summary(), "commit": commit})
     data.ids = built.ids
     bench.run.notes.append(
         f"{dyad.name}: the first {head:,} Bundles loaded through the API in this run ({uptime()} at the end): "

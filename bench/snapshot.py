@@ -121,7 +121,8 @@ class Snapshot:
             name = url.rsplit("/", 1)[1]
             admin(f'DROP DATABASE IF EXISTS "{self.template}"')
             admin(f'CREATE DATABASE "{self.template}" TEMPLATE "{name}" STRATEGY = FILE_COPY')
-        self.meta = {**meta, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": code_commit()}
+        # `meta` names the commit the server ran (taken when the load began: HEAD may move meanwhile).
+        self.meta = {"commit": code_commit(), **meta, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         self.sidecar.write_text(json.dumps(self.meta))
 
 
