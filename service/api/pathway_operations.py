@@ -126,19 +126,6 @@ async def _searcher(call: OperationCall, conn: Any) -> Any:
     return search
 
 
-async def _counter(call: OperationCall, conn: Any) -> Any:
-    """How many match, counted by the database with the caller's access."""
-
-    async def count(res_type: str, items: list[tuple[str, str]]) -> int:
-        _, page = await interactions.search(
-            call.ctx, conn, call.access, res_type, items + [("_summary", "count")], strict=True
-        )
-        assert page.total is not None
-        return page.total
-
-    return count
-
-
 @operation("dyad", levels={"instance"}, types={"Patient"})
 async def dyad(call: OperationCall) -> Response:
     """Patient/[id]/$dyad: the infant, caregivers and everything recorded about their relationships."""
@@ -202,8 +189,8 @@ async def metrics(call: OperationCall) -> Response:
     for res_type in ("Encounter", "Observation", "ServiceRequest", "Task"):
         call.access.require(res_type, "s")
     async with call.ctx.db.read() as conn:
-        search, count = await _searcher(call, conn), await _counter(call, conn)
-        reports = [await _report(conn, search, count, p, organization) for p in periods or [period]]
+        search = await _searcher(call, conn)
+        reports = [await _report(conn, search, p, organization) for p in periods or [period]]
     if periods is None:
         return fhir_json(reports[0], call.request)
     bundle = {
@@ -216,7 +203,7 @@ async def metrics(call: OperationCall) -> Response:
     return fhir_json(bundle, call.request)
 
 
-async def _report(conn: Any, search: Any, count: Any, period: Period, organization: str | None) -> dict[str, Any]:
+async def _report(conn: Any, search: Any, period: Period, organization: str | None) -> dict[str, Any]:
     clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
     breaches = await breaches_in_period(conn, period.start, period.end, organization)
-    return await pathway_metrics(search, count, period, organization, clocks, breaches)
+    return await pathway_metrics(search, period, organization, clocks, breaches)

@@ -16,7 +16,6 @@ chart can show how the figures move; each interval is measured exactly as a peri
 """
 
 import statistics
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +23,8 @@ from typing import Any
 from service.pathway.care_plans import CARE_CONTACTS
 from service.pathway.clock_store import Clock
 from service.pathway.summary import Search
+from service.search.values import parse_instant
 
-Count = Callable[[str, list[tuple[str, str]]], Awaitable[int]]
 VALID = "final,amended,corrected"
 RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"
 CONCERN_LEVELS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level"
@@ -157,12 +156,13 @@ def _group(
 
 
 async def pathway_metrics(
-    search: Search, count: Count, period: Period, organization: str | None, clocks: list[Clock], breaches: list[Clock]
+    search: Search, period: Period, organization: str | None, clocks: list[Clock], breaches: list[Clock]
 ) -> dict[str, Any]:
-    by_type = {c: await count("Encounter", _contact_items(period, organization, c)) for c in POSTNATAL_CONTACTS}
-    total = await count("Encounter", _contact_items(period, organization, ",".join(POSTNATAL_CONTACTS)))
-    contacts = await search("Encounter", _contact_items(period, organization, ",".join(POSTNATAL_CONTACTS)))
+    overlapping = await search("Encounter", _contact_items(period, organization, ",".join(POSTNATAL_CONTACTS)))
+    contacts = [c for c in overlapping if _started_in(c, period)]
     contact_type = {c["id"]: _contact_type(c) for c in contacts}
+    by_type = {t: sum(1 for c in contact_type.values() if c == t) for t in POSTNATAL_CONTACTS}
+    total = len(contacts)
     assessments = await _assessments_at(search, list(contact_type))
     assessed = {ref for ref, _ in assessments}
     assessed_by_type = {c: sum(1 for e in assessed if contact_type[e] == c) for c in POSTNATAL_CONTACTS}
@@ -256,6 +256,14 @@ def _contact_items(period: Period, organization: str | None, codes: str) -> list
         ("type", ",".join(f"{CARE_CONTACTS}|{c}" for c in codes.split(","))),
     ]
     return items + ([("service-provider", organization)] if organization else [])
+
+
+def _started_in(encounter: dict[str, Any], period: Period) -> bool:
+    """A contact belongs to the interval it started in. Date search matches by overlap, so a
+    finished visit recorded without an end (or one across midnight) reaches later intervals too;
+    one with no start is left where the search put it."""
+    start = parse_instant((encounter.get("period") or {}).get("start"))
+    return start is None or period.start <= start < period.end
 
 
 def _contact_type(encounter: dict[str, Any]) -> str:

@@ -89,3 +89,22 @@ async def test_an_unknown_interval_or_too_many_intervals_is_refused(client: http
         response = await client.get(f"/fhir/$pathway-metrics?{query}")
         assert response.status_code == 400, response.text
         assert response.json()["issue"][0]["code"] == code
+
+
+async def test_a_contact_counts_once_in_the_interval_it_started_even_without_an_end(
+    client: httpx.AsyncClient,
+) -> None:
+    # Date search matches by overlap, so a finished visit recorded without an end (or one across
+    # midnight at a month's end) would be counted again in every interval it reaches.
+    await seed_family(client)
+    open_ended = contact("no-end", "2026-09-03")
+    del open_ended["period"]["end"]
+    across = contact("across-months", "2026-09-30")
+    across["period"] = {"start": "2026-09-30T23:30:00Z", "end": "2026-10-01T00:30:00Z"}
+    for encounter in (open_ended, across):
+        await put(client, encounter)
+
+    months = await reports(client, "periodStart=2026-08-01&periodEnd=2026-12-01&interval=month")
+
+    share = "postnatal-contacts-with-relationship-assessment"
+    assert [counts(r, share)[0] for r in months] == [0, 2, 0, 0]
