@@ -97,7 +97,9 @@ def fhir_json(body: Any, request: Request, *, status: int = 200, headers: dict[s
     """The body in the format the request asked for (the name stays: JSON is the default)."""
     if wants_xml(request):
         pretty = request.query_params.get("_pretty") == "true"
-        return Response(to_xml(body, pretty=pretty), status_code=status, media_type=FHIR_XML, headers=headers)
+        # The same secrets filter as `dump`: a Subscription's channel.header is returned to nobody.
+        xml = to_xml(without_secrets(body), pretty=pretty)
+        return Response(xml, status_code=status, media_type=FHIR_XML, headers=headers)
     return Response(dump(body, request), status_code=status, media_type=FHIR_JSON, headers=headers)
 
 

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -67,7 +68,7 @@ def console_router(settings: Settings) -> APIRouter:
     @router.post("/dev-token")
     async def dev_token(request: Request, organization: Annotated[str, Body(embed=True)]) -> Response:
         """A token signed by the development key, for a loopback caller of a development server only."""
-        if not dev_token_offered(settings) or not _loopback(request):
+        if not dev_token_offered(settings) or not _loopback(request) or not _loopback_host(request):
             raise FhirError(404, "Development tokens are not issued here", code="not-found")
         return JSONResponse(
             {"access_token": mint_dev_token(settings, organization), "token_type": "Bearer"},
@@ -115,6 +116,19 @@ def _loopback(request: Request) -> bool:
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_host(request: Request) -> bool:
+    """Whether the page asked for this server by a loopback name. A site the developer visits can
+    resolve its own name to 127.0.0.1 (DNS rebinding): its script then reaches the server from
+    loopback, same-origin with itself, and would read the token; the Host it sends is its name."""
+    hostname = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
 

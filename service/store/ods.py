@@ -43,8 +43,8 @@ class NotThatOrganisation(StoreError):
 
     def __init__(self, res_id: str) -> None:
         super().__init__(
-            f"Organization/{res_id} is the organisation with ODS code {res_id}: only that organisation changes or "
-            "deletes it"
+            f"Organization/{res_id} is changed or deleted only by that organisation (or, for an id that is not "
+            "an ODS code, by the organisation that recorded it)"
         )
 
 
@@ -108,9 +108,17 @@ def check_keyed(content: dict[str, Any], res_id: str | None) -> None:
         )
 
 
-def check_may_change(res_type: str, res_id: str, viewer: Viewer) -> None:
-    """Organization/<ODS code> changes only by that organisation's hand (or the server's)."""
-    if res_type != "Organization" or not is_ods_code(res_id) or viewer.sees_everything:
+def check_may_change(res_type: str, res_id: str, viewer: Viewer, owner_org: str | None = None) -> None:
+    """Organization/<ODS code> changes only by that organisation's hand (or the server's).
+
+    An Organization at any other id (a token may name a bare logical id, e.g. a team's own) is
+    changed by itself or by the organisation that recorded it: its type is what makes its team's
+    writes restricted (service.security.labels), so a third organisation rewriting it could strip
+    the type and read the team's next notes.
+    """
+    if res_type != "Organization" or viewer.sees_everything:
         return
-    if viewer.organization != f"Organization/{res_id}":
+    if viewer.organization == f"Organization/{res_id}":
+        return
+    if is_ods_code(res_id) or not viewer.owns(owner_org):
         raise NotThatOrganisation(res_id)

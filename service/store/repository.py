@@ -558,7 +558,7 @@ class ResourceRepository:
             raise ResourceNotFound(res_type, res_id)
         if res_type in OWNER_CHANGES_ONLY and not viewer.owns(row.owner_org):
             raise NotOwner(res_type, res_id)
-        ods.check_may_change(res_type, res_id, viewer)
+        ods.check_may_change(res_type, res_id, viewer, row.owner_org)
 
     async def _lock_row(self, conn: AsyncConnection, res_type: str, res_id: str, viewer: Viewer) -> Any:
         # FOR UPDATE serialises writers of one resource on PostgreSQL; SQLite's writers are

@@ -20,7 +20,8 @@ async def _client(settings: Settings, client_host: str = "127.0.0.1") -> AsyncIt
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://dyad.test") as http:
+        # A loopback name, as a developer's browser on the same machine asks for it.
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
             yield http
 
 
@@ -134,3 +135,19 @@ async def test_no_development_token_when_the_server_trusts_another_issuer(databa
         assert (await http.get("/console/session.json")).json()["devToken"] is False
         response = await http.post("/console/dev-token", json={"organization": MAT})
         assert response.status_code == 404
+
+
+async def test_no_development_token_for_a_page_of_another_site_rebound_to_loopback(
+    database_url: str, tmp_path: Path
+) -> None:
+    """DNS rebinding: a site the developer visits resolves its own name to 127.0.0.1, so its script
+    reaches the server from loopback, same-origin with itself, and could read a token for any
+    organisation. The Host it sends is its own name, not a loopback one."""
+    async for http in _client(jwt_settings(database_url, tmp_path)):
+        for host in ("rebound.example", "rebound.example:8000", "127.0.0.1.evil.example"):
+            response = await http.post("/console/dev-token", json={"organization": MAT}, headers={"Host": host})
+            assert response.status_code == 404, host
+            assert "access_token" not in response.text
+        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+            allowed = await http.post("/console/dev-token", json={"organization": MAT}, headers={"Host": host})
+            assert allowed.status_code == 200, (host, allowed.text)

@@ -459,3 +459,20 @@ async def test_the_prompt_the_pathway_derives_from_a_restricted_observation_is_r
     assert (await _read(app_client, mint(org=MIDWIFERY), prompt)).status_code == 404
     provenance = await _read(app_client, mint(org=MIDWIFERY), "Provenance", target=prompt)
     assert provenance.json()["total"] == 0
+
+
+async def test_another_organisation_may_not_untype_a_perinatal_mental_health_team_to_read_its_writes(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    """An Organization whose id is not an ODS code (a token may name a bare logical id) is how its
+    team's direct writes come to be restricted: its type. Health visiting rewriting it without
+    the type would make the team's next notes readable by every organisation."""
+    team = await _typed_pmh_team(app_client, mint)
+    held = (await _read(app_client, mint(org=HV), team)).json()
+    untyped = {k: v for k, v in held.items() if k not in ("type", "meta")}
+    stripped = await put(app_client, mint(org=HV), untyped)
+    assert stripped.status_code == 403, stripped.text
+    await put(app_client, mint(org=MAT), {**infant(), "id": "baby"})
+    written = await app_client.post("/fhir/Observation", json=observation("Patient/baby"), headers=auth(mint(org=team)))
+    assert written.status_code == 201
+    assert (await _read(app_client, mint(org=HV), f"Observation/{written.json()['id']}")).status_code == 404

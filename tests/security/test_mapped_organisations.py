@@ -33,7 +33,10 @@ async def test_the_perinatal_mental_health_provider_is_typed_and_its_own_writes_
 ) -> None:
     record = _sample("mbu-discharge-grace.json")
     loaded = await app_client.post(
-        "/fhir/$ingest", params={"system": "perinatal-mental-health"}, json=record, headers=auth(mint(org=MAT))
+        "/fhir/$ingest",
+        params={"system": "perinatal-mental-health"},
+        json=record,
+        headers=auth(mint(org=f"Organization/{record['OrgIDProvider']}")),
     )
     assert loaded.status_code == 200, loaded.text
     provider = await _organisation(app_client, mint(org=MAT), record["OrgIDProvider"])
@@ -69,7 +72,10 @@ async def test_an_organisation_held_untyped_is_typed_by_its_own_record_and_stays
     known = {"resourceType": "Organization", "identifier": [{"system": ODS, "value": ods}]}
     assert (await app_client.post("/fhir/Organization", json=known, headers=auth(mint(org=MAT)))).status_code == 201
     loaded = await app_client.post(
-        "/fhir/$ingest", params={"system": "perinatal-mental-health"}, json=record, headers=auth(mint(org=MAT))
+        "/fhir/$ingest",
+        params={"system": "perinatal-mental-health"},
+        json=record,
+        headers=auth(mint(org=f"Organization/{record['OrgIDProvider']}")),
     )
     assert loaded.status_code == 200, loaded.text
     seen_by_health_visiting = await _organisation(app_client, mint(org=HV), ods)
