@@ -13,6 +13,7 @@ from service.pathway.clock_store import breaches_in_period, clocks_for_period
 from service.pathway.extraction import Extractor, revision_of, withdrawn
 from service.pathway.metrics import INTERVALS, Period, TooManyIntervals, intervals, pathway_metrics
 from service.pathway.summary import dyad_summary
+from service.store.access import Viewer
 from service.store.errors import ResourceGone, ResourceNotFound
 
 SDC = "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"
@@ -190,7 +191,7 @@ async def metrics(call: OperationCall) -> Response:
         call.access.require(res_type, "s")
     async with call.ctx.db.read() as conn:
         search = await _searcher(call, conn)
-        reports = [await _report(conn, search, p, organization) for p in periods or [period]]
+        reports = [await _report(conn, search, call.access.viewer, p, organization) for p in periods or [period]]
     if periods is None:
         return fhir_json(reports[0], call.request)
     bundle = {
@@ -203,7 +204,9 @@ async def metrics(call: OperationCall) -> Response:
     return fhir_json(bundle, call.request)
 
 
-async def _report(conn: Any, search: Any, period: Period, organization: str | None) -> dict[str, Any]:
-    clocks = [c for c in await clocks_for_period(conn, period.start, period.end, organization) if c.met_at]
-    breaches = await breaches_in_period(conn, period.start, period.end, organization)
+async def _report(conn: Any, search: Any, viewer: Viewer, period: Period, organization: str | None) -> dict[str, Any]:
+    clocks = [
+        c for c in await clocks_for_period(conn, period.start, period.end, organization, viewer=viewer) if c.met_at
+    ]
+    breaches = await breaches_in_period(conn, period.start, period.end, organization, viewer=viewer)
     return await pathway_metrics(search, period, organization, clocks, breaches)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint, select, update
+from sqlalchemy import ColumnElement, Index, String, UniqueConstraint, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.store.tables import Base
+from service.store.access import Viewer, visible
+from service.store.tables import Base, ResourceRow
 from service.store.types import BigIntPK, UTCDateTime
 
 
@@ -142,16 +143,32 @@ async def claim_breach(conn: AsyncConnection, task_id: str, clock: str, now: dat
     return result.first() is not None
 
 
-async def clocks_for_period(conn: AsyncConnection, start: datetime, end: datetime, owner: str | None) -> list[Clock]:
-    """Clocks started in [start, end), optionally for one receiving service."""
-    query = select(*_COLUMNS).where(PathwayClockRow.started_at >= start, PathwayClockRow.started_at < end)
+def _seen_by(viewer: Viewer) -> ColumnElement[bool]:
+    """A clock counts only for a viewer who may see its Task: a restricted referral's wait is the
+    referral's own, and a figure cut fine enough (one team, one week) is that one referral."""
+    return exists().where(
+        ResourceRow.res_type == "Task", ResourceRow.res_id == PathwayClockRow.task_id, visible(viewer, ResourceRow)
+    )
+
+
+async def clocks_for_period(
+    conn: AsyncConnection, start: datetime, end: datetime, owner: str | None, *, viewer: Viewer
+) -> list[Clock]:
+    """Clocks started in [start, end), optionally for one receiving service, that the viewer may see."""
+    query = select(*_COLUMNS).where(
+        PathwayClockRow.started_at >= start, PathwayClockRow.started_at < end, _seen_by(viewer)
+    )
     if owner:
         query = query.where(PathwayClockRow.owner == owner)
     return [_clock(row) for row in await conn.execute(query)]
 
 
-async def breaches_in_period(conn: AsyncConnection, start: datetime, end: datetime, owner: str | None) -> list[Clock]:
-    query = select(*_COLUMNS).where(PathwayClockRow.breached_at >= start, PathwayClockRow.breached_at < end)
+async def breaches_in_period(
+    conn: AsyncConnection, start: datetime, end: datetime, owner: str | None, *, viewer: Viewer
+) -> list[Clock]:
+    query = select(*_COLUMNS).where(
+        PathwayClockRow.breached_at >= start, PathwayClockRow.breached_at < end, _seen_by(viewer)
+    )
     if owner:
         query = query.where(PathwayClockRow.owner == owner)
     return [_clock(row) for row in await conn.execute(query)]

@@ -59,6 +59,8 @@ def test_the_prompt_appears_for_the_health_visiting_team_and_the_team_is_chosen_
         seed_family_on_the_pathway(client, family)
 
     page.goto("/console/pathway")
+    # The form is live once the first view has been shown (its button is disabled until then).
+    expect(page.locator("#pathway-status")).to_contain_text("Showing the whole service")
     page.get_by_label("Team").select_option(label=f"Health Visiting {family.suffix}")
     page.get_by_role("button", name="Show").click()
 

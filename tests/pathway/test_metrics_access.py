@@ -1,7 +1,7 @@
 """$pathway-metrics for an organisation that may not see the referrals behind the figures.
 
-The searches behind the report run with the caller's access, but the clock figures (median days
-referral → assessment, breaches) come from the clock table with no access check. Over a long
+The searches behind the report run with the caller's access, and so must the clock figures (median
+days referral → assessment, breaches), which come from the clock table. Over a long
 period that is an aggregate (docs/security.md, "Aggregates"); cut into weeks with `interval=week`
 and one `organization`, a cell holds one referral, and another organisation reads the exact wait
 of a restricted (perinatal) referral it cannot read itself.
@@ -60,12 +60,6 @@ def _waits(weeks: list[dict[str, Any]]) -> list[Any]:
     return [group(r, WAIT).get("measureScore") for r in weeks]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clocks_for_period/breaches_in_period (service/pathway/clock_store.py) read the clock table "
-    "without the caller's viewer: the weekly figures of one organisation disclose a restricted "
-    "referral's wait to an organisation that cannot read the referral",
-)
 async def test_weekly_waits_of_a_restricted_referral_are_not_shown_to_another_organisation(as_org: Client) -> None:
     await seed_family(as_org(MIDWIFERY))
     team = as_org(PARENT_INFANT_TEAM)
