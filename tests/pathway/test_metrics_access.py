@@ -7,53 +7,25 @@ and one `organization`, a cell holds one referral, and another organisation read
 of a restricted (perinatal) referral it cannot read itself.
 """
 
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from service.app import create_app
 from service.config import Settings
-from service.security.dev_keys import DevSigningKey
 from tests.pathway.family import HEALTH_VISITING, MIDWIFERY, PARENT_INFANT_TEAM, referral, search, seed_family
 from tests.pathway.test_metrics_over_time import group, reports
+from tests.pathway.test_outcome_access import Client, as_org, jwt_settings  # noqa: F401 (as_org: fixture)
 from tests.pathway.test_referrals import move
 
 FHIR = {"Content-Type": "application/fhir+json"}
-Client = Callable[[str], httpx.AsyncClient]
 WAIT = "median-days-referral-to-assessment"
 
 
 @pytest.fixture
-async def as_org(database_url: str, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=database_url,
-        auth="jwt",
-        serve_dev_jwks=True,
-        dev_key_file=tmp_path / "dev-key.pem",
-        rate_limit_per_minute=0,
-        restricted_organizations=[PARENT_INFANT_TEAM],  # what the team writes is restricted
-    )
-    key = DevSigningKey.from_settings(settings)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        clients: list[httpx.AsyncClient] = []
-
-        def client_for(organisation: str) -> httpx.AsyncClient:
-            token = key.mint(subject=f"client-{organisation}", scopes="system/*.cruds", organization=organisation)
-            http = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://dyad.test",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            clients.append(http)
-            return http
-
-        yield client_for
-        for http in clients:
-            await http.aclose()
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """test_outcome_access's jwt app, with what the parent–infant team writes restricted."""
+    return jwt_settings(database_url, tmp_path).model_copy(update={"restricted_organizations": [PARENT_INFANT_TEAM]})
 
 
 def _waits(weeks: list[dict[str, Any]]) -> list[Any]:

@@ -17,8 +17,8 @@ ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 Client = Callable[[str], httpx.AsyncClient]
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def jwt_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The real app under DYAD_AUTH=jwt, trusting the development key that `as_org` signs with."""
     return Settings(
         database_url=database_url,
         auth="jwt",
@@ -26,6 +26,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         dev_key_file=tmp_path / "dev-key.pem",
         rate_limit_per_minute=0,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return jwt_settings(database_url, tmp_path)
 
 
 @pytest.fixture
