@@ -139,6 +139,9 @@ class AuditTrail:
         self._stopping = False
         self._failures_in_a_row = 0
         self._writing = 0  # records taken from the queue whose write has not committed yet
+        # One writer at a time, so that a flush returns only after every record queued before
+        # it has committed, including a batch the background writer had already taken.
+        self._flushing = asyncio.Lock()
         metrics.audit_pending.set_function(lambda: self.pending)
 
     @property
@@ -176,16 +179,20 @@ class AuditTrail:
 
     async def flush(self) -> None:
         """Write everything queued; on a failure the batch goes back in front and this raises."""
-        while self._pending:
-            batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
-            self._writing += len(batch)
-            try:
-                await self.write(batch)
-            except BaseException:
-                self._pending[:0] = batch
-                raise
-            finally:
-                self._writing -= len(batch)
+        async with self._flushing:
+            while self._pending:
+                await self._write_next_batch()
+
+    async def _write_next_batch(self) -> None:
+        batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
+        self._writing += len(batch)
+        try:
+            await self.write(batch)
+        except BaseException:
+            self._pending[:0] = batch
+            raise
+        finally:
+            self._writing -= len(batch)
 
     async def _run(self) -> None:
         while not self._stopping:

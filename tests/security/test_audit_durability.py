@@ -103,3 +103,40 @@ async def test_a_full_queue_refuses_new_requests_instead_of_dropping_records(
     assert (await app_client.get("/fhir/Patient/baby", headers=reader)).status_code == 200
     await _poll(lambda: trail.pending == 0, "the last read written")
     assert await _audited_reads_of_baby(app_client, mint) == answered + 1
+
+
+class HeldWrite:
+    """A writer whose first write waits until released, as a slow database commit would."""
+
+    def __init__(self) -> None:
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+        self.committed: list[AuditRecord] = []
+
+    async def __call__(self, batch: list[AuditRecord]) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.committed.extend(batch)
+
+
+async def test_a_flush_returns_only_after_the_batch_the_background_writer_took_has_committed(
+    app_client: httpx.AsyncClient, mint: Mint
+) -> None:
+    """A caller that flushes and then searches AuditEvents must find every record queued before:
+    the background writer may have taken them from the queue but not yet committed them."""
+    assert (await put(app_client, mint(org=MAT), {**infant(), "id": "baby"})).status_code == 201
+    trail = _trail(app_client)
+    await _poll(lambda: trail.pending == 0, "start-up records written")
+    held = HeldWrite()
+    trail.write = held
+    assert (await app_client.get("/fhir/Patient/baby", headers=auth(mint("system/Patient.rs")))).status_code == 200
+    await asyncio.wait_for(held.started.wait(), timeout=20)  # the background writer has the batch
+    flushing = asyncio.create_task(trail.flush())
+    try:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        returned_early = flushing.done()
+    finally:
+        held.release.set()  # else the held writer would keep the app from shutting down
+    await asyncio.wait_for(flushing, timeout=20)
+    assert not returned_early  # it waited for the batch under way instead of finding an empty queue
+    assert len(held.committed) == 1
