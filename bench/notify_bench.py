@@ -92,7 +92,10 @@ async def _postgres_admin(statement: str) -> None:
 
 
 @contextmanager
-def dyad_server(database_url: str) -> Iterator[str]:
+def dyad_server(database_url: str, workers: int, separate_notifier: bool) -> Iterator[str]:
+    """`dyad serve`. With workers > 1 (PostgreSQL) serve runs the notification worker in its own
+    process beside the request workers, as a deployment does; separate_notifier does the same
+    beside one request process (serve with DYAD_NOTIFY_WORKER_ENABLED=false, plus `dyad notify-worker`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -101,26 +104,53 @@ def dyad_server(database_url: str) -> Iterator[str]:
         "DYAD_LOG_LEVEL": "WARNING",
         "DYAD_NOTIFY_ALLOWED_HOSTS": '["127.0.0.1"]',
     }  # its receiver is on loopback
+    serve_env = {**env, "DYAD_NOTIFY_WORKER_ENABLED": "false"} if separate_notifier else env
     log = tempfile.NamedTemporaryFile(prefix="dyad-notify-bench-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    processes = [
+        _start([*SERVE, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], serve_env, log)
+    ]
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(process, f"{base}/readyz", Path(log.name))
+        wait_ready(processes[0], f"{base}/readyz", Path(log.name))
+        if separate_notifier:  # after serve has migrated the database
+            processes.append(_start_notifier(env))
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for process in processes:
+            _stop(process)
+
+
+SERVE = [sys.executable, "-m", "service", "serve"]
+
+
+def _start(command: list[str], env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _start_notifier(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`dyad notify-worker`, once it has started: events written while it compiles the profiles
+    would otherwise count its start-up as delivery latency."""
+    log = tempfile.NamedTemporaryFile(prefix="dyad-notify-worker-", suffix=".log", delete=False)
+    process = _start([sys.executable, "-m", "service", "notify-worker"], {**env, "DYAD_LOG_LEVEL": "INFO"}, log)
+    deadline = time.monotonic() + NOTIFIER_START_SECONDS
+    while "notify worker started" not in Path(log.name).read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            raise RuntimeError(f"notify worker did not start; see {log.name}")
+        time.sleep(0.2)
+    return process
+
+
+NOTIFIER_START_SECONDS = 120.0
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @contextmanager
@@ -244,8 +274,14 @@ async def write_load(base: str, rate: float, seconds: float, bundle: int, client
     return Load(committed, counts["requests"], counts["failed"], elapsed)
 
 
-def run_backend(backend: str, rate: float, seconds: float, bundle: int, clients: int) -> Result:
-    with fresh_database(backend) as url, dyad_server(url) as base, receiver_thread() as receiver:
+def run_backend(
+    backend: str, rate: float, seconds: float, bundle: int, clients: int, workers: int, separate_notifier: bool
+) -> Result:
+    with (
+        fresh_database(backend) as url,
+        dyad_server(url, workers, separate_notifier) as base,
+        receiver_thread() as receiver,
+    ):
         subscription = {
             "resourceType": "Subscription",
             "status": "requested",
@@ -324,10 +360,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--clients", type=int, default=4, help="most requests outstanding at once")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="request worker processes (above 1: PostgreSQL only, the notification worker in its own process)",
+    )
+    parser.add_argument(
+        "--separate-notifier",
+        action="store_true",
+        help="one request process and the notification worker in its own process (`dyad notify-worker`)",
+    )
     args = parser.parse_args(argv)
+    if args.workers > 1 and args.backends != "postgresql":
+        parser.error("--workers above 1 needs --backends postgresql")
     results = []
     for backend in args.backends.split(","):
-        results.append(run_backend(backend.strip(), args.rate, args.seconds, args.bundle, args.clients))
+        results.append(
+            run_backend(
+                backend.strip(),
+                args.rate,
+                args.seconds,
+                args.bundle,
+                args.clients,
+                args.workers,
+                args.separate_notifier,
+            )
+        )
         print(results[-1], flush=True)
     how = "single creates" if args.bundle == 1 else f"transaction Bundles of {args.bundle}"
     print(f"\n{args.rate:.0f} Observations/s asked for, {args.seconds:.0f} s, {how}, {args.clients} clients")

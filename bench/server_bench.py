@@ -428,7 +428,9 @@ def notifications(run: Run, backend: str, seconds: float) -> None:
     )
     before = uptime()
     try:
-        result = notify_bench.run_backend(backend, NOTIFY_RATE, seconds, 1, NOTIFY_CLIENTS)
+        result = notify_bench.run_backend(
+            backend, NOTIFY_RATE, seconds, 1, NOTIFY_CLIENTS, workers=1, separate_notifier=False
+        )
     except Exception as error:  # a failed notification run is reported, the rest of the run stands
         run.notes.append(f"dyad-{backend}: notification run failed: {error!r}")
         return
