@@ -4,7 +4,7 @@ Every filter becomes `resource.pk IN (SELECT resource_pk FROM <index table> WHER
 that each database can pick its own join strategy; filters AND, the values of one filter OR.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -277,7 +277,7 @@ def _param_clause(search_filter: ParamFilter, res_type: str, res: Any, drives: b
             )
         )
     table = _TABLES[param.type]
-    matching = or_(*(_value_condition(table, v, search_filter.modifier) for v in search_filter.values))
+    matching = or_(*_value_conditions(table, search_filter.values, search_filter.modifier))
     if search_filter.modifier == "not":
         return not_(_rows_of(table, res_type, param.code, res, False, matching))
     return _rows_of(table, res_type, param.code, res, drives, matching)
@@ -327,6 +327,65 @@ def _has_clause(search_filter: HasFilter, res_type: str, res: Any, viewer: Viewe
         )
     )
     return res.res_id.in_(referenced_ids)
+
+
+# --- the OR-alternatives of one filter ----------------------------------------------------------
+
+
+def _value_conditions(table: Any, values: Sequence[FilterValue], modifier: str | None) -> list[ColumnElement[bool]]:
+    """The OR-alternatives, those that differ only in one compared value as one `IN (...)`.
+
+    The pathway searches with up to a hundred references or identifiers at once: as an OR-chain
+    each is a few ORM expressions to build, walk for the cache key and compile (a chain of a new
+    length is a new statement); as one IN its values are a single expanding parameter. A lone
+    value keeps its plain condition, so one-value searches are planned as before.
+    """
+    lists: dict[Hashable, list[FilterValue]] = {}
+    for value in values:
+        key = _list_key(value, modifier)
+        if key is not None:
+            lists.setdefault(key, []).append(value)
+    conditions: list[ColumnElement[bool]] = []
+    done: set[Hashable] = set()
+    for value in values:
+        key = _list_key(value, modifier)
+        if key is None or len(lists[key]) < 2:
+            conditions.append(_value_condition(table, value, modifier))
+        elif key not in done:
+            done.add(key)
+            conditions.append(_list_condition(table, key, lists[key]))
+    return conditions
+
+
+def _list_key(value: FilterValue, modifier: str | None) -> Hashable | None:
+    """What the values of one IN share (their condition bar the one value); None: no IN form."""
+    if isinstance(value, TokenValue) and value.code is not None:
+        return ("token", value.system_given, value.system)
+    if isinstance(value, ReferenceValue) and value.url is None and value.target_id is not None:
+        return ("reference", value.target_types)
+    if isinstance(value, ExactValue):
+        return ("exact",)
+    if isinstance(value, UriValue) and modifier not in ("below", "above"):
+        return ("uri",)
+    return None
+
+
+def _list_condition(table: Any, key: Hashable, values: Sequence[FilterValue]) -> ColumnElement[bool]:
+    """`_value_condition` of each value, OR-ed, as one condition with IN."""
+    first = values[0]
+    if isinstance(first, TokenValue):
+        condition = table.code.in_([v.code for v in values if isinstance(v, TokenValue)])
+        if not first.system_given:
+            return condition
+        return and_(table.system.is_(None) if first.system is None else table.system == first.system, condition)
+    if isinstance(first, ReferenceValue):
+        condition = table.target_id.in_([v.target_id for v in values if isinstance(v, ReferenceValue)])
+        return and_(condition, table.target_type.in_(first.target_types)) if first.target_types else condition
+    if isinstance(first, ExactValue):
+        return table.exact.in_([v.text for v in values if isinstance(v, ExactValue)])
+    if isinstance(first, UriValue):
+        return table.value.in_([v.value for v in values if isinstance(v, UriValue)])
+    raise AssertionError(f"no IN form for {key!r}")
 
 
 # --- one OR-alternative against one index table ------------------------------------------------
