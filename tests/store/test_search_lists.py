@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import ColumnElement
 
 from service.config import PROJECT_ROOT
 from service.conformance.package import load_package
@@ -22,6 +21,7 @@ from service.store.access import Viewer
 from service.store.database import Database
 from service.store.repository import ResourceRepository
 from service.store.search import SearchIndexer, find_pks, run_search
+from service.store.search_statements import SearchStatements
 
 DYAD = "https://w3id.org/dyad/fhir/CodeSystem/dyad"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -124,6 +124,8 @@ SEARCHES: list[tuple[str, list[tuple[str, str]]]] = [
     ("Patient", [("identifier", f"{NHS}|9001,{NHS}|9002,{LOCAL}|L3,{LOCAL}|L5,|bare0,|bare3,9004")]),
     ("Patient", [("identifier", f"{NHS}|9001,{LOCAL}|L1,{NHS}|,|bare6")]),
     ("Patient", [("_id", "p1,p2,p9"), ("identifier", f"{NHS}|9001,{NHS}|9002")]),
+    ("Patient", [("identifier", f"{NHS}|9003,{NHS}|9005")]),
+    ("Patient", [("identifier", "|bare0,|bare3")]),  # no system: a shape of its own
     # strings, uri, dates, quantities
     ("Patient", [("name", "smi,jon")]),
     ("Patient", [("name:exact", "Smith,Brown,smith")]),
@@ -155,51 +157,106 @@ SEARCHES: list[tuple[str, list[tuple[str, str]]]] = [
     ("Observation", [("code", "feeding,sleep"), ("_count", "0")]),
     ("Observation", [("subject", "Patient/p1,Patient/p2,Patient/p4"), ("_include", "Observation:subject")]),
     ("Patient", [("_id", "p1,p2,p3"), ("_revinclude", "Observation:subject")]),
+    # the same shapes as searches above with other values: served by the statements kept for those
+    # (SAME_SHAPES of them, at the end)
+    ("Observation", [("subject", "Patient/p2,Patient/p5,Patient/p6")]),
+    ("Observation", [("code", f"{DYAD}|sleep,{DYAD}|mood,relationship,|concern,|feeding")]),
+    ("Patient", [("identifier", f"{LOCAL}|L1,{LOCAL}|L7,{NHS}|9000,{NHS}|9006,|bare6,|bare0,9001")]),
+    ("Patient", [("name", "bro,smithe")]),
+    ("Patient", [("birthdate", "2022,ge2021-06-01,lt2021-01-01")]),
+    ("Observation", [("date", "ge2024-06-01,lt2024-03-01"), ("code", "relationship,concern")]),
+    ("Observation", [("date", "ap2024-02-15,eb2024-05-01,sa2024-03-01")]),
+    ("Observation", [("value-quantity", "gt30,lt10,ap5||mg")]),
+    ("Observation", [("subject:Patient.identifier", f"{NHS}|9003,{NHS}|9005,{LOCAL}|L1")]),
+    ("Patient", [("_has:Observation:subject:code", "feeding,sleep")]),
+    ("Observation", [("code", "feeding,mood,sleep"), ("_sort", "-date,status"), ("_count", "3")]),
+    (
+        "Observation",
+        [("subject", _patient_list(3)), ("_sort", "subject,-_lastUpdated"), ("_count", "2"), ("_offset", "1")],
+    ),
+    ("Patient", [("_id", "p4,p6"), ("_revinclude", "Observation:subject")]),
 ]
+SAME_SHAPES = 13
 
 
-def _one_by_one(table: Any, values: Sequence[FilterValue], modifier: str | None) -> list[ColumnElement[bool]]:
-    """The reference: one condition per alternative, OR-ed by the caller (the code before IN-lists)."""
-    return [search._value_condition(table, value, modifier) for value in values]
+def _one_by_one(values: Sequence[FilterValue], modifier: str | None) -> list[FilterValue]:
+    """The reference for IN-lists: every alternative its own condition (the code before them)."""
+    return list(values)
 
 
-async def _results(database: Database, registry: SearchRegistry) -> list[Any]:
+async def _results(database: Database, registry: SearchRegistry, statements: SearchStatements | None) -> list[Any]:
     out: list[Any] = []
     async with database.read() as conn:
         for viewer in VIEWERS:
             for res_type, items in SEARCHES:
                 query = parse_search(registry, res_type, items, strict=True)
-                page = await run_search(conn, registry, query, viewer=viewer)
+                page = await run_search(conn, registry, query, viewer=viewer, statements=statements)
                 matches = [m.res_id for m in page.matches]
                 included = sorted((r.res_type, r.res_id) for r in page.included)
-                pks = await find_pks(conn, parse_search(registry, res_type, items, strict=True), viewer=viewer)
-                out.append((viewer, res_type, items, page.total, matches, included, pks))
+                again = parse_search(registry, res_type, items, strict=True)
+                pks = await find_pks(conn, again, viewer=viewer, statements=statements)
+                first = await find_pks(conn, again, viewer=viewer, limit=1, statements=statements)
+                out.append((viewer, res_type, items, page.total, matches, included, pks, first))
     return out
+
+
+def _check_exercised(results: list[Any]) -> None:
+    """The data exercises the searches: a comparison of empty results would prove nothing."""
+    system_results = [r for r in results if r[0] == Viewer.system()]
+    assert sum(1 for r in system_results if r[4] or r[3]) >= len(SEARCHES) - 3
+    by_viewer = [[r[4] for r in results if r[0] == viewer] for viewer in VIEWERS]
+    assert by_viewer[1] != by_viewer[2]  # the restricted records' owner sees more than another organisation
 
 
 @pytest.mark.usefixtures("stored")
 async def test_in_lists_find_what_or_chains_find(
     database: Database, registry: SearchRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = await _results(database, registry)
+    fast = await _results(database, registry, None)
     with monkeypatch.context() as patch:
-        patch.setattr(search, "_value_conditions", _one_by_one)
-        reference = await _results(database, registry)
+        patch.setattr(search, "_alternatives", _one_by_one)
+        reference = await _results(database, registry, None)
     for got, expected in zip(fast, reference, strict=True):
         assert got == expected
-    # The data exercises the searches: a comparison of empty results would prove nothing.
-    system_results = [r for r in reference if r[0] == Viewer.system()]
-    assert sum(1 for r in system_results if r[4] or r[3]) >= len(SEARCHES) - 3
-    assert any(r[4] != s[4] for r, s in zip(reference, reference[len(SEARCHES) :], strict=False))  # viewers differ
+    _check_exercised(reference)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_statements_kept_per_shape_find_what_statements_built_per_search_find(
+    database: Database, registry: SearchRegistry
+) -> None:
+    """One SearchStatements for every search and viewer, as in the app: a statement built for
+    one search (one organisation, one set of values) serves every later one of its shape."""
+    statements = SearchStatements()
+    kept = await _results(database, registry, statements)
+    reference = await _results(database, registry, None)
+    for got, expected in zip(kept, reference, strict=True):
+        assert got == expected
+    _check_exercised(reference)
+    # Reused, not rebuilt: three statements per search (page, pks, first pk) and viewer shape (the
+    # two organisations share one), none for the searches that repeat an earlier one's shape.
+    assert len(statements) <= 3 * (len(SEARCHES) - SAME_SHAPES) * (len(VIEWERS) - 1)
 
 
 def test_alternatives_that_differ_in_one_value_become_one_in(registry: SearchRegistry) -> None:
     """The fast path is taken: a hundred references are one condition, not a hundred."""
     query = parse_search(registry, "Observation", [("subject", _patient_list(100))], strict=True)
-    param_filter = query.filters[0]
-    table = search._TABLES["reference"]
-    assert len(search._value_conditions(table, param_filter.values, None)) == 1  # type: ignore[union-attr]
+    assert len(search._alternatives(query.filters[0].values, None)) == 1  # type: ignore[union-attr]
     mixed = parse_search(registry, "Observation", [("code", f"{DYAD}|a,{DYAD}|b,{NHS}|c,d,e,|f")], strict=True)
-    values = mixed.filters[0].values  # type: ignore[union-attr]
     # DYAD|a,b as one IN; NHS|c alone; d,e as one IN; |f alone.
-    assert len(search._value_conditions(search._TABLES["token"], values, None)) == 4
+    assert len(search._alternatives(mixed.filters[0].values, None)) == 4  # type: ignore[union-attr]
+
+
+def test_searches_of_one_shape_share_a_statement_whatever_their_values(registry: SearchRegistry) -> None:
+    def shape(*items: tuple[str, str], viewer: Viewer = VIEWERS[0]) -> Any:
+        return search._query_shape(parse_search(registry, "Observation", list(items), strict=True), viewer)
+
+    assert shape(("subject", _patient_list(3))) == shape(("subject", _patient_list(90)))
+    assert shape(("code", f"{DYAD}|a,{DYAD}|b")) == shape(("code", f"{NHS}|x,{NHS}|y"))
+    assert shape(("date", "ge2024"), ("_count", "5")) == shape(("date", "ge2020-01-01"), ("_count", "50"))
+    assert shape(("status", "final"), viewer=Viewer(PMH)) == shape(("status", "amended"), viewer=Viewer(HV))
+    assert shape(("code", f"{DYAD}|a,{DYAD}|b")) != shape(("code", f"{DYAD}|a,{NHS}|b"))
+    assert shape(("date", "ge2024")) != shape(("date", "le2024"))
+    assert shape(("subject", "p1,p2")) != shape(("subject", "Patient/p1,Patient/p2"))
+    assert shape(("status", "final")) != shape(("status", "final"), viewer=Viewer(PMH))
+    assert shape(("status", "final"), ("_offset", "5")) != shape(("status", "final"))
