@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 # Shapes are few in practice (the API's and the pathway's searches); the bound keeps memory flat
-# whatever mix of parameters clients send.
-DEFAULT_SHAPES = 1024
+# whatever mix of parameters clients send. SQLAlchemy keeps 500 compiled statements per engine:
+# a shape kept past that would be compiled again anyway.
+DEFAULT_SHAPES = 500
 
 
 class SearchStatements:
