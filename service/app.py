@@ -38,6 +38,7 @@ from service.store.database import Database
 from service.store.migrate import migrate
 from service.store.repository import ResourceRepository
 from service.store.search import SearchIndexer
+from service.store.search_statements import SearchStatements
 from service.store.statistics import StatisticsRefresher
 from service.telemetry.metrics import Metrics
 from service.telemetry.middleware import RequestTelemetry
@@ -68,7 +69,9 @@ async def build_context(
     written = await install_package(db, repository, package)
     log.info("started", extra={"database": db.dialect, "written": written})
     mappings = loaded_catalog(settings.mappings_dir, settings.profiles_dir)
-    return FhirContext(settings, db, repository, registry, package, terminology, admission, mappings)
+    return FhirContext(
+        settings, db, repository, registry, package, terminology, admission, mappings, SearchStatements()
+    )
 
 
 def audit_policy(settings: Settings) -> AuditPolicy:

@@ -12,6 +12,7 @@ from service.mapping.catalog import MappingCatalog
 from service.search.registry import SearchRegistry
 from service.store.database import Database
 from service.store.repository import ResourceRepository
+from service.store.search_statements import SearchStatements
 
 
 @dataclass
@@ -24,6 +25,7 @@ class FhirContext:
     terminology: Terminology
     admission: Admission
     mappings: MappingCatalog
+    search_statements: SearchStatements  # REST searches' SQL, kept per shape of query and viewer
 
 
 async def get_context(request: Request) -> FhirContext:

@@ -79,7 +79,14 @@ async def search(
     )
     # Included resources of types the scopes do not let the caller read are left out, and are
     # not followed further by :iterate either.
-    page = await run_search(conn, ctx.registry, query, viewer=access.viewer, readable=lambda t: access.may(t, "r"))
+    page = await run_search(
+        conn,
+        ctx.registry,
+        query,
+        viewer=access.viewer,
+        readable=lambda t: access.may(t, "r"),
+        statements=ctx.search_statements,
+    )
     return query, page
 
 
