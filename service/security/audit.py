@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.security.tokens import Caller
+from service.store.audit_index import AuditEventIndexer
 from service.store.database import Database
 from service.store.records import format_instant
 from service.store.repository import NewResource, ResourceRepository
@@ -102,7 +103,7 @@ class AuditWriter:
     """Writes a batch of AuditEvents in one transaction: all of them, or (raising) none."""
 
     def __init__(self, db: Database, repository: ResourceRepository) -> None:
-        self._db, self._repository = db, repository
+        self._db, self._repository = db, repository.indexing_with(AuditEventIndexer)
 
     async def __call__(self, batch: list[AuditRecord]) -> None:
         async with self._db.write() as conn:
