@@ -125,10 +125,11 @@ class AuditTrail:
     """Buffers AuditEvents of requests that wrote nothing, and writes them in small batches.
 
     Each round writes what was queued when it began; what arrives during its write waits for the
-    next round (at most `flush_seconds` after it arrived). Chasing the tail instead, as a drain
-    loop does under steady load, wrote a read's records 12 at a time and a search's 3 at a time,
-    and a batch's fixed cost (transaction, one statement per table, commit) then made the audit
-    write a third of a read's CPU and nearly half a search's (docs/benchmarks.md, speed-audit).
+    next round (`flush_seconds` after it arrived, or when the write under way ends if later).
+    Chasing the tail instead, as a drain loop does under steady load, wrote a read's records 12
+    at a time and a search's 3 at a time, and a batch's fixed cost (transaction, one statement
+    per table, commit) then made the audit write a third of a read's CPU and nearly half a
+    search's (docs/benchmarks.md, speed-audit).
 
     Nothing is dropped: a batch whose write fails goes back to the front of the queue and is
     tried again after a growing pause. The queue is bounded: once `queue_limit` records wait,
