@@ -4,12 +4,14 @@ through a short buffer, so that reading stays a read."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from service.security.tokens import Caller
+from service.store.audit_index import AuditEventIndexer
 from service.store.database import Database
 from service.store.records import format_instant
 from service.store.repository import NewResource, ResourceRepository
@@ -101,7 +103,7 @@ class AuditWriter:
     """Writes a batch of AuditEvents in one transaction: all of them, or (raising) none."""
 
     def __init__(self, db: Database, repository: ResourceRepository) -> None:
-        self._db, self._repository = db, repository
+        self._db, self._repository = db, repository.indexing_with(AuditEventIndexer)
 
     async def __call__(self, batch: list[AuditRecord]) -> None:
         async with self._db.write() as conn:
@@ -122,6 +124,13 @@ class AuditPolicy:
 class AuditTrail:
     """Buffers AuditEvents of requests that wrote nothing, and writes them in small batches.
 
+    Each round writes what was queued when it began; what arrives during its write waits for the
+    next round (`flush_seconds` after it arrived, or when the write under way ends if later).
+    Chasing the tail instead, as a drain loop does under steady load, wrote a read's records 12
+    at a time and a search's 3 at a time, and a batch's fixed cost (transaction, one statement
+    per table, commit) then made the audit write a third of a read's CPU and nearly half a
+    search's (docs/benchmarks.md, speed-audit).
+
     Nothing is dropped: a batch whose write fails goes back to the front of the queue and is
     tried again after a growing pause. The queue is bounded: once `queue_limit` records wait,
     `accepting` turns false and the gate refuses new requests (503) until the writes succeed
@@ -139,6 +148,7 @@ class AuditTrail:
         self._stopping = False
         self._failures_in_a_row = 0
         self._writing = 0  # records taken from the queue whose write has not committed yet
+        self._oldest: float | None = None  # when the oldest record not yet in a round was queued
         # One writer at a time, so that a flush returns only after every record queued before
         # it has committed, including a batch the background writer had already taken.
         self._flushing = asyncio.Lock()
@@ -156,6 +166,8 @@ class AuditTrail:
     def record(self, record: AuditRecord) -> None:
         """Queue a record. Requests already admitted may take the queue a little past its bound
         (by the requests in flight); new ones are held off by `accepting`."""
+        if self._oldest is None:
+            self._oldest = time.monotonic()
         self._pending.append(record)
         self._wake.set()
 
@@ -183,8 +195,24 @@ class AuditTrail:
             while self._pending:
                 await self._write_next_batch()
 
-    async def _write_next_batch(self) -> None:
-        batch, self._pending = self._pending[: self.BATCH], self._pending[self.BATCH :]
+    async def _write_round(self) -> None:
+        """Write the records queued now, not those queued meanwhile (they start the next round);
+        on a failure the batch goes back in front and this raises."""
+        async with self._flushing:
+            self._oldest = None
+            left = len(self._pending)
+            while left > 0 and self._pending:
+                left -= await self._write_next_batch(min(left, self.BATCH))
+
+    def _pause(self) -> float:
+        """How long the next round waits for more records: what is left of `flush_seconds` for
+        the oldest record waiting."""
+        if self._oldest is None:
+            return 0.0
+        return max(0.0, self._policy.flush_seconds - (time.monotonic() - self._oldest))
+
+    async def _write_next_batch(self, size: int = BATCH) -> int:
+        batch, self._pending = self._pending[:size], self._pending[size:]
         self._writing += len(batch)
         try:
             await self.write(batch)
@@ -193,15 +221,16 @@ class AuditTrail:
             raise
         finally:
             self._writing -= len(batch)
+        return len(batch)
 
     async def _run(self) -> None:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             if not self._stopping:
-                await asyncio.sleep(self._policy.flush_seconds)
+                await asyncio.sleep(self._pause())
             try:
-                await self.flush()
+                await (self.flush() if self._stopping else self._write_round())
                 self._failures_in_a_row = 0
             except Exception as exc:
                 self._failures_in_a_row += 1

@@ -148,6 +148,11 @@ class ResourceRepository:
         self._listeners = listeners
         self._read_statements: dict[tuple[str, tuple[bool, bool, bool]], DirectStatement] = {}
 
+    def indexing_with(self, wrap: Callable[[IndexWriter], IndexWriter]) -> "ResourceRepository":
+        """A repository like this one whose index writer wraps this one's (the audit trail's,
+        which writes its own AuditEvents' rows by hand and leaves the rest to the generic one)."""
+        return ResourceRepository(wrap(self._write_index), self._listeners)
+
     async def prepare_announcements(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
         """Let the listeners that can prepare for a batch of changes before each is announced."""
         for listener in self._listeners:
