@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.notifications = notifications = Notifications(settings)
         app.state.pathway = pathway = Pathway(settings)
         app.state.fhir = context = await build_context(settings, notifications, pathway)
-        trail = AuditTrail(AuditWriter(context.db, context.repository), audit_policy(settings), app.state.metrics)
+        trail = AuditTrail(
+            AuditWriter(context.db, context.repository, context.registry), audit_policy(settings), app.state.metrics
+        )
         app.state.gate = Gate.from_settings(settings, trail)
         statistics = StatisticsRefresher(context.db).periodic(settings.statistics_check_seconds)
         trail.start()

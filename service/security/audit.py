@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from service.search.registry import SearchRegistry
 from service.security.tokens import Caller
 from service.store.audit_index import AuditEventIndexer
 from service.store.database import Database
@@ -102,8 +103,9 @@ def _agents(caller: Caller) -> list[dict[str, Any]]:
 class AuditWriter:
     """Writes a batch of AuditEvents in one transaction: all of them, or (raising) none."""
 
-    def __init__(self, db: Database, repository: ResourceRepository) -> None:
-        self._db, self._repository = db, repository.indexing_with(AuditEventIndexer)
+    def __init__(self, db: Database, repository: ResourceRepository, registry: SearchRegistry) -> None:
+        self._db = db
+        self._repository = repository.indexing_with(lambda generic: AuditEventIndexer(generic, registry))
 
     async def __call__(self, batch: list[AuditRecord]) -> None:
         async with self._db.write() as conn:

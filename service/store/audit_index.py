@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.search.extract import DateRow, IndexRows, ReferenceRow, TokenRow
+from service.search.registry import SearchRegistry
 from service.search.values import ValueFormatError, date_range, normalise_string
 from service.store.repository import IndexWriter
 from service.store.tables import DateIndexRow, ReferenceIndexRow, TokenIndexRow
@@ -35,6 +36,50 @@ _KEYS = frozenset(
 _META_KEYS = frozenset({"versionId", "lastUpdated", "security"})
 _AGENT_KEYS = frozenset({"who", "requestor", "altId"})
 _CODING_KEYS = frozenset({"system", "code", "display"})
+# The AuditEvent search parameters (code, type, expression) these rows were written for: R4's,
+# as Dyad's guide loads them. A registry with any other set (a deployment's own SearchParameter on
+# AuditEvent, say) gets the generic writer for every AuditEvent, rather than rows that would
+# silently leave its parameter unindexed.
+KNOWN_PARAMETERS = frozenset(
+    {
+        ("_id", "token", None),
+        ("_lastUpdated", "date", None),
+        ("_profile", "uri", "AuditEvent.meta.profile"),
+        ("_security", "token", "AuditEvent.meta.security"),
+        ("_source", "uri", "AuditEvent.meta.source"),
+        ("_tag", "token", "AuditEvent.meta.tag"),
+        ("action", "token", "AuditEvent.action"),
+        ("address", "string", "AuditEvent.agent.network.address"),
+        ("agent", "reference", "AuditEvent.agent.who"),
+        ("agent-name", "string", "AuditEvent.agent.name"),
+        ("agent-role", "token", "AuditEvent.agent.role"),
+        ("altid", "token", "AuditEvent.agent.altId"),
+        ("date", "date", "AuditEvent.recorded"),
+        ("entity", "reference", "AuditEvent.entity.what"),
+        ("entity-name", "string", "AuditEvent.entity.name"),
+        ("entity-role", "token", "AuditEvent.entity.role"),
+        ("entity-type", "token", "AuditEvent.entity.type"),
+        ("outcome", "token", "AuditEvent.outcome"),
+        (
+            "patient",
+            "reference",
+            "AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)",
+        ),
+        ("policy", "uri", "AuditEvent.agent.policy"),
+        ("site", "token", "AuditEvent.source.site"),
+        ("source", "reference", "AuditEvent.source.observer"),
+        ("subtype", "token", "AuditEvent.subtype"),
+        ("type", "token", "AuditEvent.type"),
+    }
+)
+
+
+def knows_parameters_of(registry: SearchRegistry) -> bool:
+    """Whether the registry's AuditEvent parameters are exactly those the hand-built rows cover."""
+    params = registry.params_for("AuditEvent").values()
+    return frozenset((p.code, p.type, p.expression) for p in params) == KNOWN_PARAMETERS
+
+
 _TYPE_ROW = TokenRow("type", AUDIT_EVENT_TYPE["system"], AUDIT_EVENT_TYPE["code"], "restful operation")
 
 
@@ -147,10 +192,12 @@ def _is_patient(row: ReferenceRow) -> bool:
 
 class AuditEventIndexer:
     """An index writer that writes the trail's AuditEvents' rows by hand and hands everything
-    else to the generic writer it wraps."""
+    else to the generic writer it wraps; everything, when the registry's AuditEvent parameters
+    are not the ones the rows were written for."""
 
-    def __init__(self, generic: IndexWriter) -> None:
+    def __init__(self, generic: IndexWriter, registry: SearchRegistry) -> None:
         self._generic = generic
+        self.by_hand = knows_parameters_of(registry)
 
     async def __call__(
         self, conn: AsyncConnection, pk: int, res_type: str, content: dict[str, Any] | None, *, fresh: bool = False
@@ -163,7 +210,7 @@ class AuditEventIndexer:
         dates: list[dict[str, Any]] = []
         references: list[dict[str, Any]] = []
         for pk, res_type, content in items:
-            rows = audit_event_rows(content) if res_type == "AuditEvent" else None
+            rows = audit_event_rows(content) if self.by_hand and res_type == "AuditEvent" else None
             if rows is None:
                 others.append((pk, res_type, content))
                 continue

@@ -22,7 +22,7 @@ from service.search.registry import SearchRegistry
 from service.security.audit import AuditRecord, AuditWriter, audit_event
 from service.security.tokens import Caller
 from service.store.access import RESTRICTED, Viewer, keep_restriction
-from service.store.audit_index import AuditEventIndexer, audit_event_rows
+from service.store.audit_index import AuditEventIndexer, audit_event_rows, knows_parameters_of
 from service.store.repository import NewResource, stamp
 from service.store.tables import (
     DateIndexRow,
@@ -114,6 +114,29 @@ def test_any_other_shape_is_left_to_the_generic_writer(registry: SearchRegistry)
         assert audit_event_rows(content) is None, content
 
 
+ENTITY_DETAIL = {
+    "resourceType": "SearchParameter",
+    "url": "https://example.org/fhir/SearchParameter/audit-entity-detail",
+    "name": "entity-detail",
+    "status": "active",
+    "code": "entity-detail",
+    "base": ["AuditEvent"],
+    "type": "string",
+    "expression": "AuditEvent.entity.detail.type",
+}
+
+
+def test_a_registry_with_other_audit_event_parameters_gets_the_generic_writer(registry: SearchRegistry) -> None:
+    """A deployment's own SearchParameter on AuditEvent would be left unindexed by rows built by
+    hand for R4's parameters: the hand-built rows are used only for the set they were written for."""
+    assert knows_parameters_of(registry)
+    definitions = load_package(PROJECT_ROOT / "profiles").search_parameters()
+    extended = SearchRegistry.from_definitions([*definitions, ENTITY_DETAIL])
+    assert not knows_parameters_of(extended)
+    assert AuditEventIndexer(lambda *a, **k: None, registry).by_hand  # type: ignore[arg-type]
+    assert not AuditEventIndexer(lambda *a, **k: None, extended).by_hand  # type: ignore[arg-type]
+
+
 # --- as stored, on both databases --------------------------------------------------------------
 
 
@@ -163,7 +186,7 @@ async def test_the_writer_stores_the_rows_the_generic_extraction_gives_for_what_
     await _store_restricted_observation(app)
     fhir = app.state.fhir
     batch = random.Random(16).sample(_records(), 80)
-    await AuditWriter(fhir.db, fhir.repository)(batch)
+    await AuditWriter(fhir.db, fhir.repository, fhir.registry)(batch)
     async with fhir.db.read() as conn:
         pks = [
             int(pk) for (pk,) in await conn.execute(select(ResourceRow.pk).where(ResourceRow.res_type == "AuditEvent"))
@@ -191,7 +214,7 @@ async def test_the_writer_stores_the_rows_the_generic_extraction_gives_for_what_
 async def test_a_mixed_batch_stores_the_generic_rows_for_the_shapes_it_does_not_know(app: FastAPI) -> None:
     await _store_restricted_observation(app)
     fhir = app.state.fhir
-    repository = fhir.repository.indexing_with(AuditEventIndexer)
+    repository = fhir.repository.indexing_with(lambda generic: AuditEventIndexer(generic, fhir.registry))
     trail_events = [audit_event(r) for r in random.Random(3).sample(_records(), 10)]
     others = [{k: v for k, v in shape.items() if k != "id"} for shape in _other_shapes()]
     contents = [c for pair in zip(trail_events, others, strict=False) for c in pair]
