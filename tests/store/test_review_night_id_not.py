@@ -40,7 +40,9 @@ async def test_id_not_leaves_out_the_ids_given(database: Database, registry: Sea
 @pytest.mark.usefixtures("stored")
 async def test_id_not_in_conditional_matching(database: Database, registry: SearchRegistry) -> None:
     async with database.read() as conn:
-        pks = await find_pks(conn, parse_search(registry, "Patient", [("_id:not", "p1")]), viewer=Viewer.system())
+        pks = await find_pks(
+            conn, parse_search(registry, "Patient", [("_id:not", "p1")], strict=True), viewer=Viewer.system()
+        )
     assert len(pks) == len(ALL_PATIENTS) - 1
 
 
