@@ -343,7 +343,11 @@ def _check_modifier(param: SearchParam, modifier: str | None, name: str) -> None
         if param.targets and modifier not in param.targets:
             raise SearchError(f"'{name}': {param.code} cannot point at {modifier}")
         return
-    if param.code == "_id" and modifier in ("missing",):
+    if param.code == "_id":
+        # _id is matched on the resource's own id, not through the token index: :text has
+        # nothing to search, and answering it as an exact id would be a wrong answer.
+        if modifier not in ("missing", "not"):
+            raise SearchError(f"Unknown or unsupported modifier ':{modifier}' on '{param.code}'")
         return
     if modifier not in _MODIFIERS.get(param.type, frozenset()):
         raise SearchError(f"Unknown or unsupported modifier ':{modifier}' on '{param.code}'")

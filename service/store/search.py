@@ -349,7 +349,8 @@ def _param_clause(
 ) -> ColumnElement[bool]:
     param = search_filter.param
     if param.code == "_id":
-        return res.res_id.in_(sql.value(f"{path}_ids", _ids(search_filter), expanding=True))
+        listed = res.res_id.in_(sql.value(f"{path}_ids", _ids(search_filter), expanding=True))
+        return not_(listed) if search_filter.modifier == "not" else listed
     if param.code == "_lastUpdated":
         return or_(
             *(
@@ -438,7 +439,7 @@ def _filter_shape(search_filter: Filter) -> Hashable:
     if isinstance(search_filter, ParamFilter):
         param, modifier = search_filter.param, search_filter.modifier
         if param.code == "_id":
-            return ("id",)
+            return ("id", modifier)
         if param.code == "_lastUpdated":
             return ("lastUpdated", tuple(v.prefix for v in _dates(search_filter)))
         alternatives = tuple(_alternative_shape(a) for a in _alternatives(search_filter.values, modifier))
