@@ -11,14 +11,13 @@ records on both databases.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.search.extract import DateRow, IndexRows, ReferenceRow, TokenRow
 from service.search.registry import SearchRegistry
 from service.search.values import ValueFormatError, date_range, normalise_string
 from service.store.repository import IndexWriter
-from service.store.tables import DateIndexRow, ReferenceIndexRow, TokenIndexRow
+from service.store.search import insert_index_rows
 
 AUDIT_EVENT_TYPE = {
     "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
@@ -206,19 +205,13 @@ class AuditEventIndexer:
 
     async def many(self, conn: AsyncConnection, items: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
         others: list[tuple[int, str, dict[str, Any]]] = []
-        tokens: list[dict[str, Any]] = []
-        dates: list[dict[str, Any]] = []
-        references: list[dict[str, Any]] = []
+        by_hand: list[tuple[int, str, IndexRows]] = []
         for pk, res_type, content in items:
             rows = audit_event_rows(content) if self.by_hand and res_type == "AuditEvent" else None
             if rows is None:
                 others.append((pk, res_type, content))
-                continue
-            tokens += [{"resource_pk": pk, "res_type": res_type, **r._asdict()} for r in rows.token]
-            dates += [{"resource_pk": pk, "res_type": res_type, **r._asdict()} for r in rows.date]
-            references += [{"resource_pk": pk, "res_type": res_type, **r._asdict()} for r in rows.reference]
+            else:
+                by_hand.append((pk, res_type, rows))
         if others:
             await self._generic.many(conn, others)
-        for table, dicts in ((TokenIndexRow, tokens), (DateIndexRow, dates), (ReferenceIndexRow, references)):
-            if dicts:
-                await conn.execute(insert(table), dicts)
+        await insert_index_rows(conn, by_hand)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from service.search.extract import STRING_INDEX_LENGTH, index_rows
+from service.search.extract import STRING_INDEX_LENGTH, IndexRows, index_rows
 from service.search.query import (
     ANY_TYPE,
     ChainFilter,
@@ -117,9 +117,13 @@ async def write_new_indexes(
     conn: AsyncConnection, registry: SearchRegistry, items: Sequence[tuple[int, str, dict[str, Any]]]
 ) -> None:
     """Index rows of resources that have none yet: one INSERT per table for all of them."""
+    await insert_index_rows(conn, [(pk, res_type, index_rows(registry, res_type, r)) for pk, res_type, r in items])
+
+
+async def insert_index_rows(conn: AsyncConnection, items: Sequence[tuple[int, str, IndexRows]]) -> None:
+    """Index rows already extracted, each resource's by its key: one INSERT per table for all."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
-    for resource_pk, res_type, resource in items:
-        rows = index_rows(registry, res_type, resource)
+    for resource_pk, res_type, rows in items:
         for kind in _TABLES:
             entries = getattr(rows, kind)
             if entries:
@@ -278,7 +282,7 @@ _LITERAL = _Values(bound=False)
 _BOUND = _Values(bound=True)
 
 
-def _where(query: SearchQuery, viewer: Viewer, sql: _Values = _LITERAL) -> list[ColumnElement[bool]]:
+def _where(query: SearchQuery, viewer: Viewer, sql: _Values) -> list[ColumnElement[bool]]:
     return [
         ResourceRow.res_type == query.res_type,
         ResourceRow.deleted == false(),
