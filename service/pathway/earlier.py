@@ -2,10 +2,10 @@
 
 The persistent-concern rule searches, for every concern Observation written, the earlier valid
 relationship Observations of the same infant and caregiver: one statement per entry of a Bundle.
-Before a batch's announcements `prefetch_earlier` runs that search for all of its pairs at once
-(a hundred infants per search) and tells the matches apart by the same index rows each pair's own
-search would match (`Type/id` references' type and id), so each pair gets what its own search
-finds. The batch's own rows are all written before its announcements, so the prefetch sees what
+Before a batch's announcements `prefetch_earlier` runs that search for the pairs of every entry
+the rule fires on (its concern Observations) at once, a hundred infants per search, and tells the
+matches apart by the same index rows each pair's own search would match (`Type/id` references'
+type and id; only those two parameters are extracted), so each pair gets what its own search finds. The batch's own rows are all written before its announcements, so the prefetch sees what
 the per-entry searches would; any other Observation announced in the same transaction (one the
 pathway derives or revises) drops the prefetch, and the rule searches on its own again.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.search.extract import index_rows, reference_row
+from service.search.extract import param_rows, reference_row
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.access import Viewer
@@ -27,6 +27,7 @@ CHUNK = 100
 VALID = "final,amended,corrected"
 RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"
 Pair = tuple[str, str]  # (infant reference, caregiver reference)
+_PAIR_PARAMS = frozenset({"subject", "focus"})
 
 
 @dataclass
@@ -70,7 +71,7 @@ async def prefetch_earlier(
         query = parse_search(registry, "Observation", items, strict=True)
         query.count = None
         for match in (await run_search(conn, registry, query, viewer=Viewer.system())).matches:
-            refs = index_rows(registry, "Observation", match.content or {}).reference
+            refs = param_rows(registry, "Observation", match.content or {}, _PAIR_PARAMS).reference
             subjects = {(r.target_type, r.target_id) for r in refs if r.param == "subject"}
             focuses = {(r.target_type, r.target_id) for r in refs if r.param == "focus"}
             for p, (infant, caregiver) in chosen.items():

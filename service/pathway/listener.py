@@ -4,6 +4,8 @@ version is carried out by the module of its kind (service/pathway/kinds/, chosen
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,13 +15,33 @@ from service.pathway.earlier import prefetch_earlier, seen
 from service.pathway.extraction import Extractor
 from service.pathway.kinds import KINDS, ROUTING_KINDS
 from service.pathway.kinds.persistent_concern import caregivers
-from service.pathway.routing import RuleBook
+from service.pathway.routing import Rule, RuleBook
 from service.pathway.teams import TEAM_TYPES, forget_families, prefetch_families
 from service.search.registry import SearchRegistry
 from service.store.records import StoredResource
 from service.store.repository import ResourceRepository
 
 __all__ = ["PathwayListener", "PathwayOptions"]
+
+_FIRING = "dyad_pathway_firing"
+Version = tuple[str, str, int]  # (type, id, version)
+
+
+@dataclass
+class _Firing:
+    """The rules that fire on each version of a batch, found once in `prepare` for its announcements.
+    Held for one transaction only: a rolled-back version may be written again with other content."""
+
+    transaction: Any
+    rules: dict[Version, list[Rule]] = field(default_factory=dict)
+
+
+def _transaction(conn: AsyncConnection) -> Any:
+    return conn.sync_connection.get_transaction() if conn.sync_connection else None
+
+
+def _version(change: StoredResource) -> Version:
+    return change.res_type, change.res_id, change.version
 
 
 class PathwayListener:
@@ -50,30 +72,45 @@ class PathwayListener:
         if change.content is None or change.res_type in ("AuditEvent", "Provenance"):
             return
         ctx = PathwayContext(conn, self.repository, self.registry, self.rules, self.extractor, self.options, change)
+        firing = self._prepared(conn, change)
         async with self.batch(conn):
-            for rule in self.rules.for_type(change.res_type):
-                if rule.kind in ROUTING_KINDS and not self.options.rules_enabled:
-                    continue
-                if rule.fires_on(change.content):
-                    await KINDS[rule.kind](ctx, rule)
+            for rule in self._firing(change.content, change.res_type) if firing is None else firing:
+                await KINDS[rule.kind](ctx, rule)
+
+    def _firing(self, content: dict[str, Any], res_type: str) -> list[Rule]:
+        return [
+            rule
+            for rule in self.rules.for_type(res_type)
+            if (self.options.rules_enabled or rule.kind not in ROUTING_KINDS) and rule.fires_on(content)
+        ]
+
+    def _prepared(self, conn: AsyncConnection, change: StoredResource) -> list[Rule] | None:
+        held: _Firing | None = conn.info.get(_FIRING)
+        if held is None or held.transaction is not _transaction(conn):
+            return None
+        return held.rules.pop(_version(change), None)
 
     async def prepare(self, conn: AsyncConnection, changes: Sequence[StoredResource]) -> None:
-        """Before a batch's announcements: the families of every infant its rules may route work
-        for, looked up together (teams.prefetch_families) rather than per infant."""
-        if not self.options.rules_enabled:
-            return
-        infants: list[str] = []
+        """Before a batch's announcements: which rules fire on each version (found once here), and
+        for the rules that fire, the families of their infants (teams.prefetch_families) and the
+        earlier Observations of their (infant, caregiver) pairs (earlier.py), looked up together
+        rather than per entry. Only firing rules ask: the rest of a Bundle needs neither."""
+        held = conn.info[_FIRING] = _Firing(_transaction(conn))
+        infants: dict[str, None] = {}  # ordered, without repeats
         pairs: list[tuple[str, str]] = []
         for change in changes:
-            for rule in self.rules.for_type(change.res_type) if change.content is not None else ():
-                infant = rule.infant_of(change.content) if rule.owner_teams else None  # type: ignore[arg-type]
+            if change.content is None or change.res_type in ("AuditEvent", "Provenance"):
+                continue
+            firing = held.rules[_version(change)] = self._firing(change.content, change.res_type)
+            for rule in firing:
+                infant = rule.infant_of(change.content) if rule.owner_teams else None
                 reference = (infant or {}).get("reference")
-                if isinstance(reference, str) and reference not in infants:
-                    infants.append(reference)
+                if isinstance(reference, str):
+                    infants[reference] = None
                 if isinstance(reference, str) and rule.kind == "persistent-concern":
-                    pairs += [(reference, caregiver) for caregiver in caregivers(change.content)]  # type: ignore[arg-type]
-        if infants:
-            await prefetch_families(conn, self.registry, self.repository, infants)
+                    pairs += [(reference, caregiver) for caregiver in caregivers(change.content)]
+        if infants and self.options.rules_enabled:
+            await prefetch_families(conn, self.registry, self.repository, list(infants))
         if pairs:
             await prefetch_earlier(conn, self.registry, list(changes), pairs)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.routing import Team
-from service.search.extract import index_rows, reference_row
+from service.search.extract import param_rows, reference_row
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
 from service.store.access import Viewer
@@ -112,7 +112,7 @@ async def prefetch_families(
         for start in range(0, len(wanted), PREFETCH_CHUNK):
             chunk = ",".join(wanted[start : start + PREFETCH_CHUNK])
             for content in await _search(conn, registry, res_type, [(param, chunk), ("status", "active")]):
-                for ref in index_rows(registry, res_type, content).reference:
+                for ref in param_rows(registry, res_type, content, frozenset({param})).reference:
                     owner = local.get((str(ref.target_type), str(ref.target_id))) if ref.param == param else None
                     if owner is not None and content not in found[owner]:
                         found[owner].append(content)

@@ -207,3 +207,38 @@ async def test_batched_pathway_writes_derive_what_the_one_by_one_path_does(
     assert warnings_b == warnings_a
     assert any(warnings_a)  # the unassigned prompts warned the writer
     assert [bool(w) for w in warnings_c] == [bool(w) for w in warnings_a]
+
+
+async def test_a_bundle_looks_up_families_and_earlier_observations_only_for_the_entries_a_rule_fires_on(
+    running: RunningApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three infants' Observations record no concern, three record one: only the last three need
+    their families (a prompt is routed) and their earlier Observations (a concern may persist).
+    Looking up all of them made a Bundle's cost grow with every infant's history."""
+    organisation = example(f"Organization-{HV_ORG}")
+    response = await running.http.put(f"/fhir/Organization/{HV_ORG}", json=organisation, headers={"Content-Type": FHIR})
+    assert response.status_code in (200, 201), response.text
+    await _transaction(running.http, _bundle(_people("d"), "PUT"))
+    quiet = [_observation("d", n, "2026-10-25", None) for n in range(3)]
+    concerns = [_observation("d", n, "2026-10-25", "some-concern") for n in range(3, 6)]
+    asked: dict[str, list[Any]] = {"families": [], "pairs": []}
+    families, earlier = listener.prefetch_families, listener.prefetch_earlier
+
+    async def families_spy(conn: Any, registry: Any, repository: Any, infants: list[str]) -> None:
+        asked["families"] += infants
+        await families(conn, registry, repository, infants)
+
+    async def earlier_spy(conn: Any, registry: Any, batch: Any, pairs: list[tuple[str, str]]) -> None:
+        asked["pairs"] += pairs
+        await earlier(conn, registry, batch, pairs)
+
+    monkeypatch.setattr(listener, "prefetch_families", families_spy)
+    monkeypatch.setattr(listener, "prefetch_earlier", earlier_spy)
+    entries = await _transaction(running.http, _bundle(quiet + concerns, "POST"))
+
+    assert len(entries) == 6
+    wanted = [f"Patient/infant-d-{n}" for n in range(3, 6)]
+    assert sorted(asked["families"]) == wanted
+    assert sorted(asked["pairs"]) == [(p, p.replace("Patient/infant", "RelatedPerson/carer")) for p in wanted]
+    prompts = [await search(running.http, f"Task?patient=Patient/infant-d-{n}") for n in range(6)]
+    assert [bool(p) for p in prompts] == [False] * 3 + [True] * 3  # the prompts were still raised
