@@ -179,10 +179,11 @@ async def run_search(
     `readable` says which types may be included: others are neither returned nor followed by
     `:iterate`, so an unreadable type cannot serve as a stepping stone to readable ones.
 
-    The total is exact (also for `_total=estimate`, which an exact count satisfies) and comes in
-    the page's own statement, as a scalar subquery both databases evaluate once: one round trip
-    per page. Only a page that comes back empty (an offset past the end, `_count=0`) needs the
-    count on its own.
+    The total is exact (also for `_total=estimate`, which an exact count satisfies). A page that
+    is not full holds the last match, so it proves the total itself (offset + rows) and most
+    searches (a patient's records, a page or less) take one statement with nothing counted; only
+    a full page, or an empty one past an offset, counts its matches in a second statement. A count
+    in the page's own statement made the database plan and run every search's filters twice.
 
     With `statements`, the statements are built once per shape of query and viewer and the
     values go in as parameters; without, they are built for this request (the reference).
@@ -190,30 +191,36 @@ async def run_search(
     counted = query.total != "none" or query.summary == "count"
     only_count = query.summary == "count" or query.count == 0
     if statements is None:
-        count, statement = _page_statements(query, viewer, _LITERAL, counted, only_count)
+        count, statement = _page_statements(query, viewer, _LITERAL, only_count)
         parameters: dict[str, Any] = {}
     else:
-        key = ("page", counted, only_count, _query_shape(query, viewer))
-        count, statement = statements.get(key, lambda: _page_statements(query, viewer, _BOUND, counted, only_count))
+        key = ("page", only_count, _query_shape(query, viewer))
+        count, statement = statements.get(key, lambda: _page_statements(query, viewer, _BOUND, only_count))
         parameters = _parameters(query, viewer)
     if statement is None:
         total = int((await conn.execute(count, parameters)).scalar_one()) if counted else None
         return SearchPage(total, [], [])
     rows = (await conn.execute(statement, parameters)).all()
-    total = None
-    if counted:
-        total = (
-            int(rows[0].total)
-            if rows
-            else (0 if not query.offset else int((await conn.execute(count, parameters)).scalar_one()))
-        )
+    total = _proven_total(query, len(rows)) if counted else None
+    if counted and total is None:
+        total = int((await conn.execute(count, parameters)).scalar_one())
     matches = [to_stored(row) for row in rows]
     included = await _included(conn, query, matches, viewer, readable) if matches else []
     return SearchPage(total, matches, included)
 
 
+def _proven_total(query: SearchQuery, found: int) -> int | None:
+    """The total a page proves on its own: one short of its `_count` ends the matches, unless it is
+    empty past an offset (the offset may lie beyond the end)."""
+    if query.count is not None and found >= query.count:
+        return None
+    if found == 0 and query.offset:
+        return None
+    return query.offset + found
+
+
 def _page_statements(
-    query: SearchQuery, viewer: Viewer, sql: "_Values", counted: bool, only_count: bool
+    query: SearchQuery, viewer: Viewer, sql: "_Values", only_count: bool
 ) -> tuple[Select[Any], Select[Any] | None]:
     """The count and (unless only the count is asked for) the page."""
     where = _where(query, viewer, sql)
@@ -221,9 +228,6 @@ def _page_statements(
     if only_count:
         return count, None
     statement = select_current().where(*where).order_by(*_order_by(query.sort), ResourceRow.pk)
-    if counted:
-        # correlate(None): the count is over every match, not the outer row's resource.
-        statement = statement.add_columns(count.correlate(None).scalar_subquery().label("total"))
     if query.count is not None:
         statement = statement.limit(sql.value("dyad_count", query.count, type_=Integer()))
     if query.offset:

@@ -1,4 +1,5 @@
-"""A search page is one statement, its total included; the count runs alone only when the page is empty."""
+"""A search page that is not full proves its total and is one statement; a full page, or an empty
+one past an offset, counts its matches in a second."""
 
 from typing import Any
 
@@ -59,9 +60,41 @@ async def _search_counting(
 
 
 @pytest.mark.usefixtures("stored")
-async def test_a_page_and_its_total_are_one_statement(database: Database, registry: SearchRegistry) -> None:
+async def test_a_page_holding_the_last_match_is_its_own_total_in_one_statement(
+    database: Database, registry: SearchRegistry
+) -> None:
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/a")])
+    assert (page.total, len(page.matches), statements) == (7, 7, 1)
+    page, statements = await _search_counting(
+        database, registry, [("subject", "Patient/a"), ("_count", "3"), ("_offset", "6")]
+    )
+    assert (page.total, len(page.matches), statements) == (7, 1, 1)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_a_full_page_counts_its_matches_in_a_second_statement(
+    database: Database, registry: SearchRegistry
+) -> None:
     page, statements = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "3")])
-    assert (page.total, len(page.matches), statements) == (7, 3, 1)
+    assert (page.total, len(page.matches), statements) == (7, 3, 2)
+    page, statements = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "7")])
+    assert (page.total, len(page.matches), statements) == (7, 7, 2)  # exactly full: more might follow
+
+
+@pytest.mark.usefixtures("stored")
+async def test_no_statement_counts_what_the_page_already_holds(database: Database, registry: SearchRegistry) -> None:
+    counts: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        counts.extend(["count"] if "count(" in statement.lower() else [])
+
+    engine = database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        page, _ = await _search_counting(database, registry, [("subject", "Patient/b")])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert (page.total, len(page.matches), counts) == (3, 3, [])
 
 
 @pytest.mark.usefixtures("stored")
