@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.pathway.tasks import CONCERN_LEVELS, RAISED_LEVELS
 from service.search.extract import param_rows, reference_row
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
@@ -26,6 +27,10 @@ _KEY = "dyad_pathway_earlier"
 CHUNK = 100
 VALID = "final,amended,corrected"
 RELATIONSHIP = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concepts|parent-infant-relationship"
+# Only an earlier concern makes one persist (tasks.concern_level: a raised level, overall or in a
+# domain), and combo-value-concept indexes exactly the value and the domains' values; so the search
+# leaves out the records of no concern, most of an infant's history.
+CONCERNED = ",".join(f"{CONCERN_LEVELS}|{level}" for level in RAISED_LEVELS)
 Pair = tuple[str, str]  # (infant reference, caregiver reference)
 _PAIR_PARAMS = frozenset({"subject", "focus"})
 
@@ -48,6 +53,17 @@ def _transaction(conn: AsyncConnection) -> Any:
     return conn.sync_connection.get_transaction() if conn.sync_connection else None
 
 
+def earlier_criteria(infants: str, caregivers: str) -> list[tuple[str, str]]:
+    """The search for the earlier concerns of these infants about these caregivers."""
+    return [
+        ("subject", infants),
+        ("focus", caregivers),
+        ("category", RELATIONSHIP),
+        ("status", VALID),
+        ("combo-value-concept", CONCERNED),
+    ]
+
+
 async def prefetch_earlier(
     conn: AsyncConnection, registry: SearchRegistry, batch: list[StoredResource], pairs: list[Pair]
 ) -> None:
@@ -62,10 +78,7 @@ async def prefetch_earlier(
         for p in chosen:
             held.found[p] = []
         items = [
-            ("subject", ",".join(sorted(chunk))),
-            ("focus", ",".join(sorted({p[1] for p in chosen}))),
-            ("category", RELATIONSHIP),
-            ("status", VALID),
+            *earlier_criteria(",".join(sorted(chunk)), ",".join(sorted({p[1] for p in chosen}))),
             ("_total", "none"),
         ]
         query = parse_search(registry, "Observation", items, strict=True)

@@ -55,6 +55,7 @@ UNASSIGNED_NOTICE = (
 )
 CONCERN_LEVELS = "https://w3id.org/dyad/fhir/CodeSystem/dyad-concern-level"
 _LEVEL_ORDER = ("no-concern", "some-concern", "significant-concern")
+RAISED_LEVELS = _LEVEL_ORDER[1:]  # the levels concern_level counts as a concern
 
 
 def concern_level(observation: dict[str, Any]) -> str:

@@ -330,3 +330,37 @@ async def test_a_first_version_that_raises_nothing_looks_for_no_work_to_withdraw
     assert withdrawn.status_code == 200, withdrawn.text
     [prompt] = await _prompts(running.http)
     assert prompt["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("how", ["single", "bundle"])
+@pytest.mark.parametrize(
+    ("earlier", "persists"),
+    [("overall", True), ("in-one-domain-only", True), ("no-concern", False)],
+)
+async def test_only_an_earlier_concern_overall_or_in_any_domain_makes_a_later_one_persist(
+    client: httpx.AsyncClient, earlier: str, persists: bool, how: str
+) -> None:
+    """The search for earlier records asks only for concerns (service/pathway/earlier.py): one
+    recorded in a domain alone, under an overall "no concern", must still be found."""
+    await seed_family(client)
+    first = concern_observation(
+        concern="no-concern" if earlier == "no-concern" else "some-concern",
+        domain_only=earlier == "in-one-domain-only",
+    )
+    first["effectiveDateTime"] = (date.today() - timedelta(days=20)).isoformat() + "T10:00:00Z"
+    assert (await post(client, first)).status_code == 201
+    again = concern_observation(contact="new-birth-visit")
+    again["identifier"][0]["value"] = "hv-later"
+    again["effectiveDateTime"] = date.today().isoformat() + "T10:00:00Z"
+    if how == "single":
+        assert (await post(client, again)).status_code == 201
+    else:
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": again, "request": {"method": "POST", "url": "Observation"}}],
+        }
+        response = await client.post("/fhir", json=bundle, headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 200, response.text
+    further = "Task?code=https://w3id.org/dyad/fhir/CodeSystem/dyad-task-codes|further-intervention"
+    assert len(await search(client, further)) == (1 if persists else 0)

@@ -8,8 +8,8 @@ earlier day, that recorded a concern; whichever service recorded either.
 from typing import Any
 
 from service.pathway.context import PathwayContext
-from service.pathway.earlier import RELATIONSHIP, VALID
 from service.pathway.earlier import earlier as prefetched
+from service.pathway.earlier import earlier_criteria
 from service.pathway.routing import Rule
 from service.pathway.tasks import concern_level, raise_for_teams
 
@@ -27,15 +27,7 @@ async def apply(ctx: PathwayContext, rule: Rule) -> None:
         matches = (
             found_before
             if found_before is not None
-            else await ctx.search(
-                "Observation",
-                [
-                    ("subject", infant["reference"]),
-                    ("focus", caregiver),
-                    ("category", RELATIONSHIP),
-                    ("status", VALID),
-                ],
-            )
+            else await ctx.search("Observation", earlier_criteria(str(infant["reference"]), caregiver))
         )
         for found in matches:
             other = found.content or {}
