@@ -55,6 +55,7 @@ async def build_context(
     db = Database(
         settings.database_url,
         pool_size=settings.db_pool_size,
+        pool_wait=settings.db_pool_wait_seconds,
         echo=settings.sql_echo,
         statement_timeout=settings.statement_timeout_seconds,
     )

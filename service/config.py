@@ -83,7 +83,17 @@ class Settings(BaseSettings):
     max_bundle_entries: int = 5000
     default_page_size: int = 50
     max_page_size: int = 1000
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="Database connections each process holds at most (a fixed pool: a request waits for a free "
+        "one rather than opening another); on PostgreSQL, processes x this must stay within max_connections",
+    )
+    db_pool_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a request waits for a pooled database connection before it is answered 503",
+    )
     statement_timeout_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -9,10 +9,11 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from service.store.direct import DirectStatement
-from service.store.errors import StatementTimedOut
+from service.store.errors import NoConnectionFree, StatementTimedOut
 
 QUERY_CANCELED = "57014"
 # Execution option of a SQLite read connection whose statements run without BEGIN (autocommit).
@@ -30,11 +31,26 @@ class Database:
     fail outright instead of waiting; so writes there go through a one-connection engine that
     opens with BEGIN IMMEDIATE, and reads through a pool of their own. PostgreSQL uses one pool.
 
+    Every pool is fixed at `pool_size`: a request waits for a free connection rather than opening
+    one beyond it. With overflow, each connection past the pool was opened (a new PostgreSQL
+    backend) and closed again per request: at 32 connections that churn took 40 % of the reads a
+    process served (docs/benchmarks.md, 2026-12-01). A fixed pool cannot deadlock as long as no
+    task holds two connections at once, which nothing in Dyad does (each acquisition goes through
+    `read`, `write` or `fetch_one`, none nested; checked over the PostgreSQL suites).
+
     `statement_timeout` (seconds, 0: none) bounds every statement on PostgreSQL, so that a search
     nobody waits for any more cannot hold a backend for minutes.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, statement_timeout: float = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        pool_wait: float = 30.0,
+        echo: bool = False,
+        statement_timeout: float = 0,
+    ) -> None:
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
@@ -42,14 +58,17 @@ class Database:
             # No rollback when a read connection goes back to the pool: every transaction on it
             # is rolled back by the connection that opened it, and `fetch_one` opens none, so
             # the reset would only cost one more hand-off to aiosqlite's thread per read.
-            self.read_engine = _sqlite_engine(url, echo=echo, immediate=False, pool_size=pool_size, reset=False)
-            self.write_engine = _sqlite_engine(url, echo=echo, immediate=True, pool_size=1)
+            self.read_engine = _sqlite_engine(
+                url, echo=echo, immediate=False, pool_size=pool_size, pool_wait=pool_wait, reset=False
+            )
+            self.write_engine = _sqlite_engine(url, echo=echo, immediate=True, pool_size=1, pool_wait=pool_wait)
         else:
             engine = create_async_engine(
                 url,
                 echo=echo,
                 pool_size=pool_size,
-                max_overflow=pool_size,
+                max_overflow=0,
+                pool_timeout=pool_wait,
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
                 connect_args={"server_settings": postgres_session_settings(statement_timeout)},
@@ -106,9 +125,12 @@ class Database:
 
 @contextmanager
 def _timeouts_named() -> Iterator[None]:
-    """A statement cancelled by statement_timeout leaves as the store's own error, not a driver's."""
+    """A statement cancelled by statement_timeout, or a wait for a pooled connection that ran out,
+    leaves as the store's own error, not a driver's."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise NoConnectionFree() from exc
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
             raise StatementTimedOut() from exc
@@ -139,12 +161,15 @@ def _ensure_sqlite_folder(database: str | None) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_engine(url: str, *, echo: bool, immediate: bool, pool_size: int, reset: bool = True) -> AsyncEngine:
+def _sqlite_engine(
+    url: str, *, echo: bool, immediate: bool, pool_size: int, pool_wait: float, reset: bool = True
+) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=pool_wait,
         pool_reset_on_return="rollback" if reset else None,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,

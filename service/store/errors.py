@@ -81,6 +81,15 @@ class DuplicateIdentity(StoreError):
         )
 
 
+class NoConnectionFree(StoreError):
+    """Every pooled database connection stayed in use for the pool's whole wait."""
+
+    status, code = 503, "transient"
+
+    def __init__(self) -> None:
+        super().__init__("The server is busy: no database connection came free in time; retry later")
+
+
 class StatementTimedOut(StoreError):
     """The database cancelled a statement that ran past DYAD_STATEMENT_TIMEOUT_SECONDS."""
 
