@@ -4,7 +4,11 @@ Failures an operator can fix (a busy port, a missing key source, an unreachable 
 as one plain line on stderr and a non-zero exit, not as a traceback inside a JSON log line.
 
 One process, or N uvicorn worker processes on the one bound socket and a notification worker
-beside them. uvloop and httptools are uvicorn's fastest event loop and HTTP parser (C); Dyad names
+beside them. On PostgreSQL notifications are delivered from a `dyad notify-worker` process beside
+the server even with one worker: in the server's own event loop delivery queued behind busy
+requests (p99 7.4 s at 70 creates/s against ~0.1 s from its own process, docs/benchmarks.md).
+SQLite keeps delivery in the one process, where a commit wakes it directly (no channel crosses
+processes there). uvloop and httptools are uvicorn's fastest event loop and HTTP parser (C); Dyad names
 them rather than leaving uvicorn to pick whatever is installed, so every install serves the same
 way. With several workers each process is a whole Dyad (its own pools, audit trail, clock check
 and rate limiter), except that the schema and the profile package are brought up to date once,
@@ -157,11 +161,29 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     try:
         if workers > 1:
             return _serve_workers(settings, sock, address, workers)
+        return _serve_one(settings, sock, address)
+    finally:
+        sock.close()
+
+
+def delivers_apart(settings: Settings) -> bool:
+    """Whether notifications go out from their own process rather than the server's."""
+    return settings.notify_worker_enabled and make_url(settings.database_url).get_backend_name() == "postgresql"
+
+
+def _serve_one(settings: Settings, sock: socket.socket, address: str) -> int:
+    notifier = None
+    if delivers_apart(settings):
+        asyncio.run(prepare_database(settings))  # before the notifier reads the schema
+        notifier = _start_notify_worker()
+        settings = settings.model_copy(update={"notify_worker_enabled": False, "migrate_on_start": False})
+    try:
         server = _Server(create_app(settings), address, settings)
         server.run(sockets=[sock])
         return 0 if server.started else EXIT_STARTUP_FAILED
     finally:
-        sock.close()
+        if notifier is not None:
+            _stop(notifier)
 
 
 def _serve_workers(settings: Settings, sock: socket.socket, address: str, workers: int) -> int:

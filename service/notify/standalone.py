@@ -1,7 +1,8 @@
 """`dyad notify-worker`: deliver notifications from a process that serves no HTTP.
 
-For deployments that keep delivery apart from the API replicas (which then run with
-DYAD_NOTIFY_WORKER_ENABLED=false). Without the in-process pokes it finds new events by polling.
+`dyad serve` on PostgreSQL starts one beside itself; a deployment that runs its own sets
+DYAD_NOTIFY_WORKER_ENABLED=false on the API replicas. It is woken by LISTEN/NOTIFY on PostgreSQL;
+on SQLite no channel crosses processes and it finds new events by its safety poll.
 """
 
 import asyncio

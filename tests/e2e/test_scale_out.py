@@ -106,7 +106,11 @@ async def test_two_servers_and_a_worker_breach_once_and_deliver_each_notificatio
     assert raised == 1
 
 
-def test_serve_with_two_workers_delivers_from_a_worker_process_of_its_own(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_postgresql_delivers_from_a_worker_process_of_its_own(
+    database_url: str, tmp_path: Path, workers: str
+) -> None:
+    """Also with one worker: in the server's own event loop delivery queued behind busy requests."""
     env = {
         "DYAD_DATABASE_URL": database_url,
         "DYAD_AUTH": "off",
@@ -114,7 +118,7 @@ def test_serve_with_two_workers_delivers_from_a_worker_process_of_its_own(databa
         "DYAD_RATE_LIMIT_PER_MINUTE": "0",
     }
     log_path = tmp_path / "serve.log"
-    process, base = start_server(env, log_path, extra=("--workers", "2"), within=240)
+    process, base = start_server(env, log_path, extra=("--workers", workers), within=240)
     try:
         asyncio.run(_one_notification(base))
     finally:
