@@ -499,14 +499,17 @@ def _response_bundle(
     prefer: Prefer,
     warned: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
+    # The pathway's warnings about an entry's resource (a concern it could not route) go in that
+    # entry's response.outcome; gathered by reference once, not searched for every entry.
+    by_reference: dict[str, list[str]] = {}
+    for ref, message in warned or []:
+        by_reference.setdefault(ref, []).append(message)
     out = []
     for index in range(len(entries)):
         entry, result = entries[index], results[index]
         item = _response_entry(entry, result, base, prefer)
         stored = result.stored
-        # The pathway's warnings about an entry's resource (a concern it could not route) go in
-        # that entry's response.outcome.
-        warnings = [m for ref, m in warned or [] if stored is not None and ref == f"{stored.res_type}/{stored.res_id}"]
+        warnings = by_reference.get(f"{stored.res_type}/{stored.res_id}", []) if stored is not None else []
         if warnings:
             item["response"]["outcome"] = operation_outcome([Issue("warning", "incomplete", m) for m in warnings])
         out.append(item)
