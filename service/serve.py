@@ -21,9 +21,7 @@ import asyncio
 import errno
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 
 import uvicorn
@@ -34,6 +32,7 @@ from uvicorn.supervisors import Multiprocess
 
 from service.app import build_context, create_app
 from service.config import ConfigurationError, Settings
+from service.notifier_process import NotifierProcess, start_notify_worker
 from service.security.tokens import SecurityConfigurationError, verifier_from_settings
 from service.store.database import Database
 
@@ -174,8 +173,9 @@ def delivers_apart(settings: Settings) -> bool:
 def _serve_one(settings: Settings, sock: socket.socket, address: str) -> int:
     notifier = None
     if delivers_apart(settings):
-        asyncio.run(prepare_database(settings))  # before the notifier reads the schema
-        notifier = _start_notify_worker()
+        if _prepared(settings) is None:  # before the notifier reads the schema
+            return EXIT_STARTUP_FAILED
+        notifier = NotifierProcess(start_notify_worker)
         settings = settings.model_copy(update={"notify_worker_enabled": False, "migrate_on_start": False})
     try:
         server = _Server(create_app(settings), address, settings)
@@ -183,20 +183,32 @@ def _serve_one(settings: Settings, sock: socket.socket, address: str) -> int:
         return 0 if server.started else EXIT_STARTUP_FAILED
     finally:
         if notifier is not None:
-            _stop(notifier)
+            notifier.stop()
+
+
+def _prepared(settings: Settings) -> int | None:
+    """The guide's size once the schema and the package are current; None (said on stderr) if not."""
+    try:
+        return asyncio.run(prepare_database(settings))
+    except Exception as error:  # a migration or the package install failed: no traceback for an operator
+        reason = type(error).__name__  # the message may carry SQL and its values
+        print(f"dyad: cannot prepare the database ({database_label(settings.database_url)}): {reason}", file=sys.stderr)
+        return None
 
 
 def _serve_workers(settings: Settings, sock: socket.socket, address: str, workers: int) -> int:
-    resources = asyncio.run(prepare_database(settings))
+    resources = _prepared(settings)
+    if resources is None:
+        return EXIT_STARTUP_FAILED
     os.environ.update(worker_environment(settings))
-    notifier = _start_notify_worker() if settings.notify_worker_enabled else None
+    notifier = NotifierProcess(start_notify_worker) if settings.notify_worker_enabled else None
     config = uvicorn_config("service.app:create_app", workers=workers)
     log.info(ready_line(address, settings, resources, workers))
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         if notifier is not None:
-            _stop(notifier)
+            notifier.stop()
     return 0
 
 
@@ -213,18 +225,3 @@ async def prepare_database(settings: Settings) -> int:
     context = await build_context(settings.model_copy(update={"notify_worker_enabled": False}))
     await context.db.dispose()
     return len(context.package.resources)
-
-
-def _start_notify_worker() -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DYAD_NOTIFY_WORKER_ENABLED": "true"}
-    return subprocess.Popen([sys.executable, "-m", "service", "notify-worker"], env=env)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -149,8 +149,9 @@ async def _search(
 async def _run_search(
     ctx: FhirContext, access: Access, res_type: str, items: list[tuple[str, str]], prefer: Prefer
 ) -> tuple[SearchQuery, SearchPage]:
-    # A page without includes is one statement (its total rides in it): no transaction around
-    # it. Includes are further statements, which must see what the page saw.
+    # A page without includes needs no transaction around it: it is one statement, and the count
+    # a page with more after it adds is never taken below what the page showed
+    # (store.search.run_search). Includes are further statements, which must see what the page saw.
     including = any(name.split(":")[0] in ("_include", "_revinclude") for name, _ in items)
     async with ctx.db.read(snapshot=including) as conn:
         return await interactions.search(ctx, conn, access, res_type, items, strict=prefer.strict)

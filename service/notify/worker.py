@@ -216,38 +216,40 @@ class _LaneRun:
 
     async def _next_batch(self) -> tuple[Subscriber | None, list[PendingEvent]]:
         async with self.w.db.read() as conn:
-            subscriber = await self._current_subscriber(conn)
-            if subscriber is None:
-                return None, []
-            return subscriber, await pending_events(conn, self.sub_id, limit=self.w.config.batch_size)
+            found = await self._current_subscriber(conn)
+            if isinstance(found, Subscriber):
+                return found, await pending_events(conn, self.sub_id, limit=self.w.config.batch_size)
+        # Abandoned after the read has given its connection back: a lane holding one connection
+        # while it waits for another could take the whole fixed pool with its neighbours.
+        await self._abandon(found)
+        return None, []
 
-    async def _current_subscriber(self, conn: AsyncConnection) -> Subscriber | None:
+    async def _current_subscriber(self, conn: AsyncConnection) -> Subscriber | str:
         """Re-read at most once a poll interval: a lane streaming events would otherwise pay a
         read and a criteria parse per batch, for a resource that almost never changes."""
         now = time.monotonic()
         if self._subscriber_cache is not None and now - self._subscriber_cache[1] < self.w.config.poll_interval:
             return self._subscriber_cache[0]
-        subscriber = await self._subscriber(conn)
-        self._subscriber_cache = None if subscriber is None else (subscriber, now)
-        return subscriber
+        found = await self._subscriber(conn)
+        self._subscriber_cache = (found, now) if isinstance(found, Subscriber) else None
+        return found
 
-    async def _subscriber(self, conn: AsyncConnection) -> Subscriber | None:
-        """The Subscription as it is now; its events are dropped (kept as dead) once it cannot fire."""
-        reason = None
+    async def _subscriber(self, conn: AsyncConnection) -> Subscriber | str:
+        """The Subscription as it is now, or why it can no longer fire."""
         try:
             stored = await self.w.repository.read(conn, "Subscription", self.sub_id, viewer=Viewer.system())
             subscriber = read_subscriber(self.w.registry, stored.content or {}, stored.version)
-            if subscriber.queues(self.w.clock()):
-                return subscriber
-            reason = f"subscription is {subscriber.status}"
         except (ResourceNotFound, ResourceGone):
-            reason = "subscription was deleted"
+            return "subscription was deleted"
         except InvalidResource as exc:
-            reason = f"subscription cannot be delivered: {exc}"[:300]
+            return f"subscription cannot be delivered: {exc}"[:300]
+        return subscriber if subscriber.queues(self.w.clock()) else f"subscription is {subscriber.status}"
+
+    async def _abandon(self, reason: str) -> None:
+        """The lane's events are dropped (kept as dead) once its Subscription cannot fire."""
         async with self.w.db.write() as write_conn:
             dropped = await abandon_lane(write_conn, self.sub_id, reason=reason, now=self.w.clock())
         log.info("notify events dropped", extra={"subscription": self.sub_id, "events": dropped})
-        return None
 
     async def _idle_wait(self) -> None:
         wake = self.w._lane_wakes.get(self.sub_id)

@@ -36,7 +36,9 @@ class Database:
     backend) and closed again per request: at 32 connections that churn took 40 % of the reads a
     process served (docs/benchmarks.md, 2026-12-01). A fixed pool cannot deadlock as long as no
     task holds two connections at once, which nothing in Dyad does (each acquisition goes through
-    `read`, `write` or `fetch_one`, none nested; checked over the PostgreSQL suites).
+    `read`, `write` or `fetch_one`, none nested: checked over the PostgreSQL suites, and a review
+    found the one exception, a notification lane dropping a deleted Subscription's events, since
+    changed).
 
     `statement_timeout` (seconds, 0: none) bounds every statement on PostgreSQL, so that a search
     nobody waits for any more cannot hold a backend for minutes.

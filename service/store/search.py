@@ -179,10 +179,12 @@ async def run_search(
     `readable` says which types may be included: others are neither returned nor followed by
     `:iterate`, so an unreadable type cannot serve as a stepping stone to readable ones.
 
-    The total is exact (also for `_total=estimate`, which an exact count satisfies). A page that
-    is not full holds the last match, so it proves the total itself (offset + rows) and most
-    searches (a patient's records, a page or less) take one statement with nothing counted; only
-    a full page, or an empty one past an offset, counts its matches in a second statement. A count
+    The total is exact (also for `_total=estimate`, which an exact count satisfies). The page is
+    read with one row more than `_count`: a page without that row holds the last match, so it
+    proves the total itself (offset + rows) and most searches (a patient's records, a page or less)
+    take one statement with nothing counted. Only a page with more after it, or an empty one past an
+    offset, counts its matches in a second statement; that statement sees the database a moment
+    later, so the total it gives is never taken below what the page itself showed exists. A count
     in the page's own statement made the database plan and run every search's filters twice.
 
     With `statements`, the statements are built once per shape of query and viewer and the
@@ -198,25 +200,32 @@ async def run_search(
         count, statement = statements.get(key, lambda: _page_statements(query, viewer, _BOUND, only_count))
         parameters = _parameters(query, viewer)
     if statement is None:
-        total = int((await conn.execute(count, parameters)).scalar_one()) if counted else None
-        return SearchPage(total, [], [])
+        return SearchPage(await count_matches(conn, count, parameters) if counted else None, [], [])
     rows = (await conn.execute(statement, parameters)).all()
-    total = _proven_total(query, len(rows)) if counted else None
-    if counted and total is None:
-        total = int((await conn.execute(count, parameters)).scalar_one())
+    more = query.count is not None and len(rows) > query.count
+    rows = rows[: query.count] if more else rows
+    total = None
+    if counted:
+        total = _proven_total(query, len(rows), more)
+        if total is None:
+            at_least = query.offset + len(rows) + (1 if more else 0) if rows else 0
+            total = max(await count_matches(conn, count, parameters), at_least)
     matches = [to_stored(row) for row in rows]
     included = await _included(conn, query, matches, viewer, readable) if matches else []
     return SearchPage(total, matches, included)
 
 
-def _proven_total(query: SearchQuery, found: int) -> int | None:
-    """The total a page proves on its own: one short of its `_count` ends the matches, unless it is
+def _proven_total(query: SearchQuery, found: int, more: bool) -> int | None:
+    """The total a page proves on its own: with no match after it, offset + rows, unless it is
     empty past an offset (the offset may lie beyond the end)."""
-    if query.count is not None and found >= query.count:
-        return None
-    if found == 0 and query.offset:
+    if more or (found == 0 and query.offset):
         return None
     return query.offset + found
+
+
+async def count_matches(conn: AsyncConnection, count: Select[Any], parameters: dict[str, Any]) -> int:
+    """Every match of the query, counted in a statement of its own."""
+    return int((await conn.execute(count, parameters)).scalar_one())
 
 
 def _page_statements(
@@ -228,8 +237,8 @@ def _page_statements(
     if only_count:
         return count, None
     statement = select_current().where(*where).order_by(*_order_by(query.sort), ResourceRow.pk)
-    if query.count is not None:
-        statement = statement.limit(sql.value("dyad_count", query.count, type_=Integer()))
+    if query.count is not None:  # one row more: whether any match follows the page
+        statement = statement.limit(sql.value("dyad_page_rows", query.count + 1, type_=Integer()))
     if query.offset:
         statement = statement.offset(sql.value("dyad_offset", query.offset, type_=Integer()))
     return count, statement
@@ -477,7 +486,8 @@ def _alternative_shape(alternative: "Alternative") -> Hashable:
 
 def _parameters(query: SearchQuery, viewer: Viewer) -> dict[str, Any]:
     """The values of a bound statement of the query's shape, under the names it gives them."""
-    out = {**viewer_parameters(viewer), "dyad_count": query.count, "dyad_offset": query.offset}
+    page_rows = None if query.count is None else query.count + 1
+    out = {**viewer_parameters(viewer), "dyad_page_rows": page_rows, "dyad_offset": query.offset}
     _filter_parameters(query.filters, "", out)
     return out
 

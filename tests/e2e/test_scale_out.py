@@ -6,6 +6,9 @@ once, and every notification must reach the subscriber once.
 """
 
 import asyncio
+import os
+import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +128,33 @@ def test_serve_on_postgresql_delivers_from_a_worker_process_of_its_own(
         stop_dyad(process)
     logs = log_path.read_text()
     assert logs.count('"notify worker started"') == 1  # one delivering process beside the workers
+
+
+def _notifier_of(server: "subprocess.Popen[bytes]") -> int:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    [pid] = [int(c) for c in children if b"notify-worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return pid
+
+
+def test_a_notifier_that_dies_is_restarted_and_delivers(database_url: str, tmp_path: Path) -> None:
+    """The server's own delivery is off while its notifier delivers: a dead notifier must not
+    leave the outbox with nothing to send it."""
+    env = {
+        "DYAD_DATABASE_URL": database_url,
+        "DYAD_AUTH": "off",
+        "DYAD_LOG_LEVEL": "INFO",
+        "DYAD_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    log_path = tmp_path / "serve.log"
+    process, base = start_server(env, log_path, within=240)
+    try:
+        os.kill(_notifier_of(process), signal.SIGKILL)
+        asyncio.run(_one_notification(base))
+    finally:
+        stop_dyad(process)
+    logs = log_path.read_text()
+    assert '"notify worker exited; restarting it"' in logs
+    assert '"notify worker started"' in logs  # the one started again (the first may die starting)
 
 
 async def _one_notification(base: str) -> None:

@@ -227,6 +227,24 @@ async def test_deleting_a_subscription_drops_its_pending_events_as_dead(database
     assert receiver.requests == []
 
 
+async def test_a_lane_drops_a_deleted_subscriptions_events_through_a_pool_of_one_connection(
+    database_url: str, receiver: Receiver
+) -> None:
+    """The pool is fixed: a lane that held its read connection while it asked for a write one
+    waited on itself (on PostgreSQL, where both come from one pool) and never dropped them."""
+    async with running(fast_settings(database_url, notify_worker_enabled=False)) as (_, client):
+        sub = await create(client, subscription(receiver.url))
+        await create(client, observation())
+        await client.delete(f"/fhir/Subscription/{sub['id']}")
+    async with running(fast_settings(database_url, db_pool_size=1, db_pool_wait_seconds=0.5)):
+
+        async def dropped() -> bool:
+            return [e.state for e in await events(database_url)] == ["dead"]
+
+        await eventually(dropped)
+    assert receiver.requests == []
+
+
 async def test_two_workers_on_one_database_never_deliver_an_event_twice(database_url: str, receiver: Receiver) -> None:
     settings = fast_settings(database_url, notify_batch_size=5)
     async with running(settings) as (_, first), running(settings) as (_, second):

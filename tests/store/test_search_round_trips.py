@@ -10,6 +10,7 @@ from service.config import PROJECT_ROOT
 from service.conformance.package import load_package
 from service.search.query import parse_search
 from service.search.registry import SearchRegistry
+from service.store import search as search_module
 from service.store.access import Viewer
 from service.store.database import Database
 from service.store.repository import NewResource, ResourceRepository
@@ -77,8 +78,31 @@ async def test_a_full_page_counts_its_matches_in_a_second_statement(
 ) -> None:
     page, statements = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "3")])
     assert (page.total, len(page.matches), statements) == (7, 3, 2)
+
+
+@pytest.mark.usefixtures("stored")
+async def test_a_page_exactly_full_with_nothing_after_it_is_its_own_total(
+    database: Database, registry: SearchRegistry
+) -> None:
     page, statements = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "7")])
-    assert (page.total, len(page.matches), statements) == (7, 7, 2)  # exactly full: more might follow
+    assert (page.total, len(page.matches), statements) == (7, 7, 1)  # the page read one row more: none
+
+
+@pytest.mark.usefixtures("stored")
+async def test_a_count_that_saw_deletions_after_the_page_never_contradicts_it(
+    database: Database, registry: SearchRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count runs in a statement of its own: matches deleted in between must not leave a total
+    below what the page showed, which would drop its `next` link."""
+
+    async def after_deletions(*_: Any) -> int:
+        return 1
+
+    monkeypatch.setattr(search_module, "count_matches", after_deletions)
+    page, _ = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "3")])
+    assert (len(page.matches), page.total) == (3, 4)  # three shown, at least one more after them
+    page, _ = await _search_counting(database, registry, [("subject", "Patient/a"), ("_count", "3"), ("_offset", "3")])
+    assert (len(page.matches), page.total) == (3, 7)
 
 
 @pytest.mark.usefixtures("stored")
