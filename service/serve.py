@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -119,13 +120,23 @@ def uvicorn_config(app: FastAPI | str, *, workers: int = 1) -> uvicorn.Config:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, which says in one line where Dyad listens once it really does."""
+    """uvicorn's server, which says in one line where Dyad listens once it really does, and stops
+    what runs beside it (its notifier) as it shuts down: after a signal uvicorn raises the signal
+    again once it has shut down, which ends the process before any `finally` of the caller runs."""
 
-    def __init__(self, app: FastAPI, address: str, settings: Settings) -> None:
+    def __init__(
+        self, app: FastAPI, address: str, settings: Settings, on_shutdown: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(uvicorn_config(app))
         self._app = app
         self._address = address
         self._settings = settings
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self._on_shutdown is not None:
+            await asyncio.to_thread(self._on_shutdown)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -178,12 +189,12 @@ def _serve_one(settings: Settings, sock: socket.socket, address: str) -> int:
         notifier = NotifierProcess(start_notify_worker)
         settings = settings.model_copy(update={"notify_worker_enabled": False, "migrate_on_start": False})
     try:
-        server = _Server(create_app(settings), address, settings)
+        server = _Server(create_app(settings), address, settings, notifier.stop if notifier else None)
         server.run(sockets=[sock])
         return 0 if server.started else EXIT_STARTUP_FAILED
     finally:
         if notifier is not None:
-            notifier.stop()
+            notifier.stop()  # also when the server never started
 
 
 def _prepared(settings: Settings) -> int | None:

@@ -157,6 +157,24 @@ def test_a_notifier_that_dies_is_restarted_and_delivers(database_url: str, tmp_p
     assert '"notify worker started"' in logs  # the one started again (the first may die starting)
 
 
+def test_stopping_serve_stops_its_notifier(database_url: str, tmp_path: Path) -> None:
+    """uvicorn raises a caught SIGTERM again once it has shut down, ending the process before any
+    `finally`: the notifier must be stopped on the way down, not left running on its own."""
+    env = {"DYAD_DATABASE_URL": database_url, "DYAD_AUTH": "off", "DYAD_RATE_LIMIT_PER_MINUTE": "0"}
+    process, _ = start_server(env, tmp_path / "serve.log", within=240)
+    notifier = _notifier_of(process)
+    stop_dyad(process)
+    asyncio.run(eventually(lambda: _gone(notifier), timeout=30))
+
+
+async def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, not yet reaped by whoever adopted it
+
+
 async def _one_notification(base: str) -> None:
     receiver = Receiver()
     await receiver.start()
