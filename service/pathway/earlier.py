@@ -49,7 +49,8 @@ def _local(reference: str) -> tuple[str, str] | None:
     return str(row.target_type), str(row.target_id)
 
 
-def _transaction(conn: AsyncConnection) -> Any:
+def transaction_of(conn: AsyncConnection) -> Any:
+    """The connection's root transaction: what a prefetch held in conn.info is valid for."""
     return conn.sync_connection.get_transaction() if conn.sync_connection else None
 
 
@@ -69,7 +70,7 @@ async def prefetch_earlier(
 ) -> None:
     wanted = {p: (_local(p[0]), _local(p[1])) for p in pairs}
     wanted = {p: keys for p, keys in wanted.items() if keys[0] is not None and keys[1] is not None}
-    held = _Prefetched(_transaction(conn), {(c.res_id, c.version) for c in batch if c.res_type == "Observation"})
+    held = _Prefetched(transaction_of(conn), {(c.res_id, c.version) for c in batch if c.res_type == "Observation"})
     conn.info[_KEY] = held
     infants = sorted({p[0] for p in wanted})
     for start in range(0, len(infants), CHUNK):
@@ -95,7 +96,7 @@ async def prefetch_earlier(
 def earlier(conn: AsyncConnection, pair: Pair) -> list[StoredResource] | None:
     """What the pair's own search would find, when this transaction's prefetch holds it."""
     held: _Prefetched | None = conn.info.get(_KEY)
-    if held is None or held.transaction is not _transaction(conn):
+    if held is None or held.transaction is not transaction_of(conn):
         return None
     return held.found.get(pair)
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.pathway.context import PathwayContext, PathwayOptions
 from service.pathway.deferred import deferring
-from service.pathway.earlier import prefetch_earlier, seen
+from service.pathway.earlier import prefetch_earlier, seen, transaction_of
 from service.pathway.extraction import Extractor
 from service.pathway.kinds import KINDS, ROUTING_KINDS
 from service.pathway.kinds.persistent_concern import caregivers
@@ -34,10 +34,6 @@ class _Firing:
 
     transaction: Any
     rules: dict[Version, list[Rule]] = field(default_factory=dict)
-
-
-def _transaction(conn: AsyncConnection) -> Any:
-    return conn.sync_connection.get_transaction() if conn.sync_connection else None
 
 
 def _version(change: StoredResource) -> Version:
@@ -86,7 +82,7 @@ class PathwayListener:
 
     def _prepared(self, conn: AsyncConnection, change: StoredResource) -> list[Rule] | None:
         held: _Firing | None = conn.info.get(_FIRING)
-        if held is None or held.transaction is not _transaction(conn):
+        if held is None or held.transaction is not transaction_of(conn):
             return None
         return held.rules.pop(_version(change), None)
 
@@ -95,7 +91,7 @@ class PathwayListener:
         for the rules that fire, the families of their infants (teams.prefetch_families) and the
         earlier Observations of their (infant, caregiver) pairs (earlier.py), looked up together
         rather than per entry. Only firing rules ask: the rest of a Bundle needs neither."""
-        held = conn.info[_FIRING] = _Firing(_transaction(conn))
+        held = conn.info[_FIRING] = _Firing(transaction_of(conn))
         infants: dict[str, None] = {}  # ordered, without repeats
         pairs: list[tuple[str, str]] = []
         for change in changes:
